@@ -1,0 +1,12 @@
+//! Osprey: one process, two planes (OSIS control plane, S3 data plane) over one routing snapshot
+//! and one identity store. See docs/architecture.md for the dependency direction between modules.
+
+pub mod backend;
+pub mod config;
+pub mod osis;
+pub mod proxy;
+pub mod routing;
+pub mod s3;
+pub mod store;
+pub mod telemetry;
+pub mod version;
