@@ -1,2 +1,149 @@
-//! (scaffold)
+//! Storage backends behind one trait.
+//!
+//! A backend has two faces: *provisioning* (make the tenant and user exist on the platform and hand
+//! back a key Osprey can sign with) and *data-path facts* (where its S3 endpoint is, which region it
+//! signs with, which payload modes it accepts, whether bucket names must be translated because the
+//! namespace is shared). Adding a vendor means one driver file here plus one profile folder under
+//! `backends/<kind>/` (architecture.md §4).
+
 pub mod local;
+pub mod naming;
+pub mod s3;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::config::{BackendConfig, BackendKind};
+
+/// Which aws-chunked payload modes a backend accepts (architecture.md §3). A mode it lacks is decoded
+/// by Osprey into a plain body before the request is forwarded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PayloadModes {
+    /// `STREAMING-AWS4-HMAC-SHA256-PAYLOAD`
+    pub signed_chunks: bool,
+    /// `STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER`
+    pub signed_chunks_trailer: bool,
+    /// `STREAMING-UNSIGNED-PAYLOAD-TRAILER`
+    pub unsigned_trailer: bool,
+}
+
+impl PayloadModes {
+    /// Ceph RGW 16 (Pacific): chunk signatures yes, trailer modes no
+    /// (shared/recipes/ceph-rgw/README.md "Gotchas": 400 XAmzContentSHA256Mismatch).
+    pub const NO_TRAILERS: PayloadModes = PayloadModes { signed_chunks: true, signed_chunks_trailer: false, unsigned_trailer: false };
+    pub const ALL: PayloadModes = PayloadModes { signed_chunks: true, signed_chunks_trailer: true, unsigned_trailer: true };
+}
+
+/// How Osprey reaches a backend's S3 endpoint.
+#[derive(Debug, Clone)]
+pub enum Address {
+    Tcp(SocketAddr),
+    Unix(PathBuf),
+}
+
+#[derive(Debug, Clone)]
+pub struct DataPath {
+    pub address: Address,
+    pub tls: bool,
+    /// SNI and `Host` header value sent upstream (the host the backend signs for).
+    pub host: String,
+    pub region: String,
+    pub payload_modes: PayloadModes,
+    /// Buckets of all tenants share one namespace on this backend: Osprey derives backend bucket
+    /// names from tenant + bucket and enforces ownership through placements.
+    pub shared_namespace: bool,
+}
+
+/// A key Osprey signs a tenant's/user's requests with on one backend.
+#[derive(Clone)]
+pub struct SigningKey {
+    pub access_key: String,
+    pub secret_key: String,
+}
+
+impl std::fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningKey").field("access_key", &self.access_key).finish_non_exhaustive()
+    }
+}
+
+/// Who Osprey provisions for.
+#[derive(Debug, Clone)]
+pub struct TenantRef {
+    pub tenant_id: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct UserRef {
+    pub tenant_id: String,
+    pub user_id: String,
+    pub display_name: String,
+}
+
+/// What a driver created for a tenant/user: persisted as a backend identity, so later requests and
+/// restarts reuse it instead of creating another.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    /// The platform's name for the principal (`tenant$user` on RGW, IAM user name, …).
+    pub backend_user: String,
+    pub key: SigningKey,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    /// The backend refused (4xx): retrying the same call will not help.
+    #[error("backend `{backend}` refused: {message}")]
+    Refused { backend: String, message: String },
+    /// The backend failed, timed out or was unreachable: safe to retry later.
+    #[error("backend `{backend}` unavailable: {message}")]
+    Unavailable { backend: String, message: String },
+    /// Osprey-side failure talking to the backend (bad config, I/O on the local store).
+    #[error("backend `{backend}`: {message}")]
+    Internal { backend: String, message: String },
+}
+
+impl BackendError {
+    pub fn retryable(&self) -> bool {
+        matches!(self, BackendError::Unavailable { .. })
+    }
+}
+
+/// Which principal signs requests on a backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdentityScope {
+    /// One service key for everybody (`s3`).
+    Shared,
+    /// One identity per tenant (`local`: a namespace and its key).
+    PerTenant,
+    /// One identity per user (`ceph-rgw`, `iam`).
+    PerUser,
+}
+
+#[async_trait]
+pub trait Backend: Send + Sync + 'static {
+    fn config(&self) -> &Arc<BackendConfig>;
+    fn name(&self) -> &str {
+        &self.config().name
+    }
+    fn kind(&self) -> BackendKind {
+        self.config().kind
+    }
+    fn data_path(&self) -> &DataPath;
+    fn identity_scope(&self) -> IdentityScope;
+
+    /// Make sure the tenant exists (idempotent).
+    async fn ensure_tenant(&self, tenant: &TenantRef) -> Result<(), BackendError>;
+    /// Make sure the principal for `user` (or for the tenant when the scope is per-tenant) exists and
+    /// return a key to sign with (idempotent: re-running finds what exists).
+    async fn ensure_identity(&self, tenant: &TenantRef, user: &UserRef) -> Result<Identity, BackendError>;
+    /// Suspend or resume an identity.
+    async fn set_identity_active(&self, identity: &Identity, active: bool) -> Result<(), BackendError>;
+    /// Remove an identity (and its data when `purge`).
+    async fn delete_identity(&self, identity: &Identity, purge: bool) -> Result<(), BackendError>;
+    /// Remove the tenant (and its data when `purge`).
+    async fn delete_tenant(&self, tenant: &TenantRef, purge: bool) -> Result<(), BackendError>;
+}
