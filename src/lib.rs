@@ -7,6 +7,7 @@ pub mod osis;
 pub mod proxy;
 pub mod routing;
 pub mod s3;
+pub mod server;
 pub mod store;
 pub mod telemetry;
 pub mod version;

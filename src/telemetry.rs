@@ -27,9 +27,19 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
     N: for<'a> FormatFields<'a> + 'static,
 {
-    fn format_event(&self, ctx: &FmtContext<'_, S, N>, mut writer: Writer<'_>, event: &Event<'_>) -> fmt::Result {
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
         let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ");
-        write!(writer, "{now} {:>5} osprey/{} ", event.metadata().level(), crate::version::short())?;
+        write!(
+            writer,
+            "{now} {:>5} osprey/{} ",
+            event.metadata().level(),
+            crate::version::short()
+        )?;
         self.inner.format_event(ctx, writer, event)
     }
 }
@@ -46,7 +56,10 @@ pub fn init(level: LogLevel) {
     };
     let filter = EnvFilter::try_new(&directive).unwrap_or_else(|_| EnvFilter::new("info"));
     let format = SignedFormat {
-        inner: Format::default().without_time().with_level(false).with_target(false),
+        inner: Format::default()
+            .without_time()
+            .with_level(false)
+            .with_target(false),
     };
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
@@ -55,7 +68,10 @@ pub fn init(level: LogLevel) {
         .with_writer(std::io::stderr)
         .fmt_fields(DefaultFields::new())
         .event_format(format);
-    let _ = tracing_subscriber::registry().with(filter).with(layer).try_init();
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(layer)
+        .try_init();
 }
 
 /// A request id: 16 lowercase hex digits from a CSPRNG-seeded counter mix. Unique per process run and
@@ -79,8 +95,11 @@ pub fn new_request_id() -> String {
 mod tests {
     #[test]
     fn request_ids_are_unique_hex() {
-        let ids: std::collections::HashSet<_> = (0..10_000).map(|_| super::new_request_id()).collect();
+        let ids: std::collections::HashSet<_> =
+            (0..10_000).map(|_| super::new_request_id()).collect();
         assert_eq!(ids.len(), 10_000);
-        assert!(ids.iter().all(|i| i.len() == 16 && i.bytes().all(|b| b.is_ascii_hexdigit())));
+        assert!(ids
+            .iter()
+            .all(|i| i.len() == 16 && i.bytes().all(|b| b.is_ascii_hexdigit())));
     }
 }

@@ -27,8 +27,19 @@ mod tests {
     #[test]
     fn signature_has_version_date_and_commit() {
         let s = super::signature();
-        assert!(s.starts_with(&format!("osprey/{} (", super::VERSION)), "{s}");
-        assert!(s.contains(super::BUILD_DATE) && s.contains(super::GIT_COMMIT), "{s}");
-        assert_eq!(super::BUILD_DATE.len(), 10, "build date is YYYY-MM-DD: {}", super::BUILD_DATE);
+        assert!(
+            s.starts_with(&format!("osprey/{} (", super::VERSION)),
+            "{s}"
+        );
+        assert!(
+            s.contains(super::BUILD_DATE) && s.contains(super::GIT_COMMIT),
+            "{s}"
+        );
+        assert_eq!(
+            super::BUILD_DATE.len(),
+            10,
+            "build date is YYYY-MM-DD: {}",
+            super::BUILD_DATE
+        );
     }
 }

@@ -6,8 +6,11 @@
 //! namespace is shared). Adding a vendor means one driver file here plus one profile folder under
 //! `backends/<kind>/` (architecture.md §4).
 
+pub mod admin_http;
+pub mod ceph_rgw;
 pub mod local;
 pub mod naming;
+pub mod profile;
 pub mod s3;
 
 use std::net::SocketAddr;
@@ -33,8 +36,16 @@ pub struct PayloadModes {
 impl PayloadModes {
     /// Ceph RGW 16 (Pacific): chunk signatures yes, trailer modes no
     /// (shared/recipes/ceph-rgw/README.md "Gotchas": 400 XAmzContentSHA256Mismatch).
-    pub const NO_TRAILERS: PayloadModes = PayloadModes { signed_chunks: true, signed_chunks_trailer: false, unsigned_trailer: false };
-    pub const ALL: PayloadModes = PayloadModes { signed_chunks: true, signed_chunks_trailer: true, unsigned_trailer: true };
+    pub const NO_TRAILERS: PayloadModes = PayloadModes {
+        signed_chunks: true,
+        signed_chunks_trailer: false,
+        unsigned_trailer: false,
+    };
+    pub const ALL: PayloadModes = PayloadModes {
+        signed_chunks: true,
+        signed_chunks_trailer: true,
+        unsigned_trailer: true,
+    };
 }
 
 /// How Osprey reaches a backend's S3 endpoint.
@@ -66,7 +77,9 @@ pub struct SigningKey {
 
 impl std::fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SigningKey").field("access_key", &self.access_key).finish_non_exhaustive()
+        f.debug_struct("SigningKey")
+            .field("access_key", &self.access_key)
+            .finish_non_exhaustive()
     }
 }
 
@@ -139,9 +152,17 @@ pub trait Backend: Send + Sync + 'static {
     async fn ensure_tenant(&self, tenant: &TenantRef) -> Result<(), BackendError>;
     /// Make sure the principal for `user` (or for the tenant when the scope is per-tenant) exists and
     /// return a key to sign with (idempotent: re-running finds what exists).
-    async fn ensure_identity(&self, tenant: &TenantRef, user: &UserRef) -> Result<Identity, BackendError>;
+    async fn ensure_identity(
+        &self,
+        tenant: &TenantRef,
+        user: &UserRef,
+    ) -> Result<Identity, BackendError>;
     /// Suspend or resume an identity.
-    async fn set_identity_active(&self, identity: &Identity, active: bool) -> Result<(), BackendError>;
+    async fn set_identity_active(
+        &self,
+        identity: &Identity,
+        active: bool,
+    ) -> Result<(), BackendError>;
     /// Remove an identity (and its data when `purge`).
     async fn delete_identity(&self, identity: &Identity, purge: bool) -> Result<(), BackendError>;
     /// Remove the tenant (and its data when `purge`).

@@ -38,7 +38,10 @@ mod tests {
 
     #[test]
     fn short_names_are_readable() {
-        assert_eq!(backend_bucket_name("t0123456789abcdef", "same"), "t0123456789abcdef-same");
+        assert_eq!(
+            backend_bucket_name("t0123456789abcdef", "same"),
+            "t0123456789abcdef-same"
+        );
     }
 
     #[test]

@@ -9,7 +9,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::{Address, Backend, BackendError, DataPath, Identity, IdentityScope, PayloadModes, SigningKey, TenantRef, UserRef};
+use super::{
+    Address, Backend, BackendError, DataPath, Identity, IdentityScope, PayloadModes, SigningKey,
+    TenantRef, UserRef,
+};
 use crate::config::BackendConfig;
 
 pub struct S3Backend {
@@ -25,9 +28,14 @@ pub fn endpoint_data_path(
     payload_modes: PayloadModes,
     shared_namespace: bool,
 ) -> Result<DataPath, BackendError> {
-    let internal = |m: String| BackendError::Internal { backend: config.name.clone(), message: m };
+    let internal = |m: String| BackendError::Internal {
+        backend: config.name.clone(),
+        message: m,
+    };
     let tls = uri.scheme_str() == Some("https");
-    let host = uri.host().ok_or_else(|| internal(format!("endpoint `{uri}` has no host")))?;
+    let host = uri
+        .host()
+        .ok_or_else(|| internal(format!("endpoint `{uri}` has no host")))?;
     let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
     let addr = (host, port)
         .to_socket_addrs()
@@ -36,7 +44,11 @@ pub fn endpoint_data_path(
         .ok_or_else(|| internal(format!("`{host}` resolves to no address")))?;
     // Host header as the backend expects to see it (the port is part of what SigV4 signs)
     let default_port = if tls { 443 } else { 80 };
-    let host_header = if port == default_port { host.to_string() } else { format!("{host}:{port}") };
+    let host_header = if port == default_port {
+        host.to_string()
+    } else {
+        format!("{host}:{port}")
+    };
     Ok(DataPath {
         address: Address::Tcp(addr),
         tls,
@@ -49,16 +61,32 @@ pub fn endpoint_data_path(
 
 impl S3Backend {
     pub fn new(config: Arc<BackendConfig>) -> Result<Self, BackendError> {
-        let internal = |m: &str| BackendError::Internal { backend: config.name.clone(), message: m.to_string() };
-        let uri = config.endpoint.clone().ok_or_else(|| internal("no endpoint configured"))?;
-        let key = SigningKey {
-            access_key: config.access_key.clone().ok_or_else(|| internal("no access_key configured"))?,
-            secret_key: config.secret_key.clone().ok_or_else(|| internal("no secret configured"))?,
+        let internal = |m: &str| BackendError::Internal {
+            backend: config.name.clone(),
+            message: m.to_string(),
         };
-        // The profile's capabilities decide the payload modes; a generic S3 endpoint is assumed to
-        // lack the trailer modes (older platforms reject them, and decoding them is always safe).
-        let data_path = endpoint_data_path(&config, &uri, PayloadModes::NO_TRAILERS, true)?;
-        Ok(S3Backend { config, data_path, key })
+        let uri = config
+            .endpoint
+            .clone()
+            .ok_or_else(|| internal("no endpoint configured"))?;
+        let key = SigningKey {
+            access_key: config
+                .access_key
+                .clone()
+                .ok_or_else(|| internal("no access_key configured"))?,
+            secret_key: config
+                .secret_key
+                .clone()
+                .ok_or_else(|| internal("no secret configured"))?,
+        };
+        // The vendor profile decides payload modes and namespace sharing (backends/<profile>/profile.toml).
+        let profile = super::profile::load(&config.profile).map_err(|m| internal(&m))?;
+        let data_path = endpoint_data_path(&config, &uri, profile.payload_modes.into(), true)?;
+        Ok(S3Backend {
+            config,
+            data_path,
+            key,
+        })
     }
 }
 
@@ -76,14 +104,29 @@ impl Backend for S3Backend {
     async fn ensure_tenant(&self, _tenant: &TenantRef) -> Result<(), BackendError> {
         Ok(())
     }
-    async fn ensure_identity(&self, _tenant: &TenantRef, _user: &UserRef) -> Result<Identity, BackendError> {
-        Ok(Identity { backend_user: format!("service:{}", self.key.access_key), key: self.key.clone() })
+    async fn ensure_identity(
+        &self,
+        _tenant: &TenantRef,
+        _user: &UserRef,
+    ) -> Result<Identity, BackendError> {
+        Ok(Identity {
+            backend_user: format!("service:{}", self.key.access_key),
+            key: self.key.clone(),
+        })
     }
-    async fn set_identity_active(&self, _identity: &Identity, _active: bool) -> Result<(), BackendError> {
+    async fn set_identity_active(
+        &self,
+        _identity: &Identity,
+        _active: bool,
+    ) -> Result<(), BackendError> {
         // The shared key is never suspended for one user: Osprey's own credential state gates access.
         Ok(())
     }
-    async fn delete_identity(&self, _identity: &Identity, _purge: bool) -> Result<(), BackendError> {
+    async fn delete_identity(
+        &self,
+        _identity: &Identity,
+        _purge: bool,
+    ) -> Result<(), BackendError> {
         Ok(())
     }
     async fn delete_tenant(&self, _tenant: &TenantRef, _purge: bool) -> Result<(), BackendError> {

@@ -183,7 +183,10 @@ impl std::fmt::Debug for BackendConfig {
             .field("endpoint", &self.endpoint)
             .field("region", &self.region)
             .field("access_key", &self.access_key)
-            .field("secret_key", &self.secret_key.as_ref().map(|_| "<redacted>"))
+            .field(
+                "secret_key",
+                &self.secret_key.as_ref().map(|_| "<redacted>"),
+            )
             .field("iam_endpoint", &self.iam_endpoint)
             .field("timeout", &self.timeout)
             .field("profile", &self.profile)
@@ -222,6 +225,9 @@ pub struct Env {
     pub log_level: Option<String>,
     /// Resolves `secret_key_env` references.
     pub vars: BTreeMap<String, String>,
+    /// When false (`check-config --no-secrets`), secret files and variables are checked for
+    /// presence in the file only, not read: lets CI validate production configs on a build host.
+    pub skip_secrets: bool,
 }
 
 impl Env {
@@ -233,6 +239,7 @@ impl Env {
             admin_secret_key: get("OSPREY_ADMIN_SECRET_KEY"),
             log_level: get("OSPREY_LOG_LEVEL"),
             vars: std::env::vars().collect(),
+            skip_secrets: false,
         }
     }
 }
@@ -244,7 +251,12 @@ struct Source<'a> {
 }
 
 impl Source<'_> {
-    fn err<T>(&self, span: std::ops::Range<usize>, key: &str, msg: impl Into<String>) -> Result<T, ConfigError> {
+    fn err<T>(
+        &self,
+        span: std::ops::Range<usize>,
+        key: &str,
+        msg: impl Into<String>,
+    ) -> Result<T, ConfigError> {
         let (line, col) = line_col(self.text, span.start);
         Err(ConfigError::Invalid {
             file: self.file.to_string(),
@@ -254,7 +266,12 @@ impl Source<'_> {
             message: msg.into(),
         })
     }
-    fn err_at<T, V>(&self, v: &Spanned<V>, key: &str, msg: impl Into<String>) -> Result<T, ConfigError> {
+    fn err_at<T, V>(
+        &self,
+        v: &Spanned<V>,
+        key: &str,
+        msg: impl Into<String>,
+    ) -> Result<T, ConfigError> {
         self.err(v.span(), key, msg)
     }
 }
@@ -263,11 +280,21 @@ impl Source<'_> {
 pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let upto = text.get(..offset.min(text.len())).unwrap_or(text);
     let line = upto.matches('\n').count() + 1;
-    let col = upto.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
+    let col = upto
+        .rsplit('\n')
+        .next()
+        .map(|l| l.chars().count())
+        .unwrap_or(0)
+        + 1;
     (line, col)
 }
 
-fn parse_addr(src: &Source<'_>, v: Option<&Spanned<String>>, default: &str, key: &str) -> Result<SocketAddr, ConfigError> {
+fn parse_addr(
+    src: &Source<'_>,
+    v: Option<&Spanned<String>>,
+    default: &str,
+    key: &str,
+) -> Result<SocketAddr, ConfigError> {
     match v {
         None => default
             .parse()
@@ -276,7 +303,10 @@ fn parse_addr(src: &Source<'_>, v: Option<&Spanned<String>>, default: &str, key:
             src.err_at(
                 s,
                 key,
-                format!("`{}` is not an IP:port socket address ({e}); example: \"127.0.0.1:9000\"", s.get_ref()),
+                format!(
+                    "`{}` is not an IP:port socket address ({e}); example: \"127.0.0.1:9000\"",
+                    s.get_ref()
+                ),
             )
         }),
     }
@@ -289,10 +319,23 @@ fn parse_url(src: &Source<'_>, v: &Spanned<String>, key: &str) -> Result<http::U
     };
     match (uri.scheme_str(), uri.authority()) {
         (Some("http") | Some("https"), Some(_)) => {}
-        _ => return src.err_at(v, key, format!("`{}` must be an absolute http:// or https:// URL", v.get_ref())),
+        _ => {
+            return src.err_at(
+                v,
+                key,
+                format!(
+                    "`{}` must be an absolute http:// or https:// URL",
+                    v.get_ref()
+                ),
+            )
+        }
     }
     if uri.path() != "/" && !uri.path().is_empty() {
-        return src.err_at(v, key, format!("`{}`: endpoint URLs must not carry a path", v.get_ref()));
+        return src.err_at(
+            v,
+            key,
+            format!("`{}`: endpoint URLs must not carry a path", v.get_ref()),
+        );
     }
     Ok(uri)
 }
@@ -310,7 +353,9 @@ fn resolve_path(base: &Path, p: &str) -> PathBuf {
 pub fn valid_backend_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= MAX_BACKEND_NAME_LEN
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !name.starts_with('-')
 }
 
@@ -337,16 +382,38 @@ impl Config {
             (None, Some(d)) => PathBuf::from(d.get_ref()),
             (None, None) => PathBuf::from("data"),
         };
-        let osis_listen = parse_addr(&src, raw.server.osis_listen.as_ref(), DEFAULT_OSIS_LISTEN, "server.osis_listen")?;
-        let s3_listen = parse_addr(&src, raw.server.s3_listen.as_ref(), DEFAULT_S3_LISTEN, "server.s3_listen")?;
+        let osis_listen = parse_addr(
+            &src,
+            raw.server.osis_listen.as_ref(),
+            DEFAULT_OSIS_LISTEN,
+            "server.osis_listen",
+        )?;
+        let s3_listen = parse_addr(
+            &src,
+            raw.server.s3_listen.as_ref(),
+            DEFAULT_S3_LISTEN,
+            "server.s3_listen",
+        )?;
         if osis_listen == s3_listen {
-            let at = raw.server.s3_listen.as_ref().map(|s| s.span()).unwrap_or(0..0);
-            return src.err(at, "server.s3_listen", format!("OSIS and S3 cannot share the listener {s3_listen}"));
+            let at = raw
+                .server
+                .s3_listen
+                .as_ref()
+                .map(|s| s.span())
+                .unwrap_or(0..0);
+            return src.err(
+                at,
+                "server.s3_listen",
+                format!("OSIS and S3 cannot share the listener {s3_listen}"),
+            );
         }
         let tls = match &raw.server.tls {
             None => None,
             Some(t) => {
-                for (v, key) in [(&t.cert_file, "server.tls.cert_file"), (&t.key_file, "server.tls.key_file")] {
+                for (v, key) in [
+                    (&t.cert_file, "server.tls.cert_file"),
+                    (&t.key_file, "server.tls.key_file"),
+                ] {
                     if v.get_ref().trim().is_empty() {
                         return src.err_at(v, key, "must name a PEM file");
                     }
@@ -382,31 +449,51 @@ impl Config {
         let admin_access_key = match (&env.admin_access_key, &raw.osis.admin_access_key) {
             (Some(k), _) => k.clone(),
             (None, Some(k)) => k.get_ref().clone(),
+            // check-config --no-secrets: the pair is expected from the environment at start
+            (None, None) if env.skip_secrets => "<from OSPREY_ADMIN_ACCESS_KEY>".to_string(),
             (None, None) => {
                 return Err(ConfigError::Missing {
                     file: file.to_string(),
                     key: "osis.admin_access_key".into(),
-                    message: "set it in [osis] or in the environment as OSPREY_ADMIN_ACCESS_KEY".into(),
+                    message: "set it in [osis] or in the environment as OSPREY_ADMIN_ACCESS_KEY"
+                        .into(),
                 })
             }
         };
         let admin_secret_key = match (&env.admin_secret_key, &raw.osis.admin_secret_key) {
             (Some(k), _) => k.clone(),
             (None, Some(k)) => k.get_ref().clone(),
+            // check-config --no-secrets: the pair is expected from the environment at start
+            (None, None) if env.skip_secrets => "<from OSPREY_ADMIN_SECRET_KEY>".to_string(),
             (None, None) => {
                 return Err(ConfigError::Missing {
                     file: file.to_string(),
                     key: "osis.admin_secret_key".into(),
-                    message: "set it in [osis] or in the environment as OSPREY_ADMIN_SECRET_KEY".into(),
+                    message: "set it in [osis] or in the environment as OSPREY_ADMIN_SECRET_KEY"
+                        .into(),
                 })
             }
         };
         if admin_access_key.is_empty() || admin_access_key.contains(':') {
-            let at = raw.osis.admin_access_key.as_ref().map(|s| s.span()).unwrap_or(0..0);
-            return src.err(at, "osis.admin_access_key", "must be non-empty and contain no ':' (HTTP Basic user)");
+            let at = raw
+                .osis
+                .admin_access_key
+                .as_ref()
+                .map(|s| s.span())
+                .unwrap_or(0..0);
+            return src.err(
+                at,
+                "osis.admin_access_key",
+                "must be non-empty and contain no ':' (HTTP Basic user)",
+            );
         }
         if admin_secret_key.len() < 8 {
-            let at = raw.osis.admin_secret_key.as_ref().map(|s| s.span()).unwrap_or(0..0);
+            let at = raw
+                .osis
+                .admin_secret_key
+                .as_ref()
+                .map(|s| s.span())
+                .unwrap_or(0..0);
             return src.err(at, "osis.admin_secret_key", "must be at least 8 characters");
         }
         if let Some(u) = &raw.osis.console_url {
@@ -414,7 +501,11 @@ impl Config {
                 // console URLs may carry a path; only require an absolute http(s) URL
                 match u.get_ref().parse::<http::Uri>() {
                     Ok(uri) if matches!(uri.scheme_str(), Some("http") | Some("https")) => Ok(uri),
-                    _ => src.err_at(u, "osis.console_url", "must be an absolute http:// or https:// URL"),
+                    _ => src.err_at(
+                        u,
+                        "osis.console_url",
+                        "must be an absolute http:// or https:// URL",
+                    ),
                 }
             })?;
         }
@@ -423,8 +514,16 @@ impl Config {
             admin_secret_key,
             bearer: raw.osis.bearer.unwrap_or(true),
             console_url: raw.osis.console_url.as_ref().map(|u| u.get_ref().clone()),
-            capabilities_file: raw.osis.capabilities_file.as_ref().map(|p| PathBuf::from(p.get_ref())),
-            regions: raw.osis.regions.clone().unwrap_or_else(|| vec!["us-east-1".to_string()]),
+            capabilities_file: raw
+                .osis
+                .capabilities_file
+                .as_ref()
+                .map(|p| PathBuf::from(p.get_ref())),
+            regions: raw
+                .osis
+                .regions
+                .clone()
+                .unwrap_or_else(|| vec!["us-east-1".to_string()]),
         };
 
         // ---- s3
@@ -448,11 +547,19 @@ impl Config {
                     !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
                 });
             if !ok {
-                return src.err_at(d, "s3.domain", format!("`{}` is not a DNS name", d.get_ref()));
+                return src.err_at(
+                    d,
+                    "s3.domain",
+                    format!("`{}` is not a DNS name", d.get_ref()),
+                );
             }
         }
         let s3 = S3Config {
-            domain: raw.s3.domain.as_ref().map(|d| d.get_ref().to_ascii_lowercase()),
+            domain: raw
+                .s3
+                .domain
+                .as_ref()
+                .map(|d| d.get_ref().to_ascii_lowercase()),
             max_clock_skew,
             region: raw.s3.region.clone().unwrap_or_else(|| "us-east-1".into()),
             fanout_timeout: raw
@@ -478,7 +585,11 @@ impl Config {
             },
             other => {
                 let at = raw.store.kind.as_ref().map(|s| s.span()).unwrap_or(0..0);
-                return src.err(at, "store.kind", format!("unknown store kind `{other}`; supported: sqlite"));
+                return src.err(
+                    at,
+                    "store.kind",
+                    format!("unknown store kind `{other}`; supported: sqlite"),
+                );
             }
         };
         let store = StoreConfig {
@@ -505,7 +616,11 @@ impl Config {
             "trace" => LogLevel::Trace,
             other => {
                 let at = raw.log.level.as_ref().map(|s| s.span()).unwrap_or(0..0);
-                return src.err(at, "log.level", format!("unknown level `{other}`; use error, warn, info, debug or trace"));
+                return src.err(
+                    at,
+                    "log.level",
+                    format!("unknown level `{other}`; use error, warn, info, debug or trace"),
+                );
             }
         };
         let log = LogConfig { level };
@@ -525,22 +640,37 @@ impl Config {
                 );
             }
             if !names.insert(name.clone()) {
-                return src.err_at(&b.name, &key("name"), format!("backend `{name}` is defined twice"));
+                return src.err_at(
+                    &b.name,
+                    &key("name"),
+                    format!("backend `{name}` is defined twice"),
+                );
             }
             let Some(kind) = BackendKind::parse(b.kind.get_ref()) else {
                 return src.err_at(
                     &b.kind,
                     &key("kind"),
-                    format!("unknown backend kind `{}`; supported: local, s3, ceph-rgw, iam", b.kind.get_ref()),
+                    format!(
+                        "unknown backend kind `{}`; supported: local, s3, ceph-rgw, iam",
+                        b.kind.get_ref()
+                    ),
                 );
             };
-            let endpoint = b.endpoint.as_ref().map(|e| parse_url(&src, e, &key("endpoint"))).transpose()?;
+            let endpoint = b
+                .endpoint
+                .as_ref()
+                .map(|e| parse_url(&src, e, &key("endpoint")))
+                .transpose()?;
             let iam_endpoint = b
                 .iam_endpoint
                 .as_ref()
                 .map(|e| parse_url(&src, e, &key("iam_endpoint")))
                 .transpose()?;
-            let secret_sources = [b.secret_key.is_some(), b.secret_key_env.is_some(), b.secret_key_file.is_some()];
+            let secret_sources = [
+                b.secret_key.is_some(),
+                b.secret_key_env.is_some(),
+                b.secret_key_file.is_some(),
+            ];
             if secret_sources.iter().filter(|x| **x).count() > 1 {
                 return src.err_at(
                     &b.name,
@@ -550,6 +680,8 @@ impl Config {
             }
             let secret_key = if let Some(s) = &b.secret_key {
                 Some(s.get_ref().clone())
+            } else if env.skip_secrets {
+                None
             } else if let Some(var) = &b.secret_key_env {
                 match env.vars.get(var.get_ref()) {
                     Some(v) if !v.is_empty() => Some(v.clone()),
@@ -566,11 +698,19 @@ impl Config {
                     Ok(t) => match t.lines().next().map(str::trim) {
                         Some(l) if !l.is_empty() => Some(l.to_string()),
                         _ => {
-                            return src.err_at(f, &key("secret_key_file"), format!("`{}` is empty", f.get_ref()))
+                            return src.err_at(
+                                f,
+                                &key("secret_key_file"),
+                                format!("`{}` is empty", f.get_ref()),
+                            )
                         }
                     },
                     Err(e) => {
-                        return src.err_at(f, &key("secret_key_file"), format!("cannot read `{}`: {e}", f.get_ref()))
+                        return src.err_at(
+                            f,
+                            &key("secret_key_file"),
+                            format!("cannot read `{}`: {e}", f.get_ref()),
+                        )
                     }
                 }
             } else {
@@ -580,14 +720,24 @@ impl Config {
             match kind {
                 BackendKind::Local => {
                     if let Some(e) = &b.endpoint {
-                        return src.err_at(e, &key("endpoint"), "a `local` backend is in-process and takes no endpoint");
+                        return src.err_at(
+                            e,
+                            &key("endpoint"),
+                            "a `local` backend is in-process and takes no endpoint",
+                        );
                     }
                 }
                 BackendKind::S3 | BackendKind::CephRgw | BackendKind::Iam => {
                     if endpoint.is_none() {
-                        return src.err_at(&b.kind, &key("endpoint"), format!("a `{}` backend needs `endpoint`", kind.as_str()));
+                        return src.err_at(
+                            &b.kind,
+                            &key("endpoint"),
+                            format!("a `{}` backend needs `endpoint`", kind.as_str()),
+                        );
                     }
-                    if access_key.as_deref().unwrap_or("").is_empty() || secret_key.as_deref().unwrap_or("").is_empty() {
+                    let has_secret = secret_key.as_deref().is_some_and(|s| !s.is_empty())
+                        || (env.skip_secrets && secret_sources.iter().any(|x| *x));
+                    if access_key.as_deref().unwrap_or("").is_empty() || !has_secret {
                         return src.err_at(
                             &b.kind,
                             &key("access_key"),
@@ -607,7 +757,10 @@ impl Config {
                 access_key,
                 secret_key,
                 iam_endpoint,
-                timeout: b.timeout_ms.map(Duration::from_millis).unwrap_or(DEFAULT_BACKEND_TIMEOUT),
+                timeout: b
+                    .timeout_ms
+                    .map(Duration::from_millis)
+                    .unwrap_or(DEFAULT_BACKEND_TIMEOUT),
                 profile: b
                     .profile
                     .as_ref()
@@ -633,7 +786,10 @@ impl Config {
                         default_table: "default".into(),
                         tables: BTreeMap::from([(
                             "default".to_string(),
-                            vec![RuleConfig { buckets: "*".into(), backend: name }],
+                            vec![RuleConfig {
+                                buckets: "*".into(),
+                                backend: name,
+                            }],
                         )]),
                         tenants: Vec::new(),
                     }
@@ -641,14 +797,24 @@ impl Config {
                     return Err(ConfigError::Missing {
                         file: file.to_string(),
                         key: "routing".into(),
-                        message: "with several backends, a [routing] section must say where buckets go".into(),
+                        message:
+                            "with several backends, a [routing] section must say where buckets go"
+                                .into(),
                     });
                 }
             }
             Some(r) => validate_routing(&src, r, &names)?,
         };
 
-        Ok(Config { server, osis, s3, store, log, backends, routing })
+        Ok(Config {
+            server,
+            osis,
+            s3,
+            store,
+            log,
+            backends,
+            routing,
+        })
     }
 
     pub fn backend(&self, name: &str) -> Option<&Arc<BackendConfig>> {
@@ -665,7 +831,11 @@ fn validate_routing(
     let mut tables = BTreeMap::new();
     for (tname, t) in &r.tables {
         if t.get_ref().rules.is_empty() {
-            return src.err_at(t, &format!("routing.tables.{tname}.rules"), "a table needs at least one rule");
+            return src.err_at(
+                t,
+                &format!("routing.tables.{tname}.rules"),
+                "a table needs at least one rule",
+            );
         }
         let mut rules = Vec::new();
         for (i, rule) in t.get_ref().rules.iter().enumerate() {
@@ -677,18 +847,31 @@ fn validate_routing(
                 return src.err_at(
                     &rule.backend,
                     &format!("{key}.backend"),
-                    format!("unknown backend `{}`; defined backends: {}", rule.backend.get_ref(), known.join(", ")),
+                    format!(
+                        "unknown backend `{}`; defined backends: {}",
+                        rule.backend.get_ref(),
+                        known.join(", ")
+                    ),
                 );
             }
             let pat = rule.buckets.get_ref();
-            if pat.is_empty() || !pat.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-.*".contains(&b)) {
+            if pat.is_empty()
+                || !pat
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-.*".contains(&b))
+            {
                 return src.err_at(
                     &rule.buckets,
                     &format!("{key}.buckets"),
-                    format!("`{pat}`: a bucket pattern is bucket-name characters [a-z0-9.-] and `*`"),
+                    format!(
+                        "`{pat}`: a bucket pattern is bucket-name characters [a-z0-9.-] and `*`"
+                    ),
                 );
             }
-            rules.push(RuleConfig { buckets: pat.clone(), backend: rule.backend.get_ref().clone() });
+            rules.push(RuleConfig {
+                buckets: pat.clone(),
+                backend: rule.backend.get_ref().clone(),
+            });
         }
         // A table whose last rule is not a catch-all would make CreateBucket fail for some names.
         if rules.last().map(|r| r.buckets.as_str()) != Some("*") {
@@ -704,7 +887,10 @@ fn validate_routing(
         return src.err_at(
             &r.default_table,
             "routing.default_table",
-            format!("no table named `{}` under [routing.tables]", r.default_table.get_ref()),
+            format!(
+                "no table named `{}` under [routing.tables]",
+                r.default_table.get_ref()
+            ),
         );
     }
     let mut tenants = Vec::new();
@@ -712,11 +898,19 @@ fn validate_routing(
         let a = a.get_ref();
         let key = format!("routing.tenants[{i}]");
         if !tables.contains_key(a.table.get_ref()) {
-            return src.err_at(&a.table, &format!("{key}.table"), format!("no table named `{}`", a.table.get_ref()));
+            return src.err_at(
+                &a.table,
+                &format!("{key}.table"),
+                format!("no table named `{}`", a.table.get_ref()),
+            );
         }
         let m = &a.matcher;
         if m.cd_tenant_id.is_none() && m.tenant_name.is_none() && m.tenant_id.is_none() {
-            return src.err_at(&a.table, &format!("{key}.match"), "match needs cd_tenant_id, tenant_name or tenant_id");
+            return src.err_at(
+                &a.table,
+                &format!("{key}.match"),
+                "match needs cd_tenant_id, tenant_name or tenant_id",
+            );
         }
         tenants.push(TenantAssignmentConfig {
             cd_tenant_id: m.cd_tenant_id.as_ref().map(|v| v.get_ref().clone()),
@@ -725,5 +919,9 @@ fn validate_routing(
             table: a.table.get_ref().clone(),
         });
     }
-    Ok(RoutingConfig { default_table: r.default_table.get_ref().clone(), tables, tenants })
+    Ok(RoutingConfig {
+        default_table: r.default_table.get_ref().clone(),
+        tables,
+        tenants,
+    })
 }

@@ -20,11 +20,26 @@ pub enum ConfigError {
     #[error("{file}: cannot read: {message}")]
     Io { file: String, message: String },
     #[error("{file}:{line}:{col}: TOML error: {message}")]
-    Parse { file: String, line: usize, col: usize, message: String },
+    Parse {
+        file: String,
+        line: usize,
+        col: usize,
+        message: String,
+    },
     #[error("{file}:{line}:{col}: `{key}`: {message}")]
-    Invalid { file: String, line: usize, col: usize, key: String, message: String },
+    Invalid {
+        file: String,
+        line: usize,
+        col: usize,
+        key: String,
+        message: String,
+    },
     #[error("{file}: missing `{key}`: {message}")]
-    Missing { file: String, key: String, message: String },
+    Missing {
+        file: String,
+        key: String,
+        message: String,
+    },
     #[error("internal configuration error: {0}")]
     Internal(String),
 }
@@ -36,7 +51,10 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 
 pub fn load_with_env(path: &Path, env: &Env) -> Result<Config, ConfigError> {
     let file = path.display().to_string();
-    let text = read_limited(path).map_err(|message| ConfigError::Io { file: file.clone(), message })?;
+    let text = read_limited(path).map_err(|message| ConfigError::Io {
+        file: file.clone(),
+        message,
+    })?;
     Config::from_toml_str(&text, &file, env)
 }
 
@@ -44,7 +62,9 @@ fn read_limited(path: &Path) -> Result<String, String> {
     use std::io::Read;
     let f = std::fs::File::open(path).map_err(|e| e.to_string())?;
     let mut buf = String::new();
-    f.take(MAX_CONFIG_BYTES + 1).read_to_string(&mut buf).map_err(|e| e.to_string())?;
+    f.take(MAX_CONFIG_BYTES + 1)
+        .read_to_string(&mut buf)
+        .map_err(|e| e.to_string())?;
     if buf.len() as u64 > MAX_CONFIG_BYTES {
         return Err(format!("larger than the {MAX_CONFIG_BYTES}-byte limit"));
     }
@@ -113,7 +133,9 @@ kind = "local"
 
     #[test]
     fn missing_admin_key_is_named() {
-        let e = parse("[[backends]]\nname=\"l\"\nkind=\"local\"\n").unwrap_err().to_string();
+        let e = parse("[[backends]]\nname=\"l\"\nkind=\"local\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("osis.admin_access_key"), "{e}");
         assert!(e.contains("OSPREY_ADMIN_ACCESS_KEY"), "{e}");
     }
@@ -122,7 +144,10 @@ kind = "local"
     fn bad_listen_address_is_named() {
         let t = format!("[server]\ns3_listen = \"localhost\"\n{MIN}");
         let e = parse(&t).unwrap_err().to_string();
-        assert!(e.contains("test.toml:2:13") && e.contains("server.s3_listen"), "{e}");
+        assert!(
+            e.contains("test.toml:2:13") && e.contains("server.s3_listen"),
+            "{e}"
+        );
     }
 
     #[test]

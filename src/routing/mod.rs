@@ -22,7 +22,10 @@ pub struct Pattern {
 
 impl Pattern {
     pub fn new(text: &str) -> Pattern {
-        Pattern { text: text.to_string(), parts: text.split('*').map(str::to_string).collect() }
+        Pattern {
+            text: text.to_string(),
+            parts: text.split('*').map(str::to_string).collect(),
+        }
     }
 
     pub fn is_literal(&self) -> bool {
@@ -42,7 +45,10 @@ impl Pattern {
         }
         let first = &self.parts[0];
         let last = &self.parts[n - 1];
-        if s.len() < first.len() + last.len() || !s.starts_with(first.as_str()) || !s.ends_with(last.as_str()) {
+        if s.len() < first.len() + last.len()
+            || !s.starts_with(first.as_str())
+            || !s.ends_with(last.as_str())
+        {
             return false;
         }
         let mut rest = &s[first.len()..s.len() - last.len()];
@@ -71,14 +77,17 @@ pub struct Table {
 impl Table {
     /// The first rule matching `bucket` (index and rule).
     pub fn rule_for(&self, bucket: &str) -> Option<(usize, &Rule)> {
-        self.rules.iter().enumerate().find(|(_, r)| r.buckets.matches(bucket))
+        self.rules
+            .iter()
+            .enumerate()
+            .find(|(_, r)| r.buckets.matches(bucket))
     }
 
     /// Every backend this table can place buckets on, in rule order, without repeats.
     pub fn backends(&self) -> Vec<Arc<str>> {
         let mut out: Vec<Arc<str>> = Vec::new();
         for r in &self.rules {
-            if !out.iter().any(|b| *b == r.backend) {
+            if !out.contains(&r.backend) {
                 out.push(r.backend.clone());
             }
         }
@@ -130,7 +139,10 @@ impl Routing {
                 name: Arc::from(name.as_str()),
                 rules: rules
                     .iter()
-                    .map(|r| Rule { buckets: Pattern::new(&r.buckets), backend: Arc::from(r.backend.as_str()) })
+                    .map(|r| Rule {
+                        buckets: Pattern::new(&r.buckets),
+                        backend: Arc::from(r.backend.as_str()),
+                    })
                     .collect(),
             }));
         }
@@ -145,10 +157,16 @@ impl Routing {
             patterns: Vec::new(),
         };
         for (i, a) in cfg.tenants.iter().enumerate() {
-            let table = index.get(a.table.as_str()).copied().unwrap_or(default_table);
+            let table = index
+                .get(a.table.as_str())
+                .copied()
+                .unwrap_or(default_table);
             let fields = [&a.cd_tenant_id, &a.tenant_name, &a.tenant_id];
             let single_literal = fields.iter().filter(|f| f.is_some()).count() == 1
-                && fields.iter().filter_map(|f| f.as_ref()).all(|v| !v.contains('*'));
+                && fields
+                    .iter()
+                    .filter_map(|f| f.as_ref())
+                    .all(|v| !v.contains('*'));
             if single_literal {
                 // first assignment wins, as in the ordered list
                 if let Some(v) = &a.cd_tenant_id {
@@ -191,7 +209,8 @@ impl Routing {
             if best.map(|(bi, _, _)| p.index > bi).unwrap_or(false) {
                 break;
             }
-            let m = |pat: &Option<Pattern>, v: &str| pat.as_ref().map(|p| p.matches(v)).unwrap_or(true);
+            let m =
+                |pat: &Option<Pattern>, v: &str| pat.as_ref().map(|p| p.matches(v)).unwrap_or(true);
             let cd_ok = match &p.cd_tenant_id {
                 None => true,
                 Some(pat) => t.cd_tenant_ids.iter().any(|c| pat.matches(c)),
@@ -202,7 +221,9 @@ impl Routing {
             }
         }
         match best {
-            Some((index, table, by)) => (&self.tables[table], TableChoice::Assignment { index, by }),
+            Some((index, table, by)) => {
+                (&self.tables[table], TableChoice::Assignment { index, by })
+            }
             None => (&self.tables[self.default_table], TableChoice::Default),
         }
     }
@@ -229,7 +250,10 @@ mod tests {
     }
 
     fn cfg() -> RoutingConfig {
-        let rule = |b: &str, be: &str| RuleConfig { buckets: b.into(), backend: be.into() };
+        let rule = |b: &str, be: &str| RuleConfig {
+            buckets: b.into(),
+            backend: be.into(),
+        };
         let assign = |cd: Option<&str>, name: Option<&str>, table: &str| TenantAssignmentConfig {
             cd_tenant_id: cd.map(Into::into),
             tenant_name: name.map(Into::into),
@@ -240,9 +264,15 @@ mod tests {
             default_table: "standard".into(),
             tables: BTreeMap::from([
                 ("standard".into(), vec![rule("*", "ceph")]),
-                ("archive".into(), vec![rule("archive-*", "cold"), rule("*", "ceph")]),
+                (
+                    "archive".into(),
+                    vec![rule("archive-*", "cold"), rule("*", "ceph")],
+                ),
             ]),
-            tenants: vec![assign(Some("org-1"), None, "archive"), assign(None, Some("acme*"), "archive")],
+            tenants: vec![
+                assign(Some("org-1"), None, "archive"),
+                assign(None, Some("acme*"), "archive"),
+            ],
         }
     }
 
@@ -250,14 +280,41 @@ mod tests {
     fn tenant_tables_and_rules() {
         let r = Routing::compile(&cfg());
         let cds = vec!["org-1".to_string()];
-        let (t, why) = r.table_for(TenantKey { tenant_id: "t1", tenant_name: "x", cd_tenant_ids: &cds });
+        let (t, why) = r.table_for(TenantKey {
+            tenant_id: "t1",
+            tenant_name: "x",
+            cd_tenant_ids: &cds,
+        });
         assert_eq!(&*t.name, "archive");
-        assert_eq!(why, TableChoice::Assignment { index: 0, by: "cd_tenant_id" });
+        assert_eq!(
+            why,
+            TableChoice::Assignment {
+                index: 0,
+                by: "cd_tenant_id"
+            }
+        );
         assert_eq!(&*t.rule_for("archive-1").unwrap().1.backend, "cold");
         assert_eq!(&*t.rule_for("photos").unwrap().1.backend, "ceph");
-        let (t, why) = r.table_for(TenantKey { tenant_id: "t2", tenant_name: "acme-corp", cd_tenant_ids: &[] });
-        assert_eq!((&*t.name, why), ("archive", TableChoice::Assignment { index: 1, by: "pattern" }));
-        let (t, why) = r.table_for(TenantKey { tenant_id: "t3", tenant_name: "other", cd_tenant_ids: &[] });
+        let (t, why) = r.table_for(TenantKey {
+            tenant_id: "t2",
+            tenant_name: "acme-corp",
+            cd_tenant_ids: &[],
+        });
+        assert_eq!(
+            (&*t.name, why),
+            (
+                "archive",
+                TableChoice::Assignment {
+                    index: 1,
+                    by: "pattern"
+                }
+            )
+        );
+        let (t, why) = r.table_for(TenantKey {
+            tenant_id: "t3",
+            tenant_name: "other",
+            cd_tenant_ids: &[],
+        });
         assert_eq!((&*t.name, why), ("standard", TableChoice::Default));
         assert_eq!(r.tables().len(), 2);
     }

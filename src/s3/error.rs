@@ -35,7 +35,11 @@ pub struct S3Error {
 }
 
 impl S3Error {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
+    pub fn new(
+        status: StatusCode,
+        code: &'static str,
+        message: impl Into<Cow<'static, str>>,
+    ) -> Self {
         S3Error {
             status,
             code,
@@ -80,7 +84,12 @@ impl S3Error {
         )
     }
     pub fn no_such_bucket(bucket: &str) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "NoSuchBucket", "The specified bucket does not exist").with_resource(format!("/{bucket}"))
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "NoSuchBucket",
+            "The specified bucket does not exist",
+        )
+        .with_resource(format!("/{bucket}"))
     }
     pub fn bucket_already_exists(bucket: &str) -> Self {
         Self::new(
@@ -91,8 +100,12 @@ impl S3Error {
         .with_resource(format!("/{bucket}"))
     }
     pub fn invalid_bucket_name(bucket: &str, why: &str) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "InvalidBucketName", format!("The specified bucket is not valid: {why}"))
-            .with_resource(format!("/{bucket}"))
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "InvalidBucketName",
+            format!("The specified bucket is not valid: {why}"),
+        )
+        .with_resource(format!("/{bucket}"))
     }
     pub fn invalid_request(msg: impl Into<Cow<'static, str>>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "InvalidRequest", msg)
@@ -169,7 +182,13 @@ impl S3Error {
 
 impl std::fmt::Display for S3Error {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}: {}", self.status.as_u16(), self.code, self.message)
+        write!(
+            f,
+            "{} {}: {}",
+            self.status.as_u16(),
+            self.code,
+            self.message
+        )
     }
 }
 

@@ -2,9 +2,9 @@
 
 pub mod checksum;
 pub mod chunked;
-pub mod sigv4;
 pub mod error;
 pub mod op;
+pub mod sigv4;
 
 pub use error::S3Error;
 pub use op::{OpKind, S3Op};

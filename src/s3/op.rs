@@ -122,7 +122,16 @@ const BUCKET_SUBRESOURCES: &[&str] = &[
     "website",
 ];
 
-const OBJECT_SUBRESOURCES: &[&str] = &["acl", "attributes", "legal-hold", "restore", "retention", "select", "tagging", "torrent"];
+const OBJECT_SUBRESOURCES: &[&str] = &[
+    "acl",
+    "attributes",
+    "legal-hold",
+    "restore",
+    "retention",
+    "select",
+    "tagging",
+    "torrent",
+];
 
 /// Query parameters as (decoded name, decoded value) pairs.
 pub fn parse_query(raw: Option<&str>) -> Result<Vec<(String, String)>, S3Error> {
@@ -132,19 +141,24 @@ pub fn parse_query(raw: Option<&str>) -> Result<Vec<(String, String)>, S3Error> 
     let mut out = Vec::new();
     for part in q.split('&').filter(|p| !p.is_empty()) {
         if out.len() >= MAX_QUERY_PARAMS {
-            return Err(S3Error::invalid_argument(format!("more than {MAX_QUERY_PARAMS} query parameters")));
+            return Err(S3Error::invalid_argument(format!(
+                "more than {MAX_QUERY_PARAMS} query parameters"
+            )));
         }
         let (n, v) = part.split_once('=').unwrap_or((part, ""));
-        out.push((decode(n, "query parameter name")?.into_owned(), decode(v, "query parameter value")?.into_owned()));
+        out.push((
+            decode(n, "query parameter name")?.into_owned(),
+            decode(v, "query parameter value")?.into_owned(),
+        ));
     }
     Ok(out)
 }
 
 /// Percent-decode (`+` is literal in S3 paths and in SigV4-canonical queries) and require UTF-8.
 pub fn decode<'a>(s: &'a str, what: &str) -> Result<Cow<'a, str>, S3Error> {
-    percent_decode_str(s)
-        .decode_utf8()
-        .map_err(|_| S3Error::invalid_argument(format!("{what} is not valid UTF-8 after percent-decoding")))
+    percent_decode_str(s).decode_utf8().map_err(|_| {
+        S3Error::invalid_argument(format!("{what} is not valid UTF-8 after percent-decoding"))
+    })
 }
 
 fn has(q: &[(String, String)], name: &str) -> bool {
@@ -154,7 +168,16 @@ fn has(q: &[(String, String)], name: &str) -> bool {
 /// Split host into the bucket of a virtual-host style request (`bucket.<domain>`), if any.
 pub fn virtual_host_bucket<'h>(host: &'h str, domain: Option<&str>) -> Option<&'h str> {
     let domain = domain?;
-    let host = host.rsplit_once(':').map(|(h, p)| if p.bytes().all(|b| b.is_ascii_digit()) { h } else { host }).unwrap_or(host);
+    let host = host
+        .rsplit_once(':')
+        .map(|(h, p)| {
+            if p.bytes().all(|b| b.is_ascii_digit()) {
+                h
+            } else {
+                host
+            }
+        })
+        .unwrap_or(host);
     let prefix = host.strip_suffix(domain)?.strip_suffix('.')?;
     (!prefix.is_empty()).then_some(prefix)
 }
@@ -172,13 +195,19 @@ impl S3Op {
         let (bucket, key): (Option<String>, Option<String>) = match vhost_bucket {
             Some(b) => {
                 let key = decode(path, "object key")?;
-                (Some(b.to_string()), (!key.is_empty()).then(|| key.into_owned()))
+                (
+                    Some(b.to_string()),
+                    (!key.is_empty()).then(|| key.into_owned()),
+                )
             }
             None => {
                 let (b, k) = path.split_once('/').unwrap_or((path, ""));
                 let b = decode(b, "bucket name")?;
                 let k = decode(k, "object key")?;
-                ((!b.is_empty()).then(|| b.into_owned()), (!k.is_empty()).then(|| k.into_owned()))
+                (
+                    (!b.is_empty()).then(|| b.into_owned()),
+                    (!k.is_empty()).then(|| k.into_owned()),
+                )
             }
         };
         if let Some(k) = &key {
@@ -186,7 +215,10 @@ impl S3Op {
                 return Err(S3Error::new(
                     http::StatusCode::BAD_REQUEST,
                     "KeyTooLongError",
-                    format!("Your key is too long: {} bytes, the limit is {MAX_KEY_BYTES}.", k.len()),
+                    format!(
+                        "Your key is too long: {} bytes, the limit is {MAX_KEY_BYTES}.",
+                        k.len()
+                    ),
                 ));
             }
         }
@@ -220,9 +252,13 @@ fn bucket_op(method: &Method, q: &[(String, String)]) -> Result<OpKind, S3Error>
                 OpKind::ListObjects
             }
         }
-        Method::PUT => sub.map(OpKind::BucketSubresource).unwrap_or(OpKind::CreateBucket),
+        Method::PUT => sub
+            .map(OpKind::BucketSubresource)
+            .unwrap_or(OpKind::CreateBucket),
         Method::HEAD => OpKind::HeadBucket,
-        Method::DELETE => sub.map(OpKind::BucketSubresource).unwrap_or(OpKind::DeleteBucket),
+        Method::DELETE => sub
+            .map(OpKind::BucketSubresource)
+            .unwrap_or(OpKind::DeleteBucket),
         Method::POST => {
             if has(q, "delete") {
                 OpKind::DeleteObjects
@@ -234,7 +270,11 @@ fn bucket_op(method: &Method, q: &[(String, String)]) -> Result<OpKind, S3Error>
     })
 }
 
-fn object_op(method: &Method, q: &[(String, String)], copy_source: bool) -> Result<OpKind, S3Error> {
+fn object_op(
+    method: &Method,
+    q: &[(String, String)],
+    copy_source: bool,
+) -> Result<OpKind, S3Error> {
     let sub = OBJECT_SUBRESOURCES.iter().find(|s| has(q, s)).copied();
     let upload_id = has(q, "uploadId");
     Ok(match *method {
@@ -292,9 +332,14 @@ fn object_op(method: &Method, q: &[(String, String)], copy_source: bool) -> Resu
 pub fn validate_bucket_name(name: &str) -> Result<(), S3Error> {
     let why = if name.len() < 3 || name.len() > 63 {
         Some("a bucket name is 3 to 63 characters long")
-    } else if !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-') {
+    } else if !name
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+    {
         Some("only lowercase letters, digits, '.' and '-' are allowed")
-    } else if !name.as_bytes()[0].is_ascii_alphanumeric() || !name.as_bytes()[name.len() - 1].is_ascii_alphanumeric() {
+    } else if !name.as_bytes()[0].is_ascii_alphanumeric()
+        || !name.as_bytes()[name.len() - 1].is_ascii_alphanumeric()
+    {
         Some("a bucket name starts and ends with a letter or digit")
     } else if name.contains("..") {
         Some("a bucket name must not contain '..'")
@@ -322,20 +367,57 @@ mod tests {
     fn routes_common_operations() {
         assert_eq!(op(Method::GET, "/", "").kind, OpKind::ListBuckets);
         assert_eq!(op(Method::PUT, "/b", "").kind, OpKind::CreateBucket);
-        assert_eq!(op(Method::GET, "/b", "list-type=2&prefix=a").kind, OpKind::ListObjectsV2);
+        assert_eq!(
+            op(Method::GET, "/b", "list-type=2&prefix=a").kind,
+            OpKind::ListObjectsV2
+        );
         assert_eq!(op(Method::GET, "/b", "").kind, OpKind::ListObjects);
-        assert_eq!(op(Method::GET, "/b", "location").kind, OpKind::GetBucketLocation);
-        assert_eq!(op(Method::PUT, "/b", "versioning").kind, OpKind::BucketSubresource("versioning"));
+        assert_eq!(
+            op(Method::GET, "/b", "location").kind,
+            OpKind::GetBucketLocation
+        );
+        assert_eq!(
+            op(Method::PUT, "/b", "versioning").kind,
+            OpKind::BucketSubresource("versioning")
+        );
         assert_eq!(op(Method::POST, "/b", "delete").kind, OpKind::DeleteObjects);
-        assert_eq!(op(Method::PUT, "/b/k", "partNumber=1&uploadId=x").kind, OpKind::UploadPart);
-        assert_eq!(op(Method::POST, "/b/k", "uploads").kind, OpKind::CreateMultipartUpload);
-        assert_eq!(op(Method::POST, "/b/k", "uploadId=x").kind, OpKind::CompleteMultipartUpload);
-        assert_eq!(op(Method::DELETE, "/b/k", "uploadId=x").kind, OpKind::AbortMultipartUpload);
-        assert_eq!(op(Method::GET, "/b/k", "uploadId=x").kind, OpKind::ListParts);
-        assert_eq!(op(Method::GET, "/b/k", "tagging").kind, OpKind::ObjectSubresource("tagging"));
+        assert_eq!(
+            op(Method::PUT, "/b/k", "partNumber=1&uploadId=x").kind,
+            OpKind::UploadPart
+        );
+        assert_eq!(
+            op(Method::POST, "/b/k", "uploads").kind,
+            OpKind::CreateMultipartUpload
+        );
+        assert_eq!(
+            op(Method::POST, "/b/k", "uploadId=x").kind,
+            OpKind::CompleteMultipartUpload
+        );
+        assert_eq!(
+            op(Method::DELETE, "/b/k", "uploadId=x").kind,
+            OpKind::AbortMultipartUpload
+        );
+        assert_eq!(
+            op(Method::GET, "/b/k", "uploadId=x").kind,
+            OpKind::ListParts
+        );
+        assert_eq!(
+            op(Method::GET, "/b/k", "tagging").kind,
+            OpKind::ObjectSubresource("tagging")
+        );
         let q = parse_query(Some("partNumber=2&uploadId=u")).unwrap();
-        assert_eq!(S3Op::parse(&Method::PUT, "/b/k", &q, None, true).unwrap().kind, OpKind::UploadPartCopy);
-        assert_eq!(S3Op::parse(&Method::PUT, "/b/k", &[], None, true).unwrap().kind, OpKind::CopyObject);
+        assert_eq!(
+            S3Op::parse(&Method::PUT, "/b/k", &q, None, true)
+                .unwrap()
+                .kind,
+            OpKind::UploadPartCopy
+        );
+        assert_eq!(
+            S3Op::parse(&Method::PUT, "/b/k", &[], None, true)
+                .unwrap()
+                .kind,
+            OpKind::CopyObject
+        );
     }
 
     #[test]
@@ -349,21 +431,49 @@ mod tests {
 
     #[test]
     fn virtual_host_style() {
-        assert_eq!(virtual_host_bucket("photos.s3.example.com", Some("s3.example.com")), Some("photos"));
-        assert_eq!(virtual_host_bucket("photos.s3.example.com:9000", Some("s3.example.com")), Some("photos"));
-        assert_eq!(virtual_host_bucket("s3.example.com", Some("s3.example.com")), None);
-        assert_eq!(virtual_host_bucket("evils3.example.com", Some("s3.example.com")), None);
+        assert_eq!(
+            virtual_host_bucket("photos.s3.example.com", Some("s3.example.com")),
+            Some("photos")
+        );
+        assert_eq!(
+            virtual_host_bucket("photos.s3.example.com:9000", Some("s3.example.com")),
+            Some("photos")
+        );
+        assert_eq!(
+            virtual_host_bucket("s3.example.com", Some("s3.example.com")),
+            None
+        );
+        assert_eq!(
+            virtual_host_bucket("evils3.example.com", Some("s3.example.com")),
+            None
+        );
         let o = S3Op::parse(&Method::GET, "/k/x", &[], Some("photos"), false).unwrap();
-        assert_eq!((o.bucket.as_deref(), o.key.as_deref()), (Some("photos"), Some("k/x")));
+        assert_eq!(
+            (o.bucket.as_deref(), o.key.as_deref()),
+            (Some("photos"), Some("k/x"))
+        );
     }
 
     #[test]
     fn rejects_bad_input() {
-        assert_eq!(S3Op::parse(&Method::PUT, "/", &[], None, false).unwrap_err().code, "MethodNotAllowed");
+        assert_eq!(
+            S3Op::parse(&Method::PUT, "/", &[], None, false)
+                .unwrap_err()
+                .code,
+            "MethodNotAllowed"
+        );
         let long = format!("/b/{}", "k".repeat(MAX_KEY_BYTES + 1));
-        assert_eq!(S3Op::parse(&Method::GET, &long, &[], None, false).unwrap_err().code, "KeyTooLongError");
+        assert_eq!(
+            S3Op::parse(&Method::GET, &long, &[], None, false)
+                .unwrap_err()
+                .code,
+            "KeyTooLongError"
+        );
         assert!(S3Op::parse(&Method::GET, "/b/%FF", &[], None, false).is_err());
-        let many = (0..=MAX_QUERY_PARAMS).map(|i| format!("p{i}=1")).collect::<Vec<_>>().join("&");
+        let many = (0..=MAX_QUERY_PARAMS)
+            .map(|i| format!("p{i}=1"))
+            .collect::<Vec<_>>()
+            .join("&");
         assert!(parse_query(Some(&many)).is_err());
     }
 
@@ -372,8 +482,21 @@ mod tests {
         for ok in ["abc", "my-bucket.v2", "a1b"] {
             validate_bucket_name(ok).unwrap();
         }
-        for bad in ["ab", "Abc", "-abc", "abc-", "a..b", "192.168.1.1", "a_b", &"a".repeat(64)] {
-            assert_eq!(validate_bucket_name(bad).unwrap_err().code, "InvalidBucketName", "{bad}");
+        for bad in [
+            "ab",
+            "Abc",
+            "-abc",
+            "abc-",
+            "a..b",
+            "192.168.1.1",
+            "a_b",
+            &"a".repeat(64),
+        ] {
+            assert_eq!(
+                validate_bucket_name(bad).unwrap_err().code,
+                "InvalidBucketName",
+                "{bad}"
+            );
         }
     }
 }

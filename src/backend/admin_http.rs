@@ -1,0 +1,181 @@
+//! Signed HTTP calls to backends' admin APIs (Ceph RGW Admin Ops, IAM), with aws-sigv4 and reqwest.
+//!
+//! Every failure is classified for the provisioning layer: a 4xx answer is `Refused` (retrying the
+//! same call will not help), a 5xx, a time-out or a refused connection is `Unavailable` (a reconciler
+//! may retry later).
+
+use std::time::{Duration, SystemTime};
+
+use aws_credential_types::Credentials;
+use aws_sigv4::http_request::{
+    sign, PayloadChecksumKind, SignableBody, SignableRequest, SigningSettings,
+};
+use aws_sigv4::sign::v4;
+use aws_smithy_runtime_api::client::identity::Identity as SmithyIdentity;
+
+use super::{BackendError, SigningKey};
+
+/// Largest admin-API answer Osprey reads (4 MiB): user and bucket listings of one tenant fit easily;
+/// a misbehaving endpoint must not make Osprey buffer without bound.
+pub const MAX_ADMIN_RESPONSE: usize = 4 * 1024 * 1024;
+
+/// A client for one backend's admin API.
+pub struct AdminClient {
+    pub backend: String,
+    pub http: reqwest::Client,
+    pub key: SigningKey,
+    pub region: String,
+    /// SigV4 service name (`s3` for RGW Admin Ops, `iam` for IAM).
+    pub service: &'static str,
+}
+
+/// The raw answer of an admin call.
+pub struct AdminResponse {
+    pub status: u16,
+    pub body: String,
+}
+
+impl AdminClient {
+    pub fn new(
+        backend: &str,
+        key: SigningKey,
+        region: &str,
+        service: &'static str,
+        timeout: Duration,
+    ) -> Result<Self, BackendError> {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(10)))
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build()
+            .map_err(|e| BackendError::Internal {
+                backend: backend.to_string(),
+                message: format!("HTTP client: {e}"),
+            })?;
+        Ok(AdminClient {
+            backend: backend.to_string(),
+            http,
+            key,
+            region: region.to_string(),
+            service,
+        })
+    }
+
+    fn unavailable(&self, message: String) -> BackendError {
+        BackendError::Unavailable {
+            backend: self.backend.clone(),
+            message,
+        }
+    }
+
+    /// Send a signed request. `url` must already be percent-encoded. Answers with any status are
+    /// returned; only transport failures are errors.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        content_type: Option<&str>,
+        body: Vec<u8>,
+    ) -> Result<AdminResponse, BackendError> {
+        let host = reqwest::Url::parse(url)
+            .ok()
+            .and_then(|u| {
+                u.host_str().map(|h| match u.port() {
+                    Some(p) => format!("{h}:{p}"),
+                    None => h.to_string(),
+                })
+            })
+            .ok_or_else(|| BackendError::Internal {
+                backend: self.backend.clone(),
+                message: format!("bad admin URL {url}"),
+            })?;
+        let mut headers: Vec<(&str, String)> = vec![("host", host)];
+        if let Some(ct) = content_type {
+            headers.push(("content-type", ct.to_string()));
+        }
+        let identity: SmithyIdentity = Credentials::new(
+            &self.key.access_key,
+            &self.key.secret_key,
+            None,
+            None,
+            "osprey",
+        )
+        .into();
+        let mut settings = SigningSettings::default();
+        settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
+        let params = v4::SigningParams::builder()
+            .identity(&identity)
+            .region(&self.region)
+            .name(self.service)
+            .time(SystemTime::now())
+            .settings(settings)
+            .build()
+            .map_err(|e| BackendError::Internal {
+                backend: self.backend.clone(),
+                message: format!("signing params: {e}"),
+            })?
+            .into();
+        let signable = SignableRequest::new(
+            method.as_str(),
+            url,
+            headers.iter().map(|(k, v)| (*k, v.as_str())),
+            SignableBody::Bytes(&body),
+        )
+        .map_err(|e| BackendError::Internal {
+            backend: self.backend.clone(),
+            message: format!("signing: {e}"),
+        })?;
+        let (instructions, _) = sign(signable, &params)
+            .map_err(|e| BackendError::Internal {
+                backend: self.backend.clone(),
+                message: format!("signing: {e}"),
+            })?
+            .into_parts();
+        let mut req = self.http.request(method, url).body(body);
+        for (k, v) in headers.iter().skip(1) {
+            req = req.header(*k, v.as_str());
+        }
+        let (signed_headers, _) = instructions.into_parts();
+        for h in signed_headers {
+            req = req.header(h.name(), h.value());
+        }
+        let resp = req.send().await.map_err(|e| {
+            if e.is_timeout() {
+                self.unavailable(format!("admin API did not answer in time ({e})"))
+            } else {
+                self.unavailable(format!("admin API unreachable ({e})"))
+            }
+        })?;
+        let status = resp.status().as_u16();
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| self.unavailable(format!("reading admin answer: {e}")))?;
+        if bytes.len() > MAX_ADMIN_RESPONSE {
+            return Err(self.unavailable(format!(
+                "admin answer larger than {MAX_ADMIN_RESPONSE} bytes"
+            )));
+        }
+        Ok(AdminResponse {
+            status,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+        })
+    }
+
+    /// Classify a non-2xx answer.
+    pub fn failure(&self, what: &str, r: &AdminResponse) -> BackendError {
+        let detail: String = r.body.chars().take(300).collect();
+        let message = format!("{what}: HTTP {} {detail}", r.status);
+        if r.status >= 500 {
+            BackendError::Unavailable {
+                backend: self.backend.clone(),
+                message,
+            }
+        } else {
+            BackendError::Refused {
+                backend: self.backend.clone(),
+                message,
+            }
+        }
+    }
+}

@@ -1,0 +1,223 @@
+//! What the data plane needs to know about tenants, keys, placements and backend identities.
+//!
+//! The proxy reads these through a narrow trait rather than the whole identity store, so the S3
+//! plane can be tested without OSIS and the store can change underneath (SQLite today, PostgreSQL
+//! for replicas). Hot lookups (keys, placements, identities) are cached here, invalidated by the
+//! control plane when it changes the entity.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use dashmap::DashMap;
+
+use crate::backend::SigningKey;
+
+/// An Osprey-issued S3 key with what authorisation needs.
+#[derive(Clone)]
+pub struct KeyEntry {
+    pub access_key: String,
+    pub secret_key: String,
+    /// Key, user and tenant are all active.
+    pub active: bool,
+    pub tenant_id: String,
+    pub user_id: String,
+    pub canonical_user_id: String,
+    pub username: String,
+}
+
+/// Where a bucket lives.
+#[derive(Debug, Clone)]
+pub struct Placement {
+    pub tenant_id: String,
+    pub bucket: String,
+    pub backend: String,
+    pub backend_bucket: String,
+    pub owner_user_id: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// The tenant facts routing needs.
+#[derive(Debug, Clone)]
+pub struct TenantInfo {
+    pub tenant_id: String,
+    pub name: String,
+    pub cd_tenant_ids: Vec<String>,
+    pub active: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DirectoryError {
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("identity store unavailable: {0}")]
+    Unavailable(String),
+}
+
+#[async_trait]
+pub trait Directory: Send + Sync + 'static {
+    async fn key(&self, access_key: &str) -> Result<Option<KeyEntry>, DirectoryError>;
+    async fn tenant(&self, tenant_id: &str) -> Result<Option<TenantInfo>, DirectoryError>;
+    async fn placement(
+        &self,
+        tenant_id: &str,
+        bucket: &str,
+    ) -> Result<Option<Placement>, DirectoryError>;
+    async fn placements(&self, tenant_id: &str) -> Result<Vec<Placement>, DirectoryError>;
+    /// Every tenant's placement of a bucket with this name (anonymous requests name no tenant).
+    async fn placements_named(&self, bucket: &str) -> Result<Vec<Placement>, DirectoryError>;
+    /// Record a placement; Conflict when the tenant already has the bucket or the backend name is taken.
+    async fn put_placement(&self, p: &Placement) -> Result<(), DirectoryError>;
+    async fn delete_placement(&self, tenant_id: &str, bucket: &str) -> Result<(), DirectoryError>;
+    /// The stored identity Osprey signs with for (backend, tenant, principal).
+    async fn identity(
+        &self,
+        backend: &str,
+        tenant_id: &str,
+        principal: &str,
+    ) -> Result<Option<SigningKey>, DirectoryError>;
+    async fn put_identity(
+        &self,
+        backend: &str,
+        tenant_id: &str,
+        principal: &str,
+        backend_user: &str,
+        key: &SigningKey,
+    ) -> Result<(), DirectoryError>;
+}
+
+/// Caches in front of a [`Directory`]. Only positive answers are cached; the control plane calls the
+/// `forget_*` methods whenever it changes a key, user, tenant or placement.
+pub struct CachedDirectory {
+    inner: Arc<dyn Directory>,
+    keys: DashMap<String, Arc<KeyEntry>>,
+    placements: DashMap<(String, String), Arc<Placement>>,
+    identities: DashMap<(String, String, String), Arc<SigningKey>>,
+}
+
+impl CachedDirectory {
+    pub fn new(inner: Arc<dyn Directory>) -> Self {
+        CachedDirectory {
+            inner,
+            keys: DashMap::new(),
+            placements: DashMap::new(),
+            identities: DashMap::new(),
+        }
+    }
+
+    pub fn inner(&self) -> &Arc<dyn Directory> {
+        &self.inner
+    }
+
+    pub async fn key(&self, access_key: &str) -> Result<Option<Arc<KeyEntry>>, DirectoryError> {
+        if let Some(k) = self.keys.get(access_key) {
+            return Ok(Some(k.clone()));
+        }
+        let Some(k) = self.inner.key(access_key).await? else {
+            return Ok(None);
+        };
+        let k = Arc::new(k);
+        self.keys.insert(access_key.to_string(), k.clone());
+        Ok(Some(k))
+    }
+
+    pub async fn placement(
+        &self,
+        tenant_id: &str,
+        bucket: &str,
+    ) -> Result<Option<Arc<Placement>>, DirectoryError> {
+        let id = (tenant_id.to_string(), bucket.to_string());
+        if let Some(p) = self.placements.get(&id) {
+            return Ok(Some(p.clone()));
+        }
+        let Some(p) = self.inner.placement(tenant_id, bucket).await? else {
+            return Ok(None);
+        };
+        let p = Arc::new(p);
+        self.placements.insert(id, p.clone());
+        Ok(Some(p))
+    }
+
+    pub async fn put_placement(&self, p: Placement) -> Result<Arc<Placement>, DirectoryError> {
+        self.inner.put_placement(&p).await?;
+        let p = Arc::new(p);
+        self.placements
+            .insert((p.tenant_id.clone(), p.bucket.clone()), p.clone());
+        Ok(p)
+    }
+
+    pub async fn delete_placement(
+        &self,
+        tenant_id: &str,
+        bucket: &str,
+    ) -> Result<(), DirectoryError> {
+        self.placements
+            .remove(&(tenant_id.to_string(), bucket.to_string()));
+        self.inner.delete_placement(tenant_id, bucket).await
+    }
+
+    pub async fn identity(
+        &self,
+        backend: &str,
+        tenant_id: &str,
+        principal: &str,
+    ) -> Result<Option<Arc<SigningKey>>, DirectoryError> {
+        let id = (
+            backend.to_string(),
+            tenant_id.to_string(),
+            principal.to_string(),
+        );
+        if let Some(k) = self.identities.get(&id) {
+            return Ok(Some(k.clone()));
+        }
+        let Some(k) = self.inner.identity(backend, tenant_id, principal).await? else {
+            return Ok(None);
+        };
+        let k = Arc::new(k);
+        self.identities.insert(id, k.clone());
+        Ok(Some(k))
+    }
+
+    pub async fn put_identity(
+        &self,
+        backend: &str,
+        tenant_id: &str,
+        principal: &str,
+        backend_user: &str,
+        key: SigningKey,
+    ) -> Result<Arc<SigningKey>, DirectoryError> {
+        self.inner
+            .put_identity(backend, tenant_id, principal, backend_user, &key)
+            .await?;
+        let k = Arc::new(key);
+        self.identities.insert(
+            (
+                backend.to_string(),
+                tenant_id.to_string(),
+                principal.to_string(),
+            ),
+            k.clone(),
+        );
+        Ok(k)
+    }
+
+    pub fn forget_key(&self, access_key: &str) {
+        self.keys.remove(access_key);
+    }
+
+    /// A user's or tenant's state changed: drop every cached key of theirs.
+    pub fn forget_keys_of(&self, tenant_id: &str, user_id: Option<&str>) {
+        self.keys
+            .retain(|_, k| !(k.tenant_id == tenant_id && user_id.is_none_or(|u| k.user_id == u)));
+    }
+
+    pub fn forget_tenant(&self, tenant_id: &str) {
+        self.forget_keys_of(tenant_id, None);
+        self.placements.retain(|(t, _), _| t != tenant_id);
+        self.identities.retain(|(_, t, _), _| t != tenant_id);
+    }
+
+    pub fn forget_identities_of(&self, tenant_id: &str, principal: &str) {
+        self.identities
+            .retain(|(_, t, p), _| !(t == tenant_id && p == principal));
+    }
+}

@@ -1,0 +1,94 @@
+//! Translating backend bucket names back into the client's names in response bodies and headers.
+//!
+//! On shared-namespace backends a tenant's bucket `photos` is stored as e.g. `t0123…-photos`; S3 XML
+//! answers name the bucket in a few known elements. Only those elements are rewritten (never a blind
+//! search-and-replace, which would corrupt object keys that happen to contain the backend name).
+
+/// Largest response body Osprey buffers to translate bucket names: 32 MiB. ListObjects (1000 keys
+/// of 1 KiB) and ListParts (10 000 parts) stay far below; a larger body is passed through untranslated
+/// with a warning rather than letting one response hold unbounded memory.
+pub const MAX_TRANSLATED_BODY: usize = 32 * 1024 * 1024;
+
+/// XML elements whose whole text is a bucket name.
+const BUCKET_ELEMENTS: &[&str] = &["Name", "Bucket", "BucketName"];
+
+/// Rewrite bucket names inside `xml`.
+pub fn translate_xml(xml: &str, backend_bucket: &str, bucket: &str) -> String {
+    let mut out = xml.to_string();
+    for el in BUCKET_ELEMENTS {
+        let from = format!("<{el}>{backend_bucket}</{el}>");
+        if out.contains(&from) {
+            out = out.replace(&from, &format!("<{el}>{bucket}</{el}>"));
+        }
+    }
+    // <Resource>/backend-bucket/key</Resource>, <Location>http://host/backend-bucket/key</Location>
+    for el in ["Resource", "Location"] {
+        out = rewrite_path_element(&out, el, backend_bucket, bucket);
+    }
+    out
+}
+
+fn rewrite_path_element(xml: &str, el: &str, backend_bucket: &str, bucket: &str) -> String {
+    let open = format!("<{el}>");
+    let close = format!("</{el}>");
+    let mut out = String::with_capacity(xml.len());
+    let mut rest = xml;
+    while let Some(i) = rest.find(&open) {
+        let start = i + open.len();
+        out.push_str(&rest[..start]);
+        rest = &rest[start..];
+        let Some(j) = rest.find(&close) else { break };
+        out.push_str(&translate_path(&rest[..j], backend_bucket, bucket));
+        rest = &rest[j..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// `/backend-bucket/key` → `/bucket/key` (also inside absolute URLs and for a bare `backend-bucket`).
+pub fn translate_path(text: &str, backend_bucket: &str, bucket: &str) -> String {
+    if text == backend_bucket {
+        return bucket.to_string();
+    }
+    let seg = format!("/{backend_bucket}");
+    if let Some(i) = text.find(&seg) {
+        let after = &text[i + seg.len()..];
+        if after.is_empty() || after.starts_with('/') || after.starts_with('?') {
+            return format!("{}/{bucket}{after}", &text[..i]);
+        }
+    }
+    text.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rewrites_only_bucket_elements() {
+        let xml = "<ListBucketResult><Name>t1-photos</Name><Contents><Key>t1-photos</Key></Contents></ListBucketResult>";
+        let out = translate_xml(xml, "t1-photos", "photos");
+        assert_eq!(out, "<ListBucketResult><Name>photos</Name><Contents><Key>t1-photos</Key></Contents></ListBucketResult>");
+    }
+
+    #[test]
+    fn rewrites_resource_and_location() {
+        let xml = "<Error><Code>NoSuchKey</Code><Resource>/t1-photos/a/b</Resource><BucketName>t1-photos</BucketName></Error>";
+        let out = translate_xml(xml, "t1-photos", "photos");
+        assert!(
+            out.contains("<Resource>/photos/a/b</Resource>")
+                && out.contains("<BucketName>photos</BucketName>"),
+            "{out}"
+        );
+        let out = translate_xml(
+            "<Location>http://h:1/t1-photos/k</Location>",
+            "t1-photos",
+            "photos",
+        );
+        assert_eq!(out, "<Location>http://h:1/photos/k</Location>");
+        assert_eq!(
+            translate_path("/t1-photosX/k", "t1-photos", "photos"),
+            "/t1-photosX/k"
+        );
+    }
+}

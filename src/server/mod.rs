@@ -1,0 +1,3 @@
+//! `osprey serve` support: license acceptance at install.
+
+pub mod license;

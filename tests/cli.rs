@@ -1,0 +1,82 @@
+//! The `osprey` binary's command line: version signature and config checking.
+
+use std::process::Command;
+
+fn osprey() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_osprey"))
+}
+
+#[test]
+fn version_prints_the_dated_release_signature() {
+    let out = osprey().arg("--version").output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    // "osprey 0.1.0 (YYYY-MM-DD; git <commit>)"
+    let re_ok = text.starts_with(&format!("osprey {} (", env!("CARGO_PKG_VERSION")))
+        && text.contains("; git ")
+        && text.trim_end().ends_with(')');
+    assert!(re_ok, "{text}");
+    let out = osprey().arg("version").output().unwrap();
+    assert!(String::from_utf8(out.stdout)
+        .unwrap()
+        .starts_with("osprey/"));
+}
+
+#[test]
+fn every_shipped_config_passes_check_config() {
+    let mut files = vec![];
+    for dir in ["config", "config/examples"] {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "toml") {
+                files.push(p);
+            }
+        }
+    }
+    assert!(files.len() >= 3, "{files:?}");
+    let out = osprey()
+        .arg("check-config")
+        .arg("--no-secrets")
+        .args(&files)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout)
+            .matches(": ok (")
+            .count(),
+        files.len()
+    );
+}
+
+#[test]
+fn check_config_names_file_line_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("bad.toml");
+    std::fs::write(
+        &f,
+        "[osis]\nadmin_access_key = \"a\"\nadmin_secret_key = \"12345678\"\n[[backends]]\nname = \"local\"\nkind = \"lokal\"\n",
+    )
+    .unwrap();
+    let out = osprey().arg("check-config").arg(&f).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("bad.toml:6:8")
+            && err.contains("backends[0].kind")
+            && err.contains("unknown backend kind `lokal`"),
+        "{err}"
+    );
+    // a missing file is an error too, not a panic
+    let out = osprey()
+        .arg("check-config")
+        .arg(dir.path().join("nope.toml"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read"));
+}
