@@ -8,6 +8,7 @@
 
 pub mod admin_http;
 pub mod ceph_rgw;
+pub mod iam;
 pub mod local;
 pub mod naming;
 pub mod profile;
