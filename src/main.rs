@@ -24,6 +24,18 @@ fn long_version() -> &'static str {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run Osprey: the OSIS API and the S3 gateway, until SIGTERM (graceful) or SIGINT.
+    Serve {
+        /// Configuration file (TOML). See config/osprey.toml and docs/configuration.md.
+        #[arg(long, short, default_value = "config/osprey.toml")]
+        config: PathBuf,
+        /// Verbose logs (debug level) regardless of `log.level`; off by default.
+        #[arg(long, short)]
+        verbose: bool,
+        /// Accept the license non-interactively (recorded once per data directory).
+        #[arg(long, env = "OSPREY_ACCEPT_LICENSE")]
+        accept_license: bool,
+    },
     /// Validate configuration files; exits non-zero naming the file, line, column and key of the first problem.
     CheckConfig {
         /// Check secret sources exist in the file without reading secret files or variables (build hosts, CI).
@@ -39,6 +51,21 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Serve {
+            config,
+            verbose,
+            accept_license,
+        } => match osprey::server::run(osprey::server::ServeOptions {
+            config,
+            verbose,
+            accept_license,
+        }) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("osprey: {e:#}");
+                ExitCode::from(1)
+            }
+        },
         Command::Version => {
             println!("{}", osprey::version::signature());
             ExitCode::SUCCESS

@@ -1,3 +1,171 @@
-//! `osprey serve` support: license acceptance at install.
+//! `osprey serve`: one process, both planes, one lifecycle.
+//!
+//! pingora's `Server` owns the process lifecycle (SIGTERM = graceful shutdown with the configured
+//! grace period, SIGINT = fast shutdown); the OSIS API runs as a pingora background service and the
+//! S3 proxy as a pingora HTTP service, so both stop together. Listeners are bound before pingora
+//! starts, so a busy port is a clear start-up error rather than a log line from a thread.
 
 pub mod license;
+pub mod wiring;
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use pingora::server::configuration::ServerConf;
+use pingora::server::{Server, ShutdownWatch};
+use pingora::services::background::{background_service, BackgroundService};
+
+use crate::config::internal::TlsConfig;
+use crate::config::{Config, LogLevel};
+
+pub struct ServeOptions {
+    pub config: PathBuf,
+    pub verbose: bool,
+    pub accept_license: bool,
+}
+
+/// Start both planes and block until shutdown. Errors before serving are returned with a message
+/// an operator can act on (docs/troubleshooting.md lists each).
+pub fn run(opts: ServeOptions) -> anyhow::Result<()> {
+    let mut cfg = crate::config::load(&opts.config).map_err(|e| anyhow::anyhow!("{e}"))?;
+    if opts.verbose {
+        cfg.log.level = LogLevel::Debug;
+    }
+    crate::telemetry::init(cfg.log.level);
+    let data_dir = cfg.server.data_dir.clone();
+    create_private_dir(&data_dir)?;
+    license::ensure_accepted(&data_dir, opts.accept_license).map_err(|e| anyhow::anyhow!(e))?;
+    let run_dir = data_dir.join("run");
+    create_private_dir(&run_dir)?;
+
+    // Wiring needs a runtime (store pool, local backend start-up); pingora brings its own per
+    // service, and everything built here is runtime-agnostic afterwards.
+    let setup = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .thread_name("osprey-core")
+        .build()?;
+    let planes = setup.block_on(wiring::build(&cfg, &opts.config))?;
+
+    let osis_listener = std::net::TcpListener::bind(cfg.server.osis_listen).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot listen for OSIS on {}: {e} (is another Osprey running? change server.osis_listen)",
+            cfg.server.osis_listen
+        )
+    })?;
+    osis_listener.set_nonblocking(true)?;
+
+    let conf = ServerConf {
+        threads: std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2),
+        pid_file: run_dir.join("osprey.pid").display().to_string(),
+        upgrade_sock: run_dir.join("upgrade.sock").display().to_string(),
+        grace_period_seconds: Some(0),
+        graceful_shutdown_timeout_seconds: Some(cfg.server.grace_period.as_secs().max(1)),
+        ..ServerConf::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(None, conf);
+    server.bootstrap();
+
+    let mut osis = background_service(
+        "osis",
+        OsisService {
+            listener: Mutex::new(Some(osis_listener)),
+            router: planes.osis_router.clone(),
+            tls: cfg.server.tls.clone(),
+            grace: cfg.server.grace_period,
+        },
+    );
+    osis.threads = Some(2);
+    server.add_service(osis);
+    for svc in planes.services {
+        svc(&mut server, &cfg)?;
+    }
+    tracing::info!(
+        osis = %cfg.server.osis_listen,
+        s3 = %cfg.server.s3_listen,
+        data_dir = %data_dir.display(),
+        tls = cfg.server.tls.is_some(),
+        "osprey serving"
+    );
+    // keep the setup runtime alive: the store and backends hold handles into it
+    let _setup = setup;
+    server.run(pingora::server::RunArgs::default());
+    tracing::info!("osprey stopped");
+    Ok(())
+}
+
+fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| anyhow::anyhow!("cannot create data directory {}: {e}", dir.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        // keys, the store and object data live here: owner only
+        let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+    }
+    Ok(())
+}
+
+/// A boxed step that adds a pingora service (the S3 proxy) to the server.
+pub type AddService = Box<dyn FnOnce(&mut Server, &Config) -> anyhow::Result<()> + Send>;
+
+struct OsisService {
+    listener: Mutex<Option<std::net::TcpListener>>,
+    router: axum::Router,
+    tls: Option<TlsConfig>,
+    grace: std::time::Duration,
+}
+
+#[async_trait]
+impl BackgroundService for OsisService {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        let Some(listener) = self.listener.lock().ok().and_then(|mut l| l.take()) else {
+            return;
+        };
+        let handle = axum_server::Handle::new();
+        let h2 = handle.clone();
+        let grace = self.grace;
+        tokio::spawn(async move {
+            let _ = shutdown.changed().await;
+            h2.graceful_shutdown(Some(grace));
+        });
+        let app = self
+            .router
+            .clone()
+            .into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let result = match &self.tls {
+            None => {
+                axum_server::from_tcp(listener)
+                    .handle(handle)
+                    .serve(app)
+                    .await
+            }
+            Some(tls) => {
+                match axum_server::tls_rustls::RustlsConfig::from_pem_file(
+                    &tls.cert_file,
+                    &tls.key_file,
+                )
+                .await
+                {
+                    Ok(rc) => {
+                        axum_server::from_tcp_rustls(listener, rc)
+                            .handle(handle)
+                            .serve(app)
+                            .await
+                    }
+                    Err(e) => {
+                        tracing::error!(cert = %tls.cert_file.display(), key = %tls.key_file.display(), error = %e, "cannot load OSIS TLS certificate/key; stopping");
+                        std::process::exit(1);
+                    }
+                }
+            }
+        };
+        if let Err(e) = result {
+            tracing::error!(error = %e, "OSIS listener failed; stopping");
+            std::process::exit(1);
+        }
+    }
+}

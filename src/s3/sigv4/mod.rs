@@ -1,1 +1,587 @@
-//! (scaffold)
+//! AWS Signature Version 4 for S3, server side: verifies `Authorization`-header and presigned-URL
+//! requests, and hands back what the body decoder needs to verify aws-chunked signatures.
+//!
+//! Spec: AWS S3 API Reference, "Authenticating Requests (AWS Signature Version 4)" and its
+//! sub-pages (header auth, query auth, "Transferring Payload in Multiple Chunks" /
+//! `sigv4-streaming.html`, and "Trailing headers" / `sigv4-streaming-trailers.html`).
+//!
+//! What this module decides, and what it leaves to the caller:
+//! * it verifies the signature over the request head and the request time;
+//! * it does **not** check that the credential's region is the gateway's region, nor that the
+//!   service is `s3` (both are returned in [`Verified`] for the caller to check), nor any
+//!   authorization (who may do what);
+//! * a [`PayloadMode::Sha256`] body must still be hashed by the caller (see
+//!   [`PayloadSha256Check`]); a `STREAMING-*` body must be decoded with
+//!   [`super::chunked::ChunkedDecoder`], built from [`Verified::chunk_verifier`].
+//!
+//! `headers` are always passed as received (`(name, value)` pairs, any case, names possibly
+//! repeated). Over HTTP/2 the caller must add `host` from `:authority`.
+
+mod auth;
+mod canonical;
+mod error;
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+
+pub use auth::{
+    format_amz_date, parse_amz_date, parse_authorization, parse_http_date, parse_presigned,
+    AuthHeader, Credential, Presigned,
+};
+pub use canonical::{
+    canonical_query, canonical_request, canonical_request_presigned, canonical_uri, hmac_sha256,
+    parse_query, scope, sha256_hex, sign, signatures_match, signing_key, string_to_sign,
+    uri_encode, uri_encode_bytes,
+};
+pub use error::{Result, SigError};
+
+use super::chunked::ChunkVerifier;
+
+/// The only signing algorithm accepted (SigV2 and SigV4a are refused).
+pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
+/// `x-amz-content-sha256` of a request whose body is not covered by the signature.
+pub const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
+/// aws-chunked body, every chunk signed.
+pub const STREAMING_SIGNED: &str = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD";
+/// aws-chunked body, every chunk signed, followed by signed trailing headers.
+pub const STREAMING_SIGNED_TRAILER: &str = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER";
+/// aws-chunked body, chunks unsigned, followed by (unsigned) trailing checksum headers.
+pub const STREAMING_UNSIGNED_TRAILER: &str = "STREAMING-UNSIGNED-PAYLOAD-TRAILER";
+/// SHA-256 of the empty string, lower-case hex.
+pub const EMPTY_SHA256_HEX: &str =
+    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+/// Default permitted difference between the request time and the server clock: 15 minutes,
+/// AWS's value. Bounds how long a captured header-signed request can be replayed.
+pub const MAX_SKEW: Duration = Duration::from_secs(15 * 60);
+/// Longest presigned-URL lifetime (`X-Amz-Expires`): 604800 s = 7 days, AWS's value. Stops
+/// long-lived bearer URLs that outlive a key rotation or revocation window.
+pub const MAX_PRESIGN_EXPIRES_SECS: u64 = 7 * 24 * 60 * 60;
+/// Longest `Authorization` header parsed: 16 KiB (default). Enough for [`MAX_SIGNED_HEADERS`]
+/// names; stops CPU and memory spent parsing an arbitrarily long header.
+pub const MAX_AUTH_HEADER_BYTES: usize = 16 * 1024;
+/// Most names in `SignedHeaders`: 256 (default). Clients sign every header they send, including
+/// `x-amz-meta-*`; this stops a request from making the server build an enormous canonical request.
+pub const MAX_SIGNED_HEADERS: usize = 256;
+/// Most query parameters canonicalised: 1024 (default). Real S3 requests carry a handful; stops
+/// sort/encode work on a query string of thousands of parameters.
+pub const MAX_QUERY_PAIRS: usize = 1024;
+
+/// What `x-amz-content-sha256` promised about the body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PayloadMode {
+    /// The body's SHA-256 (the caller must check it before committing the object).
+    Sha256([u8; 32]),
+    /// `UNSIGNED-PAYLOAD`: the body is not covered by the signature.
+    Unsigned,
+    /// `STREAMING-AWS4-HMAC-SHA256-PAYLOAD`.
+    StreamingSigned,
+    /// `STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER`.
+    StreamingSignedTrailer,
+    /// `STREAMING-UNSIGNED-PAYLOAD-TRAILER`.
+    StreamingUnsignedTrailer,
+}
+
+impl PayloadMode {
+    /// Parses an `x-amz-content-sha256` value.
+    pub fn parse(value: &str) -> Result<PayloadMode> {
+        match value {
+            UNSIGNED_PAYLOAD => Ok(PayloadMode::Unsigned),
+            STREAMING_SIGNED => Ok(PayloadMode::StreamingSigned),
+            STREAMING_SIGNED_TRAILER => Ok(PayloadMode::StreamingSignedTrailer),
+            STREAMING_UNSIGNED_TRAILER => Ok(PayloadMode::StreamingUnsignedTrailer),
+            v if v.starts_with("STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD") => Err(
+                SigError::NotImplemented("SigV4a (ECDSA) streaming payload signing"),
+            ),
+            v if v.len() == 64 => {
+                let mut h = [0u8; 32];
+                hex::decode_to_slice(v, &mut h).map_err(|_| SigError::InvalidContentSha256)?;
+                Ok(PayloadMode::Sha256(h))
+            }
+            _ => Err(SigError::InvalidContentSha256),
+        }
+    }
+
+    /// Whether the body is aws-chunked encoded (one of the `STREAMING-*` values).
+    pub fn is_streaming(&self) -> bool {
+        matches!(
+            self,
+            PayloadMode::StreamingSigned
+                | PayloadMode::StreamingSignedTrailer
+                | PayloadMode::StreamingUnsignedTrailer
+        )
+    }
+}
+
+/// The parts of a request that SigV4 covers, as received.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestParts<'a> {
+    /// `GET`, `PUT`, … as sent.
+    pub method: &'a str,
+    /// The path as sent on the request line, still percent-encoded, without the query.
+    pub raw_path: &'a str,
+    /// The query as sent, without the leading `?` (empty if none).
+    pub raw_query: &'a str,
+    /// All request headers as received.
+    pub headers: &'a [(String, String)],
+}
+
+/// A request whose signature verified.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Verified {
+    pub access_key: String,
+    pub region: String,
+    pub service: String,
+    /// The request time as signed (`yyyymmddThhmmssZ`).
+    pub amz_date: String,
+    pub date_time: DateTime<Utc>,
+    /// `yyyymmdd/region/service/aws4_request`.
+    pub scope: String,
+    /// The verified signature, lower-case hex: the seed of the aws-chunked signature chain.
+    pub seed_signature: String,
+    /// The day/region/service signing key (never the secret itself): needed to verify chunk and
+    /// trailer signatures. Redacted from `Debug`.
+    pub signing_key: [u8; 32],
+    pub payload: PayloadMode,
+    /// Lower-case, sorted names of the signed headers.
+    pub signed_headers: Vec<String>,
+    /// Whether the request was authenticated by a presigned URL.
+    pub presigned: bool,
+}
+
+impl std::fmt::Debug for Verified {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Verified")
+            .field("access_key", &self.access_key)
+            .field("region", &self.region)
+            .field("service", &self.service)
+            .field("amz_date", &self.amz_date)
+            .field("scope", &self.scope)
+            .field("seed_signature", &self.seed_signature)
+            .field("signing_key", &"<redacted>")
+            .field("payload", &self.payload)
+            .field("signed_headers", &self.signed_headers)
+            .field("presigned", &self.presigned)
+            .finish()
+    }
+}
+
+impl Verified {
+    /// What [`super::chunked::ChunkedDecoder`] needs to verify the chunk signature chain.
+    pub fn chunk_verifier(&self) -> ChunkVerifier {
+        ChunkVerifier {
+            signing_key: self.signing_key,
+            amz_date: self.amz_date.clone(),
+            scope: self.scope.clone(),
+            seed_signature: self.seed_signature.clone(),
+        }
+    }
+}
+
+/// Values of every header named `name` (case-insensitive), in order.
+fn header_values<'h>(
+    headers: &'h [(String, String)],
+    name: &'h str,
+) -> impl Iterator<Item = &'h str> + 'h {
+    headers
+        .iter()
+        .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+/// The single value of header `name`; `Ok(None)` if absent, `Err(())` if repeated.
+fn single_header<'h>(
+    headers: &'h [(String, String)],
+    name: &'h str,
+) -> std::result::Result<Option<&'h str>, ()> {
+    let mut it = header_values(headers, name);
+    let first = it.next();
+    if it.next().is_some() {
+        return Err(());
+    }
+    Ok(first)
+}
+
+/// Whether the raw query carries presigned-URL parameters.
+fn query_has_presign(raw_query: &str) -> bool {
+    raw_query.split('&').any(|p| {
+        let k = p.split_once('=').map_or(p, |(k, _)| k);
+        matches!(
+            k,
+            "X-Amz-Algorithm" | "X-Amz-Signature" | "X-Amz-Credential"
+        )
+    })
+}
+
+/// Every `x-amz-*` header must be signed: otherwise anyone replaying a captured request could
+/// add e.g. `x-amz-copy-source`, `x-amz-acl` or `x-amz-meta-*` to it. S3 answers `AccessDenied`
+/// ("There were headers present in the request which were not signed").
+fn check_amz_headers_signed(headers: &[(String, String)], signed: &[String]) -> Result<()> {
+    let mut unsigned: Vec<String> = headers
+        .iter()
+        .map(|(n, _)| n.to_ascii_lowercase())
+        .filter(|n| n.starts_with("x-amz-") && signed.binary_search(n).is_err())
+        .collect();
+    if unsigned.is_empty() {
+        return Ok(());
+    }
+    unsigned.sort_unstable();
+    unsigned.dedup();
+    Err(SigError::HeadersNotSigned(unsigned.join(",")))
+}
+
+fn require_host_signed(signed: &[String], malformed: fn(String) -> SigError) -> Result<()> {
+    if signed.binary_search(&"host".to_owned()).is_err() {
+        return Err(malformed("SignedHeaders must include host".into()));
+    }
+    Ok(())
+}
+
+fn skew_error(request_time: &str, now: DateTime<Utc>, max_skew: Duration) -> SigError {
+    SigError::RequestTimeTooSkewed {
+        request_time: request_time.to_owned(),
+        server_time: now.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        max_skew_ms: u64::try_from(max_skew.as_millis()).unwrap_or(u64::MAX),
+    }
+}
+
+fn to_chrono(d: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+}
+
+/// Verifies a request authenticated by either mechanism: presigned query parameters or an
+/// `Authorization` header (both at once is refused, neither is [`SigError::MissingAuth`]).
+pub fn verify(
+    parts: &RequestParts<'_>,
+    lookup_secret: impl FnOnce(&str) -> Option<String>,
+    now: DateTime<Utc>,
+    max_skew: Duration,
+) -> Result<Verified> {
+    let has_header = header_values(parts.headers, "authorization")
+        .next()
+        .is_some();
+    match (has_header, query_has_presign(parts.raw_query)) {
+        (true, true) => Err(SigError::MultipleAuthMechanisms),
+        (true, false) => verify_header_auth(parts, lookup_secret, now, max_skew),
+        (false, true) => verify_presigned(parts, lookup_secret, now, max_skew),
+        (false, false) => Err(SigError::MissingAuth),
+    }
+}
+
+/// Verifies a request signed in its `Authorization` header.
+///
+/// Checks, in order: one well-formed `Authorization` header; the request time (`x-amz-date`,
+/// else `Date`), which must be signed, match the credential date and lie within `max_skew` of
+/// `now`; `host` and every `x-amz-*` header signed; `x-amz-content-sha256` present and valid
+/// (S3 requires it for SigV4); the access key known; the signature (constant-time compare).
+pub fn verify_header_auth(
+    parts: &RequestParts<'_>,
+    lookup_secret: impl FnOnce(&str) -> Option<String>,
+    now: DateTime<Utc>,
+    max_skew: Duration,
+) -> Result<Verified> {
+    if query_has_presign(parts.raw_query) {
+        return Err(SigError::MultipleAuthMechanisms);
+    }
+    let headers = parts.headers;
+    let auth_value = single_header(headers, "authorization")
+        .map_err(|()| SigError::MalformedAuth("more than one Authorization header".into()))?
+        .ok_or(SigError::MissingAuth)?;
+    let auth = parse_authorization(auth_value)?;
+
+    // The request time: x-amz-date wins over Date (header auth spec, "x-amz-date or Date").
+    let (date_header, raw_date, date_time) = match single_header(headers, "x-amz-date") {
+        Err(()) => {
+            return Err(SigError::InvalidDate(
+                "more than one x-amz-date header".into(),
+            ))
+        }
+        Ok(Some(v)) => (
+            "x-amz-date",
+            v,
+            parse_amz_date(v).map_err(SigError::InvalidDate)?,
+        ),
+        Ok(None) => match single_header(headers, "date") {
+            Err(()) => return Err(SigError::InvalidDate("more than one Date header".into())),
+            Ok(Some(v)) => (
+                "date",
+                v,
+                parse_http_date(v).map_err(SigError::InvalidDate)?,
+            ),
+            Ok(None) => return Err(SigError::InvalidDate("neither is present".into())),
+        },
+    };
+    // An unsigned date could be refreshed by anyone replaying the request.
+    if auth
+        .signed_headers
+        .binary_search(&date_header.to_owned())
+        .is_err()
+    {
+        return Err(SigError::HeadersNotSigned(date_header.to_owned()));
+    }
+    let amz_date = format_amz_date(&date_time);
+    let request_day = amz_date.get(..8).unwrap_or_default();
+    if auth.credential.date != request_day {
+        return Err(SigError::MalformedAuth(format!(
+            "Invalid credential date '{}'. Date is not the same as the request date '{request_day}'",
+            auth.credential.date
+        )));
+    }
+    let skew = to_chrono(max_skew);
+    if date_time > now + skew || date_time < now - skew {
+        return Err(skew_error(raw_date, now, max_skew));
+    }
+    require_host_signed(&auth.signed_headers, SigError::MalformedAuth)?;
+    check_amz_headers_signed(headers, &auth.signed_headers)?;
+
+    let content_sha = single_header(headers, "x-amz-content-sha256")
+        .map_err(|()| SigError::InvalidContentSha256)?
+        .ok_or(SigError::MissingContentSha256)?;
+    let payload = PayloadMode::parse(content_sha)?;
+
+    let secret = lookup_secret(&auth.credential.access_key).ok_or(SigError::InvalidAccessKeyId)?;
+    let creq = canonical_request(
+        parts.method,
+        parts.raw_path,
+        parts.raw_query,
+        headers,
+        &auth.signed_headers,
+        content_sha,
+    )?;
+    let scope = auth.credential.scope();
+    let sts = string_to_sign(&amz_date, &scope, &sha256_hex(creq.as_bytes()));
+    let key = signing_key(
+        &secret,
+        &auth.credential.date,
+        &auth.credential.region,
+        &auth.credential.service,
+    );
+    let expected = sign(&key, &sts);
+    if !signatures_match(&expected, &auth.signature) {
+        return Err(SigError::SignatureDoesNotMatch);
+    }
+    Ok(Verified {
+        access_key: auth.credential.access_key,
+        region: auth.credential.region,
+        service: auth.credential.service,
+        amz_date,
+        date_time,
+        scope,
+        seed_signature: hex::encode(expected),
+        signing_key: key,
+        payload,
+        signed_headers: auth.signed_headers,
+        presigned: false,
+    })
+}
+
+/// Verifies a presigned-URL request (`X-Amz-*` query parameters).
+///
+/// The validity window is `[X-Amz-Date − max_skew, X-Amz-Date + X-Amz-Expires]`: the skew only
+/// tolerates a client clock slightly ahead of ours, it never extends the expiry. The payload
+/// hash signed is `UNSIGNED-PAYLOAD` unless the client signed an `x-amz-content-sha256` header.
+pub fn verify_presigned(
+    parts: &RequestParts<'_>,
+    lookup_secret: impl FnOnce(&str) -> Option<String>,
+    now: DateTime<Utc>,
+    max_skew: Duration,
+) -> Result<Verified> {
+    let headers = parts.headers;
+    if header_values(headers, "authorization").next().is_some() {
+        return Err(SigError::MultipleAuthMechanisms);
+    }
+    let pairs = parse_query(parts.raw_query)?;
+    let p = parse_presigned(&pairs)?;
+    let request_day = p.amz_date.get(..8).unwrap_or_default();
+    if p.credential.date != request_day {
+        return Err(SigError::MalformedPresign(format!(
+            "Invalid credential date '{}'. Date is not the same as X-Amz-Date '{request_day}'",
+            p.credential.date
+        )));
+    }
+    if now < p.date_time - to_chrono(max_skew) {
+        return Err(SigError::PresignNotYetValid);
+    }
+    // expires_secs ≤ 604800, so the conversion cannot fail.
+    let expires = chrono::Duration::seconds(i64::try_from(p.expires_secs).unwrap_or(0));
+    if now > p.date_time + expires {
+        return Err(SigError::ExpiredPresign);
+    }
+    require_host_signed(&p.signed_headers, SigError::MalformedPresign)?;
+    check_amz_headers_signed(headers, &p.signed_headers)?;
+
+    let (payload_hash, payload) = if p
+        .signed_headers
+        .binary_search(&"x-amz-content-sha256".to_owned())
+        .is_ok()
+    {
+        let v = single_header(headers, "x-amz-content-sha256")
+            .map_err(|()| SigError::InvalidContentSha256)?
+            .ok_or(SigError::MissingContentSha256)?;
+        (v, PayloadMode::parse(v)?)
+    } else {
+        (UNSIGNED_PAYLOAD, PayloadMode::Unsigned)
+    };
+
+    let secret = lookup_secret(&p.credential.access_key).ok_or(SigError::InvalidAccessKeyId)?;
+    let creq = canonical_request_presigned(
+        parts.method,
+        parts.raw_path,
+        parts.raw_query,
+        headers,
+        &p.signed_headers,
+        payload_hash,
+    )?;
+    let scope = p.credential.scope();
+    let sts = string_to_sign(&p.amz_date, &scope, &sha256_hex(creq.as_bytes()));
+    let key = signing_key(
+        &secret,
+        &p.credential.date,
+        &p.credential.region,
+        &p.credential.service,
+    );
+    let expected = sign(&key, &sts);
+    if !signatures_match(&expected, &p.signature) {
+        return Err(SigError::SignatureDoesNotMatch);
+    }
+    Ok(Verified {
+        access_key: p.credential.access_key,
+        region: p.credential.region,
+        service: p.credential.service,
+        amz_date: p.amz_date,
+        date_time: p.date_time,
+        scope,
+        seed_signature: hex::encode(expected),
+        signing_key: key,
+        payload,
+        signed_headers: p.signed_headers,
+        presigned: true,
+    })
+}
+
+/// Who signs, and when: the inputs of the client-side helpers [`authorization_header`] and
+/// [`presign_query`] (used to re-sign requests towards a backend, and by tests).
+#[derive(Debug, Clone, Copy)]
+pub struct SigningParams<'a> {
+    pub access_key: &'a str,
+    pub secret_key: &'a str,
+    pub region: &'a str,
+    pub service: &'a str,
+    /// `yyyymmddThhmmssZ`; must also be sent as `x-amz-date` (or be the presign `X-Amz-Date`).
+    pub amz_date: &'a str,
+}
+
+/// Computes the `Authorization` header value for a request (client side). `headers` must already
+/// contain every header named in `signed_headers` (lower-case, any order; sorted here).
+/// Returns the header value and the signature (the seed of an aws-chunked chain).
+pub fn authorization_header<S: AsRef<str>>(
+    params: &SigningParams<'_>,
+    parts: &RequestParts<'_>,
+    signed_headers: &[S],
+    payload_hash: &str,
+) -> Result<(String, [u8; 32])> {
+    let mut names: Vec<String> = signed_headers
+        .iter()
+        .map(|s| s.as_ref().to_ascii_lowercase())
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    let date = params.amz_date.get(..8).unwrap_or_default();
+    let scope = scope(date, params.region, params.service);
+    let creq = canonical_request(
+        parts.method,
+        parts.raw_path,
+        parts.raw_query,
+        parts.headers,
+        &names,
+        payload_hash,
+    )?;
+    let sts = string_to_sign(params.amz_date, &scope, &sha256_hex(creq.as_bytes()));
+    let key = signing_key(params.secret_key, date, params.region, params.service);
+    let sig = sign(&key, &sts);
+    let value = format!(
+        "{ALGORITHM} Credential={}/{scope}, SignedHeaders={}, Signature={}",
+        params.access_key,
+        names.join(";"),
+        hex::encode(sig)
+    );
+    Ok((value, sig))
+}
+
+/// Builds a presigned query string (client side): `parts.raw_query` (possibly empty) plus the
+/// `X-Amz-*` parameters, ending with `X-Amz-Signature`. The payload is `UNSIGNED-PAYLOAD`.
+pub fn presign_query<S: AsRef<str>>(
+    params: &SigningParams<'_>,
+    parts: &RequestParts<'_>,
+    signed_headers: &[S],
+    expires_secs: u64,
+) -> Result<String> {
+    let mut names: Vec<String> = signed_headers
+        .iter()
+        .map(|s| s.as_ref().to_ascii_lowercase())
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    let date = params.amz_date.get(..8).unwrap_or_default();
+    let scope = scope(date, params.region, params.service);
+    let mut query = String::from(parts.raw_query);
+    if !query.is_empty() {
+        query.push('&');
+    }
+    query.push_str(&format!(
+        "X-Amz-Algorithm={ALGORITHM}&X-Amz-Credential={}&X-Amz-Date={}&X-Amz-Expires={expires_secs}&X-Amz-SignedHeaders={}",
+        uri_encode(&format!("{}/{scope}", params.access_key), true),
+        uri_encode(params.amz_date, true),
+        uri_encode(&names.join(";"), true),
+    ));
+    let creq = canonical_request_presigned(
+        parts.method,
+        parts.raw_path,
+        &query,
+        parts.headers,
+        &names,
+        UNSIGNED_PAYLOAD,
+    )?;
+    let sts = string_to_sign(params.amz_date, &scope, &sha256_hex(creq.as_bytes()));
+    let key = signing_key(params.secret_key, date, params.region, params.service);
+    query.push_str("&X-Amz-Signature=");
+    query.push_str(&hex::encode(sign(&key, &sts)));
+    Ok(query)
+}
+
+/// Incremental check of a body against the SHA-256 promised by `x-amz-content-sha256`
+/// ([`PayloadMode::Sha256`]). The caller must not commit the object before [`Self::finish`]
+/// returns `Ok`.
+#[derive(Clone)]
+pub struct PayloadSha256Check {
+    expected: [u8; 32],
+    hasher: Sha256,
+}
+
+impl PayloadSha256Check {
+    pub fn new(expected: [u8; 32]) -> Self {
+        PayloadSha256Check {
+            expected,
+            hasher: Sha256::new(),
+        }
+    }
+
+    pub fn update(&mut self, data: &[u8]) {
+        self.hasher.update(data);
+    }
+
+    /// `Err(XAmzContentSha256Mismatch)` unless the body hashed to the promised value.
+    pub fn finish(self) -> Result<()> {
+        let got: [u8; 32] = self.hasher.finalize().into();
+        if signatures_match(&got, &self.expected) {
+            Ok(())
+        } else {
+            Err(SigError::XAmzContentSha256Mismatch)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

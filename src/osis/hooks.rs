@@ -1,0 +1,123 @@
+//! The seam between the OSIS control plane and everything that must follow its changes: backend
+//! provisioning (issue 4), data-plane caches, usage and bucket listings.
+//!
+//! OSIS handlers write the identity store and then call these hooks; a hook error makes the
+//! handler undo its store change (or leave a durable retry record) and answer with an error that
+//! names the backend.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use super::error::ApiError;
+use super::model::{BucketMeta, Usage};
+use crate::store::{Store, Tenant, User};
+
+#[async_trait]
+pub trait ControlHooks: Send + Sync + 'static {
+    /// After the tenant row exists; provision it on the tenant's backends.
+    async fn tenant_created(&self, _t: &Tenant) -> Result<(), ApiError> {
+        Ok(())
+    }
+    /// After `active` or `cd_tenant_ids` changed (a new org id may move the tenant to another
+    /// routing table).
+    async fn tenant_changed(&self, _t: &Tenant) -> Result<(), ApiError> {
+        Ok(())
+    }
+    /// Before the tenant row goes; remove it (and, with `purge`, its data) from the backends.
+    async fn tenant_deleting(&self, _t: &Tenant, _purge: bool) -> Result<(), ApiError> {
+        Ok(())
+    }
+    async fn user_created(&self, _t: &Tenant, _u: &User) -> Result<(), ApiError> {
+        Ok(())
+    }
+    async fn user_changed(&self, _u: &User) -> Result<(), ApiError> {
+        Ok(())
+    }
+    async fn user_deleting(&self, _u: &User, _purge: bool) -> Result<(), ApiError> {
+        Ok(())
+    }
+    /// A key was created, disabled, enabled or deleted: drop cached copies.
+    async fn credential_changed(&self, _access_key: &str) {}
+    async fn usage(
+        &self,
+        tenant_id: Option<&str>,
+        user_id: Option<&str>,
+    ) -> Result<Usage, ApiError>;
+    async fn bucket_list(&self, tenant_id: &str) -> Result<Vec<BucketMeta>, ApiError>;
+    /// `Information.status`: NORMAL, WARNING (a backend is unreachable) or ERROR.
+    async fn status(&self) -> &'static str {
+        "NORMAL"
+    }
+}
+
+/// Hooks that know only the identity store: bucket counts and listings come from placements;
+/// object counts and bytes are unknown to the store and reported as 0 (total/available as -1,
+/// "cannot compute", as Scality's adapter does).
+pub struct StoreHooks {
+    pub store: Arc<dyn Store>,
+}
+
+#[async_trait]
+impl ControlHooks for StoreHooks {
+    async fn usage(
+        &self,
+        tenant_id: Option<&str>,
+        user_id: Option<&str>,
+    ) -> Result<Usage, ApiError> {
+        let placements = match tenant_id {
+            Some(t) => self.store.placements(t).await?,
+            None => {
+                let mut all = Vec::new();
+                let mut offset = 0;
+                loop {
+                    let page = self
+                        .store
+                        .tenants(
+                            &[],
+                            crate::store::Paging {
+                                offset,
+                                limit: 1000,
+                            },
+                        )
+                        .await?;
+                    if page.items.is_empty() {
+                        break;
+                    }
+                    offset += page.items.len() as u64;
+                    for t in page.items {
+                        all.extend(self.store.placements(&t.tenant_id).await?);
+                    }
+                }
+                all
+            }
+        };
+        let count = placements
+            .iter()
+            .filter(|p| user_id.is_none_or(|u| p.owner_user_id == u))
+            .count();
+        Ok(Usage {
+            bucket_count: count as i64,
+            object_count: 0,
+            total_bytes: -1,
+            available_bytes: -1,
+            used_bytes: 0,
+        })
+    }
+
+    async fn bucket_list(&self, tenant_id: &str) -> Result<Vec<BucketMeta>, ApiError> {
+        Ok(self
+            .store
+            .placements(tenant_id)
+            .await?
+            .into_iter()
+            .map(|p| BucketMeta {
+                name: p.bucket,
+                creation_date: p
+                    .created_at
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                user_id: p.owner_user_id,
+            })
+            .collect())
+    }
+}

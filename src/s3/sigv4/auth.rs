@@ -1,0 +1,288 @@
+//! Parsing of the two places SigV4 credentials arrive: the `Authorization` header and the
+//! `X-Amz-*` query parameters of a presigned URL.
+//!
+//! Spec: AWS S3 API Reference, "Authenticating Requests: Using the Authorization Header
+//! (AWS Signature Version 4)" and "Authenticating Requests: Using Query Parameters". Parsing is
+//! strict about content (every part present once, well-formed) and lenient only about the
+//! separators between the three `Authorization` components (`, `, `,` or whitespace), which
+//! real clients vary.
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+
+use super::error::{Result, SigError};
+use super::{ALGORITHM, MAX_AUTH_HEADER_BYTES, MAX_PRESIGN_EXPIRES_SECS, MAX_SIGNED_HEADERS};
+
+/// Longest access key id accepted; real ones are 16–128 characters.
+const MAX_ACCESS_KEY_LEN: usize = 128;
+/// Longest region/service name accepted in a credential scope.
+const MAX_SCOPE_PART_LEN: usize = 64;
+
+/// The `Credential=` value: `AKID/yyyymmdd/region/service/aws4_request`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credential {
+    pub access_key: String,
+    /// `yyyymmdd`, validated as a calendar date.
+    pub date: String,
+    pub region: String,
+    pub service: String,
+}
+
+impl Credential {
+    /// The credential scope string `date/region/service/aws4_request`.
+    pub fn scope(&self) -> String {
+        super::scope(&self.date, &self.region, &self.service)
+    }
+}
+
+/// A parsed `Authorization: AWS4-HMAC-SHA256 …` header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthHeader {
+    pub credential: Credential,
+    /// Lower-case, sorted, without duplicates.
+    pub signed_headers: Vec<String>,
+    pub signature: [u8; 32],
+}
+
+/// The parsed `X-Amz-*` parameters of a presigned URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Presigned {
+    pub credential: Credential,
+    /// `X-Amz-Date` as sent (`yyyymmddThhmmssZ`).
+    pub amz_date: String,
+    pub date_time: DateTime<Utc>,
+    /// `X-Amz-Expires`, already checked to be in `1..=MAX_PRESIGN_EXPIRES_SECS`.
+    pub expires_secs: u64,
+    pub signed_headers: Vec<String>,
+    pub signature: [u8; 32],
+}
+
+/// Parses an `Authorization` header value.
+///
+/// Accepts `AWS4-HMAC-SHA256 Credential=…, SignedHeaders=…, Signature=…` with the components
+/// separated by commas and/or whitespace, in any order; rejects unknown or repeated components
+/// and names the missing one.
+pub fn parse_authorization(value: &str) -> Result<AuthHeader> {
+    if value.len() > MAX_AUTH_HEADER_BYTES {
+        return Err(SigError::MalformedAuth(format!(
+            "header is longer than {MAX_AUTH_HEADER_BYTES} bytes"
+        )));
+    }
+    let value = value.trim();
+    let (algorithm, rest) = match value.split_once([' ', '\t']) {
+        Some((a, r)) => (a, r),
+        None => (value, ""),
+    };
+    if algorithm != ALGORITHM {
+        return Err(SigError::UnsupportedAlgorithm(shorten(algorithm)));
+    }
+    let mut credential = None;
+    let mut signed_headers = None;
+    let mut signature = None;
+    for token in rest.split([',', ' ', '\t']).filter(|t| !t.is_empty()) {
+        let (key, val) = token.split_once('=').ok_or_else(|| {
+            SigError::MalformedAuth(format!("component '{}' is not key=value", shorten(token)))
+        })?;
+        let slot = match key {
+            "Credential" => &mut credential,
+            "SignedHeaders" => &mut signed_headers,
+            "Signature" => &mut signature,
+            _ => {
+                return Err(SigError::MalformedAuth(format!(
+                    "unknown component '{}'",
+                    shorten(key)
+                )))
+            }
+        };
+        if slot.replace(val).is_some() {
+            return Err(SigError::MalformedAuth(format!("duplicate {key}")));
+        }
+    }
+    let credential =
+        credential.ok_or_else(|| SigError::MalformedAuth("missing Credential".into()))?;
+    let signed_headers =
+        signed_headers.ok_or_else(|| SigError::MalformedAuth("missing SignedHeaders".into()))?;
+    let signature = signature.ok_or_else(|| SigError::MalformedAuth("missing Signature".into()))?;
+    Ok(AuthHeader {
+        credential: parse_credential(credential).map_err(SigError::MalformedAuth)?,
+        signed_headers: parse_signed_headers(signed_headers).map_err(SigError::MalformedAuth)?,
+        signature: parse_signature(signature).map_err(SigError::MalformedAuth)?,
+    })
+}
+
+/// Parses the presigned-URL parameters from decoded query pairs (see [`super::parse_query`]).
+///
+/// Requires `X-Amz-Algorithm`, `X-Amz-Credential`, `X-Amz-Date`, `X-Amz-Expires`,
+/// `X-Amz-SignedHeaders` and `X-Amz-Signature`, each exactly once. `X-Amz-Security-Token` is
+/// ignored here (it is part of the canonical query like any other parameter).
+pub fn parse_presigned(query_pairs: &[(String, String)]) -> Result<Presigned> {
+    let get = |name: &str| -> Result<&str> {
+        let mut found = None;
+        for (_, v) in query_pairs.iter().filter(|(k, _)| k == name) {
+            if found.replace(v.as_str()).is_some() {
+                return Err(SigError::MalformedPresign(format!("duplicate {name}")));
+            }
+        }
+        found.ok_or_else(|| SigError::MalformedPresign(format!("missing {name}")))
+    };
+    let algorithm = get("X-Amz-Algorithm")?;
+    if algorithm != ALGORITHM {
+        return Err(SigError::UnsupportedAlgorithm(shorten(algorithm)));
+    }
+    let credential =
+        parse_credential(get("X-Amz-Credential")?).map_err(SigError::MalformedPresign)?;
+    let amz_date = get("X-Amz-Date")?;
+    let date_time = parse_amz_date(amz_date)
+        .map_err(|e| SigError::MalformedPresign(format!("X-Amz-Date: {e}")))?;
+    let expires = get("X-Amz-Expires")?;
+    let expires_secs: u64 = if !expires.is_empty()
+        && expires.len() <= 10
+        && expires.bytes().all(|b| b.is_ascii_digit())
+    {
+        expires
+            .parse()
+            .map_err(|_| SigError::MalformedPresign("X-Amz-Expires is not a number".into()))?
+    } else {
+        return Err(SigError::MalformedPresign(
+            "X-Amz-Expires should be a number of seconds".into(),
+        ));
+    };
+    if !(1..=MAX_PRESIGN_EXPIRES_SECS).contains(&expires_secs) {
+        return Err(SigError::PresignTooLong);
+    }
+    let signed_headers =
+        parse_signed_headers(get("X-Amz-SignedHeaders")?).map_err(SigError::MalformedPresign)?;
+    let signature = parse_signature(get("X-Amz-Signature")?).map_err(SigError::MalformedPresign)?;
+    Ok(Presigned {
+        credential,
+        amz_date: amz_date.to_owned(),
+        date_time,
+        expires_secs,
+        signed_headers,
+        signature,
+    })
+}
+
+/// Parses the ISO 8601 basic format SigV4 uses: exactly `yyyymmddThhmmssZ`, UTC.
+pub fn parse_amz_date(s: &str) -> std::result::Result<DateTime<Utc>, String> {
+    let b = s.as_bytes();
+    let shape_ok = b.len() == 16
+        && b[8] == b'T'
+        && b[15] == b'Z'
+        && b[..8].iter().chain(&b[9..15]).all(u8::is_ascii_digit);
+    if !shape_ok {
+        return Err(format!(
+            "'{}' is not in yyyymmddThhmmssZ format",
+            shorten(s)
+        ));
+    }
+    NaiveDateTime::parse_from_str(s, "%Y%m%dT%H%M%SZ")
+        .map(|t| t.and_utc())
+        .map_err(|_| format!("'{s}' is not a valid date and time"))
+}
+
+/// Parses an HTTP `Date` header (RFC 7231 IMF-fixdate, e.g. `Fri, 24 May 2013 00:00:00 GMT`).
+pub fn parse_http_date(s: &str) -> std::result::Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc2822(s.trim())
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| format!("'{}' is not an HTTP date", shorten(s)))
+}
+
+/// Formats a time as `yyyymmddThhmmssZ`.
+pub fn format_amz_date(t: &DateTime<Utc>) -> String {
+    t.format("%Y%m%dT%H%M%SZ").to_string()
+}
+
+fn parse_credential(s: &str) -> std::result::Result<Credential, String> {
+    let bad = || {
+        format!(
+            "the Credential '{}' is mal-formed; expecting \"<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request\"",
+            shorten(s)
+        )
+    };
+    let parts: Vec<&str> = s.split('/').collect();
+    let [access_key, date, region, service, terminator] = parts.as_slice() else {
+        return Err(bad());
+    };
+    if access_key.is_empty() || access_key.len() > MAX_ACCESS_KEY_LEN {
+        return Err(bad());
+    }
+    if *terminator != "aws4_request" {
+        return Err(format!(
+            "the Credential is mal-formed; incorrect terminal '{}', expecting \"aws4_request\"",
+            shorten(terminator)
+        ));
+    }
+    let scope_part_ok = |p: &str| {
+        !p.is_empty()
+            && p.len() <= MAX_SCOPE_PART_LEN
+            && p.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    };
+    if !scope_part_ok(region) || !scope_part_ok(service) {
+        return Err(bad());
+    }
+    if date.len() != 8
+        || !date.bytes().all(|b| b.is_ascii_digit())
+        || NaiveDate::parse_from_str(date, "%Y%m%d").is_err()
+    {
+        return Err(format!(
+            "the Credential is mal-formed; invalid date '{}'",
+            shorten(date)
+        ));
+    }
+    Ok(Credential {
+        access_key: (*access_key).to_owned(),
+        date: (*date).to_owned(),
+        region: (*region).to_owned(),
+        service: (*service).to_owned(),
+    })
+}
+
+/// `host;range;x-amz-date` → lower-case, sorted, unique names.
+fn parse_signed_headers(s: &str) -> std::result::Result<Vec<String>, String> {
+    let mut names = Vec::new();
+    for name in s.split(';') {
+        if names.len() >= MAX_SIGNED_HEADERS {
+            return Err(format!("more than {MAX_SIGNED_HEADERS} SignedHeaders"));
+        }
+        let valid = !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+        if !valid {
+            return Err(format!(
+                "invalid header name '{}' in SignedHeaders",
+                shorten(name)
+            ));
+        }
+        names.push(name.to_ascii_lowercase());
+    }
+    names.sort_unstable();
+    if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+        return Err(format!("duplicate header '{}' in SignedHeaders", w[0]));
+    }
+    Ok(names)
+}
+
+fn parse_signature(s: &str) -> std::result::Result<[u8; 32], String> {
+    let mut out = [0u8; 32];
+    if s.len() != 64 {
+        return Err("Signature must be 64 hexadecimal characters".into());
+    }
+    hex::decode_to_slice(s, &mut out)
+        .map_err(|_| "Signature must be 64 hexadecimal characters".to_owned())?;
+    Ok(out)
+}
+
+/// Client-supplied text quoted in an error message, cut to a readable length.
+fn shorten(s: &str) -> String {
+    const MAX: usize = 64;
+    if s.len() <= MAX {
+        return s.to_owned();
+    }
+    let mut end = MAX;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}

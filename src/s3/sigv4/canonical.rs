@@ -1,0 +1,287 @@
+//! The canonical request, string to sign and signing key of AWS Signature Version 4.
+//!
+//! Spec: AWS S3 API Reference, "Signature Calculations for the Authorization Header" (task 1:
+//! canonical request; task 2: string to sign; task 3: signature), and the IAM user guide
+//! "Create a canonical request for Signature Version 4". Two S3-specific rules differ from the
+//! generic SigV4 signer and are followed here: the URI path is encoded **once** (no double
+//! encoding) and is **not** normalised (no removal of `.`/`..` segments or of repeated `/`),
+//! because S3 object keys may legitimately contain all of those.
+
+use hmac::{Hmac, Mac};
+use percent_encoding::percent_decode_str;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::error::{Result, SigError};
+use super::{ALGORITHM, MAX_QUERY_PAIRS};
+
+type HmacSha256 = Hmac<Sha256>;
+
+const HEX_UPPER: &[u8; 16] = b"0123456789ABCDEF";
+
+/// Percent-encodes `s` the way SigV4 requires: every byte except the unreserved characters
+/// `A-Z a-z 0-9 - _ . ~` becomes `%XY` with upper-case hex; `/` is kept only when
+/// `encode_slash` is false (object key paths). Multi-byte UTF-8 is encoded byte by byte.
+pub fn uri_encode(s: &str, encode_slash: bool) -> String {
+    uri_encode_bytes(s.as_bytes(), encode_slash)
+}
+
+/// [`uri_encode`] over raw bytes (a percent-decoded path segment need not be UTF-8).
+pub fn uri_encode_bytes(bytes: &[u8], encode_slash: bool) -> String {
+    let mut out = String::with_capacity(bytes.len() + bytes.len() / 2);
+    for &b in bytes {
+        let keep = b.is_ascii_alphanumeric()
+            || matches!(b, b'-' | b'_' | b'.' | b'~')
+            || (b == b'/' && !encode_slash);
+        if keep {
+            out.push(char::from(b));
+        } else {
+            out.push('%');
+            out.push(char::from(HEX_UPPER[usize::from(b >> 4)]));
+            out.push(char::from(HEX_UPPER[usize::from(b & 0x0f)]));
+        }
+    }
+    out
+}
+
+/// Decodes `%XY` escapes (invalid escapes are kept literally); `+` stays a literal plus,
+/// because SigV4 signers never emit `+` for a space (they emit `%20`).
+fn decode(s: &str) -> Vec<u8> {
+    percent_decode_str(s).collect()
+}
+
+/// The canonical URI of an S3 request: the raw path split on `/`, each segment percent-decoded
+/// and re-encoded (so `%24` and `$` both canonicalise to `%24`, and an encoded `%2F` inside a
+/// segment stays `%2F`), joined with `/`. An empty path is `/`.
+pub fn canonical_uri(raw_path: &str) -> String {
+    if raw_path.is_empty() {
+        return "/".to_owned();
+    }
+    let mut out = String::with_capacity(raw_path.len() + 8);
+    for (i, segment) in raw_path.split('/').enumerate() {
+        if i > 0 {
+            out.push('/');
+        }
+        out.push_str(&uri_encode_bytes(&decode(segment), true));
+    }
+    out
+}
+
+/// Splits a raw query string into percent-decoded `(name, value)` pairs, in order; a parameter
+/// without `=` has the empty value. Invalid UTF-8 is replaced (U+FFFD), which only matters for
+/// reading the `X-Amz-*` parameters: the canonical query is built from the raw bytes.
+/// Fails past [`MAX_QUERY_PAIRS`] parameters.
+pub fn parse_query(raw_query: &str) -> Result<Vec<(String, String)>> {
+    let mut pairs = Vec::new();
+    for piece in raw_query.split('&').filter(|p| !p.is_empty()) {
+        if pairs.len() >= MAX_QUERY_PAIRS {
+            return Err(SigError::MalformedPresign(format!(
+                "more than {MAX_QUERY_PAIRS} query parameters"
+            )));
+        }
+        let (k, v) = piece.split_once('=').unwrap_or((piece, ""));
+        pairs.push((
+            String::from_utf8_lossy(&decode(k)).into_owned(),
+            String::from_utf8_lossy(&decode(v)).into_owned(),
+        ));
+    }
+    Ok(pairs)
+}
+
+/// The canonical query string: every parameter decoded then re-encoded (including `/` and `=`),
+/// sorted by encoded name then encoded value, joined as `name=value` with `&`. With
+/// `exclude_signature` (presigned URLs) the `X-Amz-Signature` parameter is left out, since it
+/// cannot sign itself.
+pub fn canonical_query(raw_query: &str, exclude_signature: bool) -> Result<String> {
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    for piece in raw_query.split('&').filter(|p| !p.is_empty()) {
+        if pairs.len() >= MAX_QUERY_PAIRS {
+            return Err(SigError::MalformedAuth(format!(
+                "more than {MAX_QUERY_PAIRS} query parameters"
+            )));
+        }
+        let (k, v) = piece.split_once('=').unwrap_or((piece, ""));
+        let key = decode(k);
+        if exclude_signature && key == b"X-Amz-Signature" {
+            continue;
+        }
+        pairs.push((
+            uri_encode_bytes(&key, true),
+            uri_encode_bytes(&decode(v), true),
+        ));
+    }
+    pairs.sort_unstable();
+    let mut out = String::with_capacity(raw_query.len() + 16);
+    for (i, (k, v)) in pairs.iter().enumerate() {
+        if i > 0 {
+            out.push('&');
+        }
+        out.push_str(k);
+        out.push('=');
+        out.push_str(v);
+    }
+    Ok(out)
+}
+
+/// Trims a header value and collapses each inner run of spaces/tabs into one space
+/// (the "Trimall" step of the canonical headers).
+fn trim_all(value: &str, out: &mut String) {
+    let mut pending_space = false;
+    for c in value.trim_matches(|c| c == ' ' || c == '\t').chars() {
+        if c == ' ' || c == '\t' {
+            pending_space = true;
+        } else {
+            if pending_space {
+                out.push(' ');
+                pending_space = false;
+            }
+            out.push(c);
+        }
+    }
+}
+
+/// The canonical request (task 1 of SigV4):
+///
+/// ```text
+/// METHOD \n CanonicalURI \n CanonicalQuery \n (name:value \n)* \n SignedHeaders \n PayloadHash
+/// ```
+///
+/// `headers` are the request headers as received (any case, names possibly repeated; repeated
+/// values are joined with `,` in the order received). `signed_headers` are the lower-case names
+/// from the credential, already sorted (see [`super::parse_authorization`]). A signed header
+/// absent from the request is an error rather than an empty value: signing a header that was
+/// not sent is a client bug, and accepting it would let a proxy drop signed headers.
+pub fn canonical_request<S: AsRef<str>>(
+    method: &str,
+    raw_path: &str,
+    raw_query: &str,
+    headers: &[(String, String)],
+    signed_headers: &[S],
+    payload_hash: &str,
+) -> Result<String> {
+    build_canonical_request(
+        method,
+        raw_path,
+        raw_query,
+        false,
+        headers,
+        signed_headers,
+        payload_hash,
+    )
+}
+
+/// [`canonical_request`] for a presigned URL: identical except that `X-Amz-Signature` is left
+/// out of the canonical query.
+pub fn canonical_request_presigned<S: AsRef<str>>(
+    method: &str,
+    raw_path: &str,
+    raw_query: &str,
+    headers: &[(String, String)],
+    signed_headers: &[S],
+    payload_hash: &str,
+) -> Result<String> {
+    build_canonical_request(
+        method,
+        raw_path,
+        raw_query,
+        true,
+        headers,
+        signed_headers,
+        payload_hash,
+    )
+}
+
+fn build_canonical_request<S: AsRef<str>>(
+    method: &str,
+    raw_path: &str,
+    raw_query: &str,
+    exclude_signature: bool,
+    headers: &[(String, String)],
+    signed_headers: &[S],
+    payload_hash: &str,
+) -> Result<String> {
+    let mut out = String::with_capacity(512);
+    out.push_str(method);
+    out.push('\n');
+    out.push_str(&canonical_uri(raw_path));
+    out.push('\n');
+    out.push_str(&canonical_query(raw_query, exclude_signature)?);
+    out.push('\n');
+    for name in signed_headers {
+        let name = name.as_ref();
+        out.push_str(name);
+        out.push(':');
+        let mut found = false;
+        for (_, value) in headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name)) {
+            if found {
+                out.push(',');
+            }
+            found = true;
+            trim_all(value, &mut out);
+        }
+        if !found {
+            return Err(SigError::MalformedAuth(format!(
+                "signed header '{name}' is not present in the request"
+            )));
+        }
+        out.push('\n');
+    }
+    out.push('\n');
+    for (i, name) in signed_headers.iter().enumerate() {
+        if i > 0 {
+            out.push(';');
+        }
+        out.push_str(name.as_ref());
+    }
+    out.push('\n');
+    out.push_str(payload_hash);
+    Ok(out)
+}
+
+/// SHA-256 of `data`, lower-case hex.
+pub fn sha256_hex(data: &[u8]) -> String {
+    hex::encode(Sha256::digest(data))
+}
+
+/// The credential scope `yyyymmdd/region/service/aws4_request`.
+pub fn scope(date: &str, region: &str, service: &str) -> String {
+    format!("{date}/{region}/{service}/aws4_request")
+}
+
+/// The string to sign (task 2): `AWS4-HMAC-SHA256 \n amz_date \n scope \n hex(sha256(creq))`.
+pub fn string_to_sign(amz_date: &str, scope: &str, canonical_request_hash: &str) -> String {
+    format!("{ALGORITHM}\n{amz_date}\n{scope}\n{canonical_request_hash}")
+}
+
+/// HMAC-SHA256(key, data).
+pub fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
+    // HMAC accepts keys of any length, so this cannot fail.
+    let mut mac = match HmacSha256::new_from_slice(key) {
+        Ok(m) => m,
+        Err(_) => unreachable!("HMAC-SHA256 accepts any key length"),
+    };
+    mac.update(data);
+    mac.finalize().into_bytes().into()
+}
+
+/// The signing key (task 3): `HMAC(HMAC(HMAC(HMAC("AWS4"+secret, date), region), service),
+/// "aws4_request")`. It is valid for one day, region and service, so it can be handed to the
+/// chunk verifier without exposing the secret.
+pub fn signing_key(secret: &str, date: &str, region: &str, service: &str) -> [u8; 32] {
+    let k_secret = format!("AWS4{secret}");
+    let k_date = hmac_sha256(k_secret.as_bytes(), date.as_bytes());
+    let k_region = hmac_sha256(&k_date, region.as_bytes());
+    let k_service = hmac_sha256(&k_region, service.as_bytes());
+    hmac_sha256(&k_service, b"aws4_request")
+}
+
+/// The signature of a string to sign under a signing key.
+pub fn sign(signing_key: &[u8; 32], string_to_sign: &str) -> [u8; 32] {
+    hmac_sha256(signing_key, string_to_sign.as_bytes())
+}
+
+/// Compares two signatures in constant time, so the time to reject a forged signature does not
+/// reveal how many leading bytes were right.
+pub fn signatures_match(a: &[u8; 32], b: &[u8; 32]) -> bool {
+    bool::from(a.ct_eq(b))
+}
