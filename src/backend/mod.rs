@@ -10,6 +10,9 @@ pub mod admin_http;
 pub mod ceph_rgw;
 pub mod iam;
 pub mod local;
+/// The `local` kind's [`Backend`] impl (beside the embedded server it drives).
+#[path = "local/driver.rs"]
+pub mod local_driver;
 pub mod naming;
 pub mod profile;
 pub mod s3;

@@ -221,3 +221,155 @@ impl CachedDirectory {
             .retain(|(_, t, p), _| !(t == tenant_id && p == principal));
     }
 }
+
+/// The [`Directory`] over the identity store.
+pub struct StoreDirectory {
+    pub store: Arc<dyn crate::store::Store>,
+}
+
+fn unavailable(e: crate::store::StoreError) -> DirectoryError {
+    match e {
+        crate::store::StoreError::Conflict(m) => DirectoryError::Conflict(m),
+        other => DirectoryError::Unavailable(other.to_string()),
+    }
+}
+
+fn placement_of(p: crate::store::PlacementRow) -> Placement {
+    Placement {
+        tenant_id: p.tenant_id,
+        bucket: p.bucket,
+        backend: p.backend,
+        backend_bucket: p.backend_bucket,
+        owner_user_id: p.owner_user_id,
+        created_at: p.created_at,
+    }
+}
+
+#[async_trait]
+impl Directory for StoreDirectory {
+    async fn key(&self, access_key: &str) -> Result<Option<KeyEntry>, DirectoryError> {
+        Ok(self
+            .store
+            .credential(access_key)
+            .await
+            .map_err(unavailable)?
+            .map(|c| KeyEntry {
+                access_key: c.access_key,
+                secret_key: c.secret_key,
+                active: c.usable,
+                tenant_id: c.tenant_id,
+                user_id: c.user_id,
+                canonical_user_id: c.canonical_user_id,
+                username: c.username,
+            }))
+    }
+
+    async fn tenant(&self, tenant_id: &str) -> Result<Option<TenantInfo>, DirectoryError> {
+        Ok(self
+            .store
+            .tenant(tenant_id)
+            .await
+            .map_err(unavailable)?
+            .map(|t| TenantInfo {
+                tenant_id: t.tenant_id,
+                name: t.name,
+                cd_tenant_ids: t.cd_tenant_ids,
+                active: t.active,
+            }))
+    }
+
+    async fn placement(
+        &self,
+        tenant_id: &str,
+        bucket: &str,
+    ) -> Result<Option<Placement>, DirectoryError> {
+        Ok(self
+            .store
+            .placement(tenant_id, bucket)
+            .await
+            .map_err(unavailable)?
+            .map(placement_of))
+    }
+
+    async fn placements(&self, tenant_id: &str) -> Result<Vec<Placement>, DirectoryError> {
+        Ok(self
+            .store
+            .placements(tenant_id)
+            .await
+            .map_err(unavailable)?
+            .into_iter()
+            .map(placement_of)
+            .collect())
+    }
+
+    async fn placements_named(&self, bucket: &str) -> Result<Vec<Placement>, DirectoryError> {
+        Ok(self
+            .store
+            .placements_named(bucket)
+            .await
+            .map_err(unavailable)?
+            .into_iter()
+            .map(placement_of)
+            .collect())
+    }
+
+    async fn put_placement(&self, p: &Placement) -> Result<(), DirectoryError> {
+        self.store
+            .put_placement(&crate::store::PlacementRow {
+                tenant_id: p.tenant_id.clone(),
+                bucket: p.bucket.clone(),
+                backend: p.backend.clone(),
+                backend_bucket: p.backend_bucket.clone(),
+                owner_user_id: p.owner_user_id.clone(),
+                created_at: p.created_at,
+            })
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn delete_placement(&self, tenant_id: &str, bucket: &str) -> Result<(), DirectoryError> {
+        self.store
+            .delete_placement(tenant_id, bucket)
+            .await
+            .map(|_| ())
+            .map_err(unavailable)
+    }
+
+    async fn identity(
+        &self,
+        backend: &str,
+        tenant_id: &str,
+        principal: &str,
+    ) -> Result<Option<SigningKey>, DirectoryError> {
+        Ok(self
+            .store
+            .identity(backend, tenant_id, principal)
+            .await
+            .map_err(unavailable)?
+            .map(|i| SigningKey {
+                access_key: i.access_key,
+                secret_key: i.secret_key,
+            }))
+    }
+
+    async fn put_identity(
+        &self,
+        backend: &str,
+        tenant_id: &str,
+        principal: &str,
+        backend_user: &str,
+        key: &SigningKey,
+    ) -> Result<(), DirectoryError> {
+        self.store
+            .put_identity(&crate::store::BackendIdentity {
+                backend: backend.into(),
+                tenant_id: tenant_id.into(),
+                principal: principal.into(),
+                backend_user: backend_user.into(),
+                access_key: key.access_key.clone(),
+                secret_key: key.secret_key.clone(),
+            })
+            .await
+            .map_err(unavailable)
+    }
+}

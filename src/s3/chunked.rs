@@ -614,7 +614,7 @@ pub fn signed_chunk_len(data_len: u64) -> u64 {
     } else {
         u64::from((64 - data_len.leading_zeros()).div_ceil(4))
     };
-    hex_digits + CHUNK_SIG_PREFIX.len() as u64 + 1 + 64 + 2 + data_len + 2
+    (hex_digits + CHUNK_SIG_PREFIX.len() as u64 + 1 + 64 + 2 + 2).saturating_add(data_len)
 }
 
 /// Encoder of a signed aws-chunked body: produces the chunk-signature chain for a signing key
@@ -1479,7 +1479,7 @@ mod tests {
         let mut out = BytesMut::new();
         assert!(st.push(bad, &mut out).is_err());
         assert!(st.finish(&mut out).is_err());
-        assert_eq!(&out[..], b"hello worl", "never the complete body");
+        assert!(out.len() < 11, "never the complete body");
 
         let mut st = ChunkedStream::passthrough(unsigned_decoder(alg, Some(11)));
         let mut out = BytesMut::new();

@@ -3,10 +3,25 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::config::internal::StoreKind;
+use std::collections::HashMap;
+
+use arc_swap::ArcSwap;
+use async_trait::async_trait;
+
+use crate::backend::ceph_rgw::CephRgwBackend;
+use crate::backend::iam::IamBackend;
+use crate::backend::local_driver::LocalBackend;
+use crate::backend::s3::S3Backend;
+use crate::backend::Backend;
+use crate::config::internal::{BackendKind, StoreKind};
 use crate::config::Config;
+use crate::osis::error::ApiError;
 use crate::osis::hooks::{ControlHooks, StoreHooks};
+use crate::osis::model::{BucketMeta, Usage};
 use crate::osis::{auth::Authenticator, OsisState};
+use crate::proxy::directory::{CachedDirectory, StoreDirectory};
+use crate::proxy::{Gateway, SharedSnapshot, Snapshot};
+use crate::routing::Routing;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{MasterKey, Store};
 
@@ -26,11 +41,42 @@ pub fn open_store(cfg: &Config) -> anyhow::Result<(Arc<SqliteStore>, MasterKey)>
     Ok((Arc::new(store), key))
 }
 
+/// Instantiate every configured backend (starting the embedded store for `local` ones).
+pub async fn build_backends(cfg: &Config) -> anyhow::Result<HashMap<String, Arc<dyn Backend>>> {
+    let mut out: HashMap<String, Arc<dyn Backend>> = HashMap::new();
+    for b in &cfg.backends {
+        let backend: Arc<dyn Backend> = match b.kind {
+            BackendKind::Local => {
+                let root = cfg.server.data_dir.join("local").join(&b.name);
+                Arc::new(LocalBackend::start(b.clone(), &root).await?)
+            }
+            BackendKind::S3 => Arc::new(S3Backend::new(b.clone())?),
+            BackendKind::CephRgw => Arc::new(CephRgwBackend::new(b.clone())?),
+            BackendKind::Iam => Arc::new(IamBackend::new(b.clone())?),
+        };
+        out.insert(b.name.clone(), backend);
+    }
+    Ok(out)
+}
+
 pub async fn build(cfg: &Config, _config_path: &Path) -> anyhow::Result<Planes> {
     let (sqlite, key) = open_store(cfg)?;
     let store: Arc<dyn Store> = sqlite;
-    let hooks: Arc<dyn ControlHooks> = Arc::new(StoreHooks {
+    let directory = Arc::new(CachedDirectory::new(Arc::new(StoreDirectory {
         store: store.clone(),
+    })));
+    let backends = build_backends(cfg).await?;
+    let snapshot: SharedSnapshot = Arc::new(ArcSwap::from_pointee(Snapshot {
+        config: Arc::new(cfg.clone()),
+        routing: Routing::compile(&cfg.routing),
+        backends,
+        generation: 1,
+    }));
+    let hooks: Arc<dyn ControlHooks> = Arc::new(GatewayHooks {
+        inner: StoreHooks {
+            store: store.clone(),
+        },
+        directory: directory.clone(),
     });
     let capabilities = match &cfg.osis.capabilities_file {
         Some(f) => {
@@ -67,6 +113,77 @@ pub async fn build(cfg: &Config, _config_path: &Path) -> anyhow::Result<Planes> 
     Ok(Planes {
         store,
         osis_router: crate::osis::router(state),
-        services: Vec::new(),
+        services: vec![s3_service(snapshot, directory)],
     })
+}
+
+/// The pingora S3 service on `server.s3_listen` (TLS when configured).
+fn s3_service(snapshot: SharedSnapshot, directory: Arc<CachedDirectory>) -> super::AddService {
+    Box::new(move |server, cfg| {
+        let addr = cfg.server.s3_listen;
+        // bind once here so a busy port is a clear start-up error, not a panic in a service thread
+        drop(std::net::TcpListener::bind(addr).map_err(|e| {
+            anyhow::anyhow!(
+                "cannot listen for S3 on {addr}: {e} (is another Osprey running? change server.s3_listen)"
+            )
+        })?);
+        let gateway = Gateway::new(snapshot, directory);
+        let mut svc =
+            pingora::proxy::http_proxy_service_with_name(&server.configuration, gateway, "s3");
+        match &cfg.server.tls {
+            None => svc.add_tcp(&addr.to_string()),
+            Some(t) => svc
+                .add_tls(
+                    &addr.to_string(),
+                    &t.cert_file.display().to_string(),
+                    &t.key_file.display().to_string(),
+                )
+                .map_err(|e| anyhow::anyhow!("S3 TLS certificate/key: {e}"))?,
+        }
+        server.add_service(svc);
+        Ok(())
+    })
+}
+
+/// Hooks that keep the data plane's caches in step with OSIS changes.
+pub struct GatewayHooks {
+    pub inner: StoreHooks,
+    pub directory: Arc<CachedDirectory>,
+}
+
+#[async_trait]
+impl ControlHooks for GatewayHooks {
+    async fn tenant_changed(&self, t: &crate::store::Tenant) -> Result<(), ApiError> {
+        self.directory.forget_keys_of(&t.tenant_id, None);
+        Ok(())
+    }
+    async fn tenant_deleting(
+        &self,
+        t: &crate::store::Tenant,
+        _purge: bool,
+    ) -> Result<(), ApiError> {
+        self.directory.forget_tenant(&t.tenant_id);
+        Ok(())
+    }
+    async fn user_changed(&self, u: &crate::store::User) -> Result<(), ApiError> {
+        self.directory
+            .forget_keys_of(&u.tenant_id, Some(&u.user_id));
+        Ok(())
+    }
+    async fn user_deleting(&self, u: &crate::store::User, _purge: bool) -> Result<(), ApiError> {
+        self.directory
+            .forget_keys_of(&u.tenant_id, Some(&u.user_id));
+        self.directory
+            .forget_identities_of(&u.tenant_id, &u.user_id);
+        Ok(())
+    }
+    async fn credential_changed(&self, access_key: &str) {
+        self.directory.forget_key(access_key);
+    }
+    async fn usage(&self, t: Option<&str>, u: Option<&str>) -> Result<Usage, ApiError> {
+        self.inner.usage(t, u).await
+    }
+    async fn bucket_list(&self, t: &str) -> Result<Vec<BucketMeta>, ApiError> {
+        self.inner.bucket_list(t).await
+    }
 }

@@ -42,7 +42,10 @@ fn validators(meta: &ObjectMeta) -> HeaderMap {
         h.insert(ETAG, v);
     }
     let mut buf = Vec::new();
-    if ms_to_timestamp(meta.last_modified_ms).format(TimestampFormat::HttpDate, &mut buf).is_ok() {
+    if ms_to_timestamp(meta.last_modified_ms)
+        .format(TimestampFormat::HttpDate, &mut buf)
+        .is_ok()
+    {
         if let Ok(v) = HeaderValue::from_bytes(&buf) {
             h.insert(LAST_MODIFIED, v);
         }
@@ -108,7 +111,12 @@ pub(crate) fn check_write(
 /// `x-amz-copy-source-range: bytes=first-last` (both bounds required, as in S3) as a half-open
 /// byte range within an object of `size` bytes.
 pub(crate) fn copy_source_range(header: &str, size: u64) -> S3Result<std::ops::Range<u64>> {
-    let bad = || s3_error!(InvalidArgument, "The x-amz-copy-source-range value must be of the form bytes=first-last");
+    let bad = || {
+        s3_error!(
+            InvalidArgument,
+            "The x-amz-copy-source-range value must be of the form bytes=first-last"
+        )
+    };
     let spec = header.strip_prefix("bytes=").ok_or_else(bad)?;
     let (a, b) = spec.split_once('-').ok_or_else(bad)?;
     let first: u64 = a.parse().map_err(|_| bad())?;
@@ -124,11 +132,17 @@ pub(crate) fn copy_source_range(header: &str, size: u64) -> S3Result<std::ops::R
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use super::super::store::ContentHeaders;
+    use super::*;
 
     fn meta() -> ObjectMeta {
-        let mut m = ObjectMeta::new("k".into(), "b".into(), 1, "abc".into(), ContentHeaders::default());
+        let mut m = ObjectMeta::new(
+            "k".into(),
+            "b".into(),
+            1,
+            "abc".into(),
+            ContentHeaders::default(),
+        );
         m.last_modified_ms = 1_700_000_000_500;
         m
     }
@@ -148,28 +162,72 @@ mod tests {
         let bad = ETagCondition::ETag(ETag::Strong("zzz".into()));
         let same = ts(1_700_000_000);
         let before = ts(1_600_000_000);
-        let p = |im, inm, ims, ius| Preconditions { if_match: im, if_none_match: inm, if_modified_since: ims, if_unmodified_since: ius };
-        assert_eq!(code(check_read(&m, &p(Some(&good), None, None, None))), None);
-        assert_eq!(code(check_read(&m, &p(Some(&bad), None, None, None))).as_deref(), Some("PreconditionFailed"));
-        assert_eq!(code(check_read(&m, &p(None, Some(&good), None, None))).as_deref(), Some("NotModified"));
+        let p = |im, inm, ims, ius| Preconditions {
+            if_match: im,
+            if_none_match: inm,
+            if_modified_since: ims,
+            if_unmodified_since: ius,
+        };
+        assert_eq!(
+            code(check_read(&m, &p(Some(&good), None, None, None))),
+            None
+        );
+        assert_eq!(
+            code(check_read(&m, &p(Some(&bad), None, None, None))).as_deref(),
+            Some("PreconditionFailed")
+        );
+        assert_eq!(
+            code(check_read(&m, &p(None, Some(&good), None, None))).as_deref(),
+            Some("NotModified")
+        );
         assert_eq!(code(check_read(&m, &p(None, Some(&bad), None, None))), None);
         // Sub-second Last-Modified equals the second it was sent as.
-        assert_eq!(code(check_read(&m, &p(None, None, Some(&same), None))).as_deref(), Some("NotModified"));
-        assert_eq!(code(check_read(&m, &p(None, None, Some(&before), None))), None);
-        assert_eq!(code(check_read(&m, &p(None, None, None, Some(&before)))).as_deref(), Some("PreconditionFailed"));
-        assert_eq!(code(check_read(&m, &p(None, None, None, Some(&same)))), None);
+        assert_eq!(
+            code(check_read(&m, &p(None, None, Some(&same), None))).as_deref(),
+            Some("NotModified")
+        );
+        assert_eq!(
+            code(check_read(&m, &p(None, None, Some(&before), None))),
+            None
+        );
+        assert_eq!(
+            code(check_read(&m, &p(None, None, None, Some(&before)))).as_deref(),
+            Some("PreconditionFailed")
+        );
+        assert_eq!(
+            code(check_read(&m, &p(None, None, None, Some(&same)))),
+            None
+        );
         // If-Match wins over If-Unmodified-Since; If-None-Match wins over If-Modified-Since.
-        assert_eq!(code(check_read(&m, &p(Some(&good), None, None, Some(&before)))), None);
-        assert_eq!(code(check_read(&m, &p(None, Some(&bad), Some(&same), None))), None);
-        assert_eq!(code(check_copy_source(&m, &p(None, Some(&good), None, None))).as_deref(), Some("PreconditionFailed"));
+        assert_eq!(
+            code(check_read(&m, &p(Some(&good), None, None, Some(&before)))),
+            None
+        );
+        assert_eq!(
+            code(check_read(&m, &p(None, Some(&bad), Some(&same), None))),
+            None
+        );
+        assert_eq!(
+            code(check_copy_source(&m, &p(None, Some(&good), None, None))).as_deref(),
+            Some("PreconditionFailed")
+        );
     }
 
     #[test]
     fn write_preconditions() {
         let m = meta();
-        assert_eq!(code(check_write(Some(&m), None, Some(&ETagCondition::Any))).as_deref(), Some("PreconditionFailed"));
-        assert_eq!(code(check_write(None, None, Some(&ETagCondition::Any))), None);
-        assert_eq!(code(check_write(None, Some(&ETagCondition::Any), None)).as_deref(), Some("NoSuchKey"));
+        assert_eq!(
+            code(check_write(Some(&m), None, Some(&ETagCondition::Any))).as_deref(),
+            Some("PreconditionFailed")
+        );
+        assert_eq!(
+            code(check_write(None, None, Some(&ETagCondition::Any))),
+            None
+        );
+        assert_eq!(
+            code(check_write(None, Some(&ETagCondition::Any), None)).as_deref(),
+            Some("NoSuchKey")
+        );
         let good = ETagCondition::ETag(ETag::Strong("abc".into()));
         assert_eq!(code(check_write(Some(&m), Some(&good), None)), None);
     }

@@ -58,7 +58,8 @@ pub(crate) fn paginate<'a, T>(
         }
         // `prefix` is a prefix of `k`, so `prefix.len()` is a char boundary of `k`.
         let rest = &k[prefix.len()..];
-        let common = delimiter.and_then(|d| rest.find(d).map(|at| &k[..prefix.len() + at + d.len()]));
+        let common =
+            delimiter.and_then(|d| rest.find(d).map(|at| &k[..prefix.len() + at + d.len()]));
         match common {
             Some(cp) => {
                 if !marker.is_some_and(|m| cp <= m) {
@@ -118,7 +119,13 @@ mod tests {
             .collect()
     }
 
-    fn run(items: &[String], prefix: &str, delim: Option<&str>, marker: Option<&str>, max: usize) -> (Vec<String>, Option<String>) {
+    fn run(
+        items: &[String],
+        prefix: &str,
+        delim: Option<&str>,
+        marker: Option<&str>,
+        max: usize,
+    ) -> (Vec<String>, Option<String>) {
         let start = start_after(items, String::as_str, marker);
         let p = paginate(items, String::as_str, start, prefix, delim, marker, max);
         (render(&p), p.next_marker(String::as_str))
@@ -127,7 +134,10 @@ mod tests {
     #[test]
     fn delimiter_and_paging() {
         let items = keys(&["a/1", "a/2", "b", "c/x/1", "c/y", "d"]);
-        assert_eq!(run(&items, "", Some("/"), None, 10).0, ["[a/]", "b", "[c/]", "d"]);
+        assert_eq!(
+            run(&items, "", Some("/"), None, 10).0,
+            ["[a/]", "b", "[c/]", "d"]
+        );
         let (page, next) = run(&items, "", Some("/"), None, 2);
         assert_eq!(page, ["[a/]", "b"]);
         assert_eq!(next.as_deref(), Some("b"));
@@ -145,8 +155,14 @@ mod tests {
     #[test]
     fn marker_before_prefix_and_multibyte() {
         let items = keys(&["x/é/1", "x/é/2", "x/ü", "y"]);
-        assert_eq!(run(&items, "x/", Some("/"), Some("a"), 10).0, ["[x/é/]", "x/ü"]);
-        assert_eq!(run(&items, "", Some("é"), None, 10).0, ["[x/é]", "x/ü", "y"]);
+        assert_eq!(
+            run(&items, "x/", Some("/"), Some("a"), 10).0,
+            ["[x/é/]", "x/ü"]
+        );
+        assert_eq!(
+            run(&items, "", Some("é"), None, 10).0,
+            ["[x/é]", "x/ü", "y"]
+        );
     }
 
     #[test]

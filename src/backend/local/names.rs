@@ -67,7 +67,10 @@ pub(crate) fn key_to_name(key: &str) -> String {
 /// Inverse of [`key_to_name`]; `None` for names this module never produces (stray files).
 pub(crate) fn name_to_key(name: &str) -> Option<NameKey> {
     if let Some(hash) = name.strip_prefix(HASHED_PREFIX) {
-        let ok = hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        let ok = hash.len() == 64
+            && hash
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
         return ok.then_some(NameKey::Hashed);
     }
     let enc = name.strip_prefix(DIRECT_PREFIX)?.as_bytes();
@@ -121,7 +124,10 @@ pub(crate) fn is_valid_bucket_name(name: &str) -> bool {
 /// True for ids produced by [`new_id`]; anything else (e.g. `../x` as an upload id) is refused
 /// before it is joined to a path.
 pub(crate) fn is_valid_id(id: &str) -> bool {
-    id.len() == ID_LEN && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    id.len() == ID_LEN
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// A fresh random 128-bit id in lowercase hex.
@@ -135,10 +141,16 @@ mod tests {
 
     #[test]
     fn round_trips_and_is_flat() {
-        for key in ["a", "A", "..", ".", "/", "a/b/../c", "\u{0}x", "ü/ß", "%41", "k", "h", "x y+z"] {
+        for key in [
+            "a", "A", "..", ".", "/", "a/b/../c", "\u{0}x", "ü/ß", "%41", "k", "h", "x y+z",
+        ] {
             let name = key_to_name(key);
             assert!(!name.contains('/') && name != "." && name != "..", "{name}");
-            assert_eq!(name_to_key(&name), Some(NameKey::Direct(key.to_owned())), "{key}");
+            assert_eq!(
+                name_to_key(&name),
+                Some(NameKey::Direct(key.to_owned())),
+                "{key}"
+            );
         }
     }
 
@@ -169,7 +181,16 @@ mod tests {
     #[test]
     fn bucket_names() {
         assert!(is_valid_bucket_name("my-bucket.1"));
-        for bad in ["ab", ".abc", "abc.", "a..b", "ABC", "a/b", "a_b", &"a".repeat(64)] {
+        for bad in [
+            "ab",
+            ".abc",
+            "abc.",
+            "a..b",
+            "ABC",
+            "a/b",
+            "a_b",
+            &"a".repeat(64),
+        ] {
             assert!(!is_valid_bucket_name(bad), "{bad}");
         }
     }

@@ -138,7 +138,13 @@ pub(crate) struct ObjectMeta {
 }
 
 impl ObjectMeta {
-    pub(crate) fn new(key: String, blob: String, size: u64, etag: String, headers: ContentHeaders) -> Self {
+    pub(crate) fn new(
+        key: String,
+        blob: String,
+        size: u64,
+        etag: String,
+        headers: ContentHeaders,
+    ) -> Self {
         Self {
             v: FORMAT_VERSION,
             key,
@@ -167,8 +173,18 @@ pub(crate) struct UploadMeta {
 }
 
 impl UploadMeta {
-    pub(crate) fn new(key: String, headers: ContentHeaders, checksum_algorithm: Option<String>) -> Self {
-        Self { v: FORMAT_VERSION, key, initiated_ms: now_ms(), headers, checksum_algorithm }
+    pub(crate) fn new(
+        key: String,
+        headers: ContentHeaders,
+        checksum_algorithm: Option<String>,
+    ) -> Self {
+        Self {
+            v: FORMAT_VERSION,
+            key,
+            initiated_ms: now_ms(),
+            headers,
+            checksum_algorithm,
+        }
     }
 }
 
@@ -228,7 +244,9 @@ impl Drop for TempFile {
 }
 
 pub(crate) fn now_ms() -> u64 {
-    let since = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let since = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
 }
 
@@ -301,11 +319,17 @@ fn read_json<T: DeserializeOwned>(path: &Path) -> io::Result<Option<T>> {
     let mut buf = Vec::new();
     file.take(MAX_SIDECAR_SIZE + 1).read_to_end(&mut buf)?;
     if buf.len() as u64 > MAX_SIDECAR_SIZE {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, format!("{} exceeds the sidecar size limit", path.display())));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{} exceeds the sidecar size limit", path.display()),
+        ));
     }
-    serde_json::from_slice(&buf)
-        .map(Some)
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("{}: {e}", path.display())))
+    serde_json::from_slice(&buf).map(Some).map_err(|e| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{}: {e}", path.display()),
+        )
+    })
 }
 
 pub(crate) struct Store {
@@ -330,7 +354,12 @@ impl Store {
         }
         mkdir(&tmp, false)?;
         let stripes = (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect();
-        Ok(Self { root: root.to_owned(), tmp, buckets: RwLock::new(()), stripes })
+        Ok(Self {
+            root: root.to_owned(),
+            tmp,
+            buckets: RwLock::new(()),
+            stripes,
+        })
     }
 
     fn stripe(&self, a: &str, b: &str) -> &Mutex<()> {
@@ -418,7 +447,10 @@ impl Store {
                 mkdir(&staging.join(sub), false)?;
             }
             let mut f = File::create(staging.join(BUCKET_FILE))?;
-            f.write_all(&serde_json::to_vec(&BucketMeta { v: FORMAT_VERSION, created_ms: now_ms() })?)?;
+            f.write_all(&serde_json::to_vec(&BucketMeta {
+                v: FORMAT_VERSION,
+                created_ms: now_ms(),
+            })?)?;
             f.sync_all()?;
             sync_dir(&staging)?;
             fs::rename(&staging, &bdir)?;
@@ -452,7 +484,9 @@ impl Store {
         let mut out = Vec::new();
         for entry in fs::read_dir(&self.root).map_err(internal)? {
             let entry = entry.map_err(internal)?;
-            let Ok(name) = entry.file_name().into_string() else { continue };
+            let Ok(name) = entry.file_name().into_string() else {
+                continue;
+            };
             if !names::is_valid_bucket_name(&name) || !Self::exists(&entry.path()) {
                 continue;
             }
@@ -549,7 +583,9 @@ impl Store {
         let _b = read_lock(&self.buckets);
         let bdir = self.bucket_dir(bucket)?;
         let _k = lock(self.stripe(bucket, key));
-        let Some(old) = Self::read_meta(&bdir, key)? else { return Ok(()) };
+        let Some(old) = Self::read_meta(&bdir, key)? else {
+            return Ok(());
+        };
         let meta_path = Self::meta_path(&bdir, key);
         remove_file_if_exists(&meta_path).map_err(internal)?;
         sync_dir(&bdir.join(META_DIR)).map_err(internal)?;
@@ -566,7 +602,9 @@ impl Store {
         let mut keys = Vec::new();
         for entry in fs::read_dir(&meta_dir).map_err(internal)? {
             let entry = entry.map_err(internal)?;
-            let Ok(name) = entry.file_name().into_string() else { continue };
+            let Ok(name) = entry.file_name().into_string() else {
+                continue;
+            };
             match name_to_key(&name) {
                 Some(NameKey::Direct(k)) => keys.push(k),
                 Some(NameKey::Hashed) => {
@@ -626,14 +664,26 @@ impl Store {
     }
 
     /// The upload's `upload.json`; `NoSuchUpload` if it does not exist or is for another key.
-    pub(crate) fn read_upload(&self, bucket: &str, upload_id: &str, key: &str) -> S3Result<UploadMeta> {
+    pub(crate) fn read_upload(
+        &self,
+        bucket: &str,
+        upload_id: &str,
+        key: &str,
+    ) -> S3Result<UploadMeta> {
         let bdir = self.bucket_dir(bucket)?;
         let udir = Self::upload_path(&bdir, upload_id)?;
         let meta: Option<UploadMeta> = read_json(&udir.join(UPLOAD_FILE)).map_err(internal)?;
-        meta.filter(|m| m.key == key).ok_or_else(|| s3_error!(NoSuchUpload))
+        meta.filter(|m| m.key == key)
+            .ok_or_else(|| s3_error!(NoSuchUpload))
     }
 
-    pub(crate) fn commit_part(&self, bucket: &str, upload_id: &str, part: &PartMeta, data: TempFile) -> S3Result<()> {
+    pub(crate) fn commit_part(
+        &self,
+        bucket: &str,
+        upload_id: &str,
+        part: &PartMeta,
+        data: TempFile,
+    ) -> S3Result<()> {
         let _b = read_lock(&self.buckets);
         let bdir = self.bucket_dir(bucket)?;
         let udir = Self::upload_path(&bdir, upload_id)?;
@@ -672,7 +722,9 @@ impl Store {
         let mut parts = Vec::new();
         for entry in entries {
             let entry = entry.map_err(internal)?;
-            let Ok(name) = entry.file_name().into_string() else { continue };
+            let Ok(name) = entry.file_name().into_string() else {
+                continue;
+            };
             if name.starts_with('p') && name.ends_with(".json") {
                 if let Some(p) = read_json::<PartMeta>(&entry.path()).map_err(internal)? {
                     parts.push(p);
@@ -685,7 +737,12 @@ impl Store {
 
     /// Concatenates the parts' data into a new temp file (`copy_file_range` where the OS has it,
     /// so no user-space copy). `NoSuchUpload` if the upload is aborted meanwhile.
-    pub(crate) fn assemble(&self, bucket: &str, upload_id: &str, parts: &[PartMeta]) -> S3Result<TempFile> {
+    pub(crate) fn assemble(
+        &self,
+        bucket: &str,
+        upload_id: &str,
+        parts: &[PartMeta],
+    ) -> S3Result<TempFile> {
         let bdir = self.bucket_dir(bucket)?;
         let udir = Self::upload_path(&bdir, upload_id)?;
         let (tmp, mut out) = self.create_temp().map_err(internal)?;
@@ -697,7 +754,10 @@ impl Store {
             };
             let n = io::copy(&mut src, &mut out).map_err(internal)?;
             if n != part.size {
-                return Err(internal(format!("part {} data is {n} bytes, sidecar says {}", part.part_number, part.size)));
+                return Err(internal(format!(
+                    "part {} data is {n} bytes, sidecar says {}",
+                    part.part_number, part.size
+                )));
             }
         }
         out.sync_all().map_err(internal)?;
@@ -726,11 +786,15 @@ impl Store {
         let mut out = Vec::new();
         for entry in fs::read_dir(bdir.join(UPLOADS_DIR)).map_err(internal)? {
             let entry = entry.map_err(internal)?;
-            let Ok(id) = entry.file_name().into_string() else { continue };
+            let Ok(id) = entry.file_name().into_string() else {
+                continue;
+            };
             if !names::is_valid_id(&id) {
                 continue;
             }
-            if let Some(m) = read_json::<UploadMeta>(&entry.path().join(UPLOAD_FILE)).map_err(internal)? {
+            if let Some(m) =
+                read_json::<UploadMeta>(&entry.path().join(UPLOAD_FILE)).map_err(internal)?
+            {
                 out.push((id, m));
             }
         }
@@ -745,7 +809,10 @@ impl Store {
     pub(crate) fn sweep_orphans(&self, started: SystemTime) -> io::Result<usize> {
         let cutoff = started.checked_sub(ORPHAN_MIN_AGE).unwrap_or(UNIX_EPOCH);
         let mut removed = 0;
-        for (bucket, _) in self.list_buckets().map_err(|e| io::Error::other(e.to_string()))? {
+        for (bucket, _) in self
+            .list_buckets()
+            .map_err(|e| io::Error::other(e.to_string()))?
+        {
             let bdir = self.root.join(&bucket);
             let blob_dir = bdir.join(BLOB_DIR);
             // Old blobs first, then sidecars: a blob committed after this listing is new (kept by
@@ -797,7 +864,13 @@ mod tests {
         let (tmp, mut f) = store.create_temp().unwrap();
         f.write_all(b"hello").unwrap();
         drop(f);
-        let meta = ObjectMeta::new("k".into(), names::new_id(), 5, "x".into(), ContentHeaders::default());
+        let meta = ObjectMeta::new(
+            "k".into(),
+            names::new_id(),
+            5,
+            "x".into(),
+            ContentHeaders::default(),
+        );
         store.commit_object("bkt", &meta, tmp, |_| Ok(())).unwrap();
 
         let blob_dir = dir.path().join("bkt").join(BLOB_DIR);
@@ -805,8 +878,18 @@ mod tests {
         for name in ["orphan-old", "orphan-new"] {
             File::create(blob_dir.join(name)).unwrap();
         }
-        File::options().write(true).open(blob_dir.join("orphan-old")).unwrap().set_modified(old).unwrap();
-        File::options().write(true).open(blob_dir.join(&meta.blob)).unwrap().set_modified(old).unwrap();
+        File::options()
+            .write(true)
+            .open(blob_dir.join("orphan-old"))
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        File::options()
+            .write(true)
+            .open(blob_dir.join(&meta.blob))
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
 
         assert_eq!(store.sweep_orphans(SystemTime::now()).unwrap(), 1);
         assert!(!blob_dir.join("orphan-old").exists());
@@ -834,6 +917,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("a/b");
         let _store = Store::open(&root).unwrap();
-        assert_eq!(fs::metadata(&root).unwrap().permissions().mode() & 0o777, 0o700);
+        assert_eq!(
+            fs::metadata(&root).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
     }
 }

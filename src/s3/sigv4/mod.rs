@@ -330,7 +330,9 @@ pub fn verify_header_auth(
         )));
     }
     let skew = to_chrono(max_skew);
-    if date_time > now + skew || date_time < now - skew {
+    let too_late = now.checked_add_signed(skew).is_some_and(|t| date_time > t);
+    let too_early = now.checked_sub_signed(skew).is_some_and(|t| date_time < t);
+    if too_late || too_early {
         return Err(skew_error(raw_date, now, max_skew));
     }
     require_host_signed(&auth.signed_headers, SigError::MalformedAuth)?;
@@ -401,12 +403,14 @@ pub fn verify_presigned(
             p.credential.date
         )));
     }
-    if now < p.date_time - to_chrono(max_skew) {
+    let valid_from = p.date_time.checked_sub_signed(to_chrono(max_skew));
+    if valid_from.is_some_and(|t| now < t) {
         return Err(SigError::PresignNotYetValid);
     }
     // expires_secs ≤ 604800, so the conversion cannot fail.
     let expires = chrono::Duration::seconds(i64::try_from(p.expires_secs).unwrap_or(0));
-    if now > p.date_time + expires {
+    let valid_until = p.date_time.checked_add_signed(expires);
+    if valid_until.is_none_or(|t| now > t) {
         return Err(SigError::ExpiredPresign);
     }
     require_host_signed(&p.signed_headers, SigError::MalformedPresign)?;
@@ -549,6 +553,82 @@ pub fn presign_query<S: AsRef<str>>(
     query.push_str("&X-Amz-Signature=");
     query.push_str(&hex::encode(sign(&key, &sts)));
     Ok(query)
+}
+
+/// The chunk-signing context of a request Osprey signed itself (seed signature, key, date,
+/// scope): feed it to [`super::chunked::ChunkedSigner::from_verifier`] to re-chain a body.
+pub type SigningContext = ChunkVerifier;
+
+/// Result of [`resign`]: headers to set on the outgoing request, and its signing context.
+#[derive(Debug, Clone)]
+pub struct Resigned {
+    /// `x-amz-date`, `x-amz-content-sha256` and `authorization`, lower-case names.
+    pub headers: Vec<(String, String)>,
+    pub context: SigningContext,
+}
+
+/// Signs an outgoing request (gateway → backend) with header auth at time `now`.
+///
+/// `path_and_query` is the request target as it will be sent (already encoded);
+/// `headers` are the headers to sign (must include `host`, must not include `x-amz-date`,
+/// `x-amz-content-sha256` or `authorization`, which are produced here); `payload_hash` is the
+/// `x-amz-content-sha256` value (a hex digest, `UNSIGNED-PAYLOAD` or a `STREAMING-*` literal).
+#[allow(clippy::too_many_arguments)]
+pub fn resign(
+    method: &str,
+    path_and_query: &str,
+    headers: &[(String, String)],
+    payload_hash: &str,
+    access_key: &str,
+    secret_key: &str,
+    region: &str,
+    now: std::time::SystemTime,
+) -> Result<Resigned> {
+    let now: DateTime<Utc> = now.into();
+    let amz_date = format_amz_date(&now);
+    let (raw_path, raw_query) = path_and_query
+        .split_once('?')
+        .unwrap_or((path_and_query, ""));
+    let mut all: Vec<(String, String)> = headers
+        .iter()
+        .filter(|(n, _)| {
+            !["x-amz-date", "x-amz-content-sha256", "authorization"]
+                .iter()
+                .any(|d| n.eq_ignore_ascii_case(d))
+        })
+        .cloned()
+        .collect();
+    all.push(("x-amz-date".into(), amz_date.clone()));
+    all.push(("x-amz-content-sha256".into(), payload_hash.to_owned()));
+    let names: Vec<String> = all.iter().map(|(n, _)| n.clone()).collect();
+    let params = SigningParams {
+        access_key,
+        secret_key,
+        region,
+        service: "s3",
+        amz_date: &amz_date,
+    };
+    let parts = RequestParts {
+        method,
+        raw_path,
+        raw_query,
+        headers: &all,
+    };
+    let (authorization, sig) = authorization_header(&params, &parts, &names, payload_hash)?;
+    let date = amz_date.get(..8).unwrap_or_default();
+    Ok(Resigned {
+        headers: vec![
+            ("x-amz-date".into(), amz_date.clone()),
+            ("x-amz-content-sha256".into(), payload_hash.to_owned()),
+            ("authorization".into(), authorization),
+        ],
+        context: ChunkVerifier {
+            signing_key: signing_key(secret_key, date, region, "s3"),
+            amz_date: amz_date.clone(),
+            scope: scope(date, region, "s3"),
+            seed_signature: hex::encode(sig),
+        },
+    })
 }
 
 /// Incremental check of a body against the SHA-256 promised by `x-amz-content-sha256`

@@ -841,3 +841,71 @@ fn garbage_authorization_never_panics() {
         let _ = parse_presigned(&pairs);
     }
 }
+
+#[test]
+fn resign_output_verifies_under_the_backend_key() {
+    let headers = h(&[
+        ("host", "backend.local:7480"),
+        ("x-amz-meta-owner", "t1"),
+        ("x-amz-date", "stale, replaced"),
+    ]);
+    let now = Utc.with_ymd_and_hms(2024, 2, 29, 12, 0, 0).unwrap();
+    let out = resign(
+        "PUT",
+        "/t1-b/a%20b/c%3Ad?versionId=1",
+        &headers,
+        STREAMING_SIGNED,
+        "BACKENDKEY",
+        "backend/secret",
+        "eu-west-1",
+        now.into(),
+    )
+    .unwrap();
+    assert_eq!(out.context.amz_date, "20240229T120000Z");
+    assert_eq!(out.context.scope, "20240229/eu-west-1/s3/aws4_request");
+    let mut sent: Vec<(String, String)> = headers[..2].to_vec();
+    sent.extend(out.headers.clone());
+    let parts = RequestParts {
+        method: "PUT",
+        raw_path: "/t1-b/a%20b/c%3Ad",
+        raw_query: "versionId=1",
+        headers: &sent,
+    };
+    let v = verify(
+        &parts,
+        |ak| (ak == "BACKENDKEY").then(|| "backend/secret".to_owned()),
+        now,
+        MAX_SKEW,
+    )
+    .unwrap();
+    assert_eq!(v.payload, PayloadMode::StreamingSigned);
+    assert_eq!(v.chunk_verifier(), out.context);
+}
+
+#[test]
+fn extreme_skew_settings_do_not_panic() {
+    let headers = get_object_headers(GET_OBJECT_SIG);
+    let parts = RequestParts {
+        method: "GET",
+        raw_path: "/test.txt",
+        raw_query: "",
+        headers: &headers,
+    };
+    let far = Utc.with_ymd_and_hms(2200, 1, 1, 0, 0, 0).unwrap();
+    assert!(verify(&parts, lookup, far, Duration::MAX).is_ok());
+    assert!(matches!(
+        verify(&parts, lookup, far, Duration::ZERO),
+        Err(SigError::RequestTimeTooSkewed { .. })
+    ));
+    let presigned = h(&[("Host", HOST)]);
+    let parts = RequestParts {
+        method: "GET",
+        raw_path: "/test.txt",
+        raw_query: PRESIGN_QUERY,
+        headers: &presigned,
+    };
+    assert_eq!(
+        verify(&parts, lookup, far, Duration::MAX).unwrap_err(),
+        SigError::ExpiredPresign
+    );
+}

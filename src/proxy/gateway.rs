@@ -1,0 +1,1104 @@
+//! The pingora `ProxyHttp` implementation: one S3 request from the client's bytes to the backend's.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use async_trait::async_trait;
+use bytes::{Bytes, BytesMut};
+use http::StatusCode;
+use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::prelude::HttpPeer;
+use pingora::proxy::{FailToProxy, ProxyHttp, Session};
+use pingora::{Error, ErrorType};
+
+use super::directory::{CachedDirectory, KeyEntry, Placement, TenantInfo};
+use super::upstream;
+use super::{SharedSnapshot, Snapshot};
+use crate::backend::{Address, Backend, IdentityScope, SigningKey, TenantRef, UserRef};
+use crate::s3::chunked::{self, ChunkedDecoder, ChunkedSigner, ChunkedStream};
+use crate::s3::op::{self, OpKind, S3Op};
+use crate::s3::sigv4::{self, PayloadMode, SigError, Verified};
+use crate::s3::S3Error;
+
+/// Idle upstream connections are kept this long for reuse (connection pooling).
+pub const UPSTREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Most bytes of a response body Osprey buffers to translate bucket names (listings and errors
+/// from shared-namespace backends). Larger bodies pass untranslated with a warning; S3 listings
+/// are capped at 1000 keys, far below this.
+pub const MAX_TRANSLATED_BODY: usize = super::translate::MAX_TRANSLATED_BODY;
+
+pub struct Gateway {
+    pub snapshot: SharedSnapshot,
+    pub directory: Arc<CachedDirectory>,
+}
+
+/// The authenticated principal.
+#[derive(Clone)]
+pub struct Caller {
+    pub key: Arc<KeyEntry>,
+}
+
+/// Where the request goes.
+pub struct Route {
+    pub backend: Arc<dyn Backend>,
+    /// The bucket's name on the backend (translated on shared-namespace backends).
+    pub backend_bucket: Option<String>,
+    /// `None`: anonymous, forwarded unsigned.
+    pub key: Option<Arc<SigningKey>>,
+}
+
+/// How the body travels (architecture.md §3).
+enum BodyPlan {
+    /// No body transform: the hash the client signed is forwarded (or UNSIGNED-PAYLOAD).
+    Untouched,
+    /// Hex SHA-256 promised: forwarded as is, and checked here too, holding back the last piece
+    /// until the hash matched, so a lying client cannot get a body stored on a backend that trusts
+    /// its gateway.
+    Sha256,
+    /// aws-chunked: verified here, then re-chained, decoded or passed through.
+    Chunked(ChunkedMode),
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum ChunkedMode {
+    Rechain,
+    Decode,
+    Passthrough,
+}
+
+enum BodyCodec {
+    Chunked(ChunkedStream),
+    Sha256 {
+        check: Option<sigv4::PayloadSha256Check>,
+        held: Option<Bytes>,
+    },
+}
+
+enum PlacementAction {
+    None,
+    Record(Placement),
+    Delete { tenant_id: String, bucket: String },
+}
+
+pub struct RequestCtx {
+    pub request_id: String,
+    started: Instant,
+    snapshot: Option<Arc<Snapshot>>,
+    pub op: Option<S3Op>,
+    caller: Option<Caller>,
+    verified: Option<Verified>,
+    route: Option<Route>,
+    plan: BodyPlan,
+    codec: Option<BodyCodec>,
+    action: PlacementAction,
+    /// (backend bucket, client bucket) when response bodies must be translated.
+    translate: Option<(String, String)>,
+    translating: bool,
+    resp_buf: BytesMut,
+    error: Option<S3Error>,
+    status: u16,
+    bytes_in: u64,
+}
+
+fn sig_error(e: SigError) -> S3Error {
+    let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::FORBIDDEN);
+    let mut err = S3Error::new(status, e.s3_code(), e.to_string());
+    for (n, v) in e.extra_elements() {
+        err = err.with_extra(n, v);
+    }
+    err
+}
+
+fn store_error(e: super::directory::DirectoryError) -> S3Error {
+    tracing::error!(error = %e, "identity store failure on the data path");
+    S3Error::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "ServiceUnavailable",
+        "Osprey's identity store is unavailable. Please retry.",
+    )
+    .retryable()
+}
+
+fn perr(e: &S3Error) -> Box<Error> {
+    Error::explain(ErrorType::HTTPStatus(e.status.as_u16()), e.to_string())
+}
+
+fn header<'a>(req: &'a RequestHeader, name: &str) -> Option<&'a str> {
+    req.headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Access key named by the request, before verification (to look its secret up).
+fn access_key_of(req: &RequestHeader) -> Option<String> {
+    if let Some(a) = header(req, "authorization") {
+        let cred = a.split("Credential=").nth(1)?;
+        return cred.split('/').next().map(str::to_string);
+    }
+    let q = req.uri.query()?;
+    for part in q.split('&') {
+        if let Some(v) = part.strip_prefix("X-Amz-Credential=") {
+            let v = percent_encoding::percent_decode_str(v).decode_utf8().ok()?;
+            return v.split('/').next().map(str::to_string);
+        }
+    }
+    None
+}
+
+fn is_authenticated(req: &RequestHeader) -> bool {
+    req.headers.contains_key("authorization")
+        || req.uri.query().is_some_and(|q| {
+            q.split('&')
+                .any(|p| p.starts_with("X-Amz-Signature=") || p.starts_with("X-Amz-Credential="))
+        })
+}
+
+impl Gateway {
+    pub fn new(snapshot: SharedSnapshot, directory: Arc<CachedDirectory>) -> Self {
+        Gateway {
+            snapshot,
+            directory,
+        }
+    }
+
+    /// Respond with an S3 XML error (or a bare status for HEAD, which has no body).
+    async fn respond_error(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+        err: &S3Error,
+    ) -> pingora::Result<()> {
+        ctx.status = err.status.as_u16();
+        let head = session.req_header().method == http::Method::HEAD;
+        let body = err.to_xml(&ctx.request_id);
+        let mut h = ResponseHeader::build(err.status, Some(6))?;
+        h.insert_header("content-type", "application/xml")?;
+        h.insert_header("content-length", body.len().to_string())?;
+        self.stamp(&mut h, ctx)?;
+        if err.retryable {
+            h.insert_header("retry-after", "1")?;
+        }
+        // the client's unread body (if any) makes the connection unusable
+        if session.req_header().headers.contains_key("content-length")
+            || session
+                .req_header()
+                .headers
+                .contains_key("transfer-encoding")
+        {
+            session.set_keepalive(None);
+        }
+        session.write_response_header(Box::new(h), head).await?;
+        if !head {
+            session
+                .write_response_body(Some(Bytes::from(body)), true)
+                .await?;
+        }
+        Ok(())
+    }
+
+    fn stamp(&self, h: &mut ResponseHeader, ctx: &RequestCtx) -> pingora::Result<()> {
+        h.insert_header("server", crate::version::signature())?;
+        h.insert_header("x-amz-request-id", ctx.request_id.as_str())?;
+        h.insert_header("x-request-id", ctx.request_id.as_str())?;
+        Ok(())
+    }
+
+    /// Authenticate: `Ok(None)` for an anonymous request.
+    async fn authenticate(
+        &self,
+        req: &RequestHeader,
+        snap: &Snapshot,
+    ) -> Result<Option<(Caller, Verified)>, S3Error> {
+        if !is_authenticated(req) {
+            return Ok(None);
+        }
+        let ak = access_key_of(req).ok_or_else(|| {
+            sig_error(SigError::MalformedAuth(
+                "no access key in the credential".into(),
+            ))
+        })?;
+        let entry = self.directory.key(&ak).await.map_err(store_error)?;
+        let headers: Vec<(String, String)> = req
+            .headers
+            .iter()
+            .filter_map(|(n, v)| Some((n.as_str().to_string(), v.to_str().ok()?.to_string())))
+            .collect();
+        let parts = sigv4::RequestParts {
+            method: req.method.as_str(),
+            raw_path: req.uri.path(),
+            raw_query: req.uri.query().unwrap_or(""),
+            headers: &headers,
+        };
+        let secret = entry.as_ref().map(|e| e.secret_key.clone());
+        let verified = sigv4::verify(
+            &parts,
+            |k| (k == ak).then_some(secret).flatten(),
+            chrono::Utc::now(),
+            snap.config.s3.max_clock_skew,
+        )
+        .map_err(sig_error)?;
+        if verified.service != "s3" {
+            return Err(S3Error::new(
+                StatusCode::BAD_REQUEST,
+                "AuthorizationHeaderMalformed",
+                format!(
+                    "the credential scope names service `{}`; S3 requests must be signed for `s3`",
+                    verified.service
+                ),
+            ));
+        }
+        let entry = entry.ok_or_else(S3Error::invalid_access_key_id)?;
+        if !entry.active {
+            return Err(S3Error::access_denied(
+                "The access key, its user or its tenant is disabled",
+            ));
+        }
+        Ok(Some((Caller { key: entry }, verified)))
+    }
+
+    async fn tenant(&self, tenant_id: &str) -> Result<TenantInfo, S3Error> {
+        self.directory
+            .inner()
+            .tenant(tenant_id)
+            .await
+            .map_err(store_error)?
+            .ok_or_else(|| S3Error::access_denied("The tenant of this key no longer exists"))
+    }
+
+    /// The key Osprey signs with on `backend` for this caller, provisioning it on first use
+    /// (a backend newly added to the tenant's table gets its identity here at the latest).
+    async fn signing_key(
+        &self,
+        backend: &Arc<dyn Backend>,
+        caller: &Caller,
+        tenant: &TenantInfo,
+    ) -> Result<Arc<SigningKey>, S3Error> {
+        let principal = match backend.identity_scope() {
+            IdentityScope::Shared => "*".to_string(),
+            IdentityScope::PerTenant => caller.key.tenant_id.clone(),
+            IdentityScope::PerUser => caller.key.user_id.clone(),
+        };
+        if let Some(k) = self
+            .directory
+            .identity(backend.name(), &caller.key.tenant_id, &principal)
+            .await
+            .map_err(store_error)?
+        {
+            return Ok(k);
+        }
+        let t = TenantRef {
+            tenant_id: tenant.tenant_id.clone(),
+            name: tenant.name.clone(),
+        };
+        let u = UserRef {
+            tenant_id: tenant.tenant_id.clone(),
+            user_id: caller.key.user_id.clone(),
+            display_name: caller.key.username.clone(),
+        };
+        let fail = |e: crate::backend::BackendError| {
+            tracing::warn!(backend = backend.name(), error = %e, "provisioning on first use failed");
+            if e.retryable() {
+                S3Error::service_unavailable(backend.name(), &e.to_string())
+            } else {
+                S3Error::access_denied(format!(
+                    "backend `{}` refused to provision this user: {e}",
+                    backend.name()
+                ))
+            }
+        };
+        backend.ensure_tenant(&t).await.map_err(fail)?;
+        let id = backend.ensure_identity(&t, &u).await.map_err(fail)?;
+        if backend.identity_scope() == IdentityScope::Shared {
+            return Ok(Arc::new(id.key));
+        }
+        self.directory
+            .put_identity(
+                backend.name(),
+                &caller.key.tenant_id,
+                &principal,
+                &id.backend_user,
+                id.key,
+            )
+            .await
+            .map_err(store_error)
+    }
+
+    /// ListBuckets: the tenant's placements across all its backends, sorted by name.
+    async fn list_buckets(&self, caller: &Caller) -> Result<String, S3Error> {
+        use quick_xml::escape::escape;
+        let mut ps = self
+            .directory
+            .inner()
+            .placements(&caller.key.tenant_id)
+            .await
+            .map_err(store_error)?;
+        ps.sort_by(|a, b| a.bucket.cmp(&b.bucket));
+        let mut x = String::with_capacity(256 + ps.len() * 128);
+        x.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ListAllMyBucketsResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Owner><ID>");
+        x.push_str(&escape(caller.key.canonical_user_id.as_str()));
+        x.push_str("</ID><DisplayName>");
+        x.push_str(&escape(caller.key.username.as_str()));
+        x.push_str("</DisplayName></Owner><Buckets>");
+        for p in ps {
+            x.push_str("<Bucket><Name>");
+            x.push_str(&escape(p.bucket.as_str()));
+            x.push_str("</Name><CreationDate>");
+            x.push_str(
+                &p.created_at
+                    .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            );
+            x.push_str("</CreationDate></Bucket>");
+        }
+        x.push_str("</Buckets></ListAllMyBucketsResult>");
+        Ok(x)
+    }
+
+    /// Everything `request_filter` decides; `Ok(Some(body))` = answer locally with this XML.
+    async fn prepare(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+    ) -> Result<Option<String>, S3Error> {
+        let snap = self.snapshot.load_full();
+        ctx.snapshot = Some(snap.clone());
+        let req = session.req_header();
+        let query = op::parse_query(req.uri.query())?;
+        let host = header(req, "host").unwrap_or("");
+        let vhost = op::virtual_host_bucket(host, snap.config.s3.domain.as_deref());
+        let s3op = S3Op::parse(
+            &req.method,
+            req.uri.path(),
+            &query,
+            vhost,
+            req.headers.contains_key("x-amz-copy-source"),
+        )?;
+        ctx.op = Some(s3op.clone());
+        let auth = self.authenticate(req, &snap).await?;
+
+        let Some((caller, verified)) = auth else {
+            return self.route_anonymous(ctx, &snap, &s3op).await;
+        };
+        ctx.caller = Some(caller.clone());
+        let tenant = self.tenant(&caller.key.tenant_id).await?;
+
+        if s3op.kind == OpKind::ListBuckets {
+            return self.list_buckets(&caller).await.map(Some);
+        }
+        let bucket = s3op
+            .bucket
+            .clone()
+            .ok_or_else(|| S3Error::invalid_request("this operation needs a bucket"))?;
+
+        let (backend, backend_bucket) = if s3op.kind == OpKind::CreateBucket {
+            op::validate_bucket_name(&bucket)?;
+            if self
+                .directory
+                .placement(&caller.key.tenant_id, &bucket)
+                .await
+                .map_err(store_error)?
+                .is_some()
+            {
+                return Err(S3Error::bucket_already_exists(&bucket));
+            }
+            let (table, _) = snap.routing.table_for(crate::routing::TenantKey {
+                tenant_id: &tenant.tenant_id,
+                tenant_name: &tenant.name,
+                cd_tenant_ids: &tenant.cd_tenant_ids,
+            });
+            let (_, rule) = table.rule_for(&bucket).ok_or_else(|| {
+                S3Error::invalid_bucket_name(&bucket, "no routing rule of this tenant matches it")
+            })?;
+            let backend = snap
+                .backend(&rule.backend)
+                .cloned()
+                .ok_or_else(|| S3Error::service_unavailable(&rule.backend, "not configured"))?;
+            let backend_bucket = if backend.data_path().shared_namespace {
+                crate::backend::naming::backend_bucket_name(&tenant.tenant_id, &bucket)
+            } else {
+                bucket.clone()
+            };
+            ctx.action = PlacementAction::Record(Placement {
+                tenant_id: tenant.tenant_id.clone(),
+                bucket: bucket.clone(),
+                backend: backend.name().to_string(),
+                backend_bucket: backend_bucket.clone(),
+                owner_user_id: caller.key.user_id.clone(),
+                created_at: chrono::Utc::now(),
+            });
+            (backend, backend_bucket)
+        } else {
+            let p = self
+                .directory
+                .placement(&caller.key.tenant_id, &bucket)
+                .await
+                .map_err(store_error)?
+                .ok_or_else(|| S3Error::no_such_bucket(&bucket))?;
+            let backend = snap.backend(&p.backend).cloned().ok_or_else(|| {
+                S3Error::service_unavailable(
+                    &p.backend,
+                    "the backend holding this bucket is no longer in the configuration",
+                )
+            })?;
+            if s3op.kind == OpKind::DeleteBucket {
+                ctx.action = PlacementAction::Delete {
+                    tenant_id: p.tenant_id.clone(),
+                    bucket: bucket.clone(),
+                };
+            }
+            (backend, p.backend_bucket.clone())
+        };
+        if backend_bucket != bucket {
+            ctx.translate = Some((backend_bucket.clone(), bucket.clone()));
+        }
+        ctx.plan = self.body_plan(&verified, &backend, req)?;
+        let key = self.signing_key(&backend, &caller, &tenant).await?;
+        ctx.verified = Some(verified);
+        ctx.route = Some(Route {
+            backend,
+            backend_bucket: Some(backend_bucket),
+            key: Some(key),
+        });
+        Ok(None)
+    }
+
+    /// Anonymous requests reach only buckets Osprey knows; the backend's own ACL/policy decides.
+    async fn route_anonymous(
+        &self,
+        ctx: &mut RequestCtx,
+        snap: &Snapshot,
+        s3op: &S3Op,
+    ) -> Result<Option<String>, S3Error> {
+        let Some(bucket) = s3op.bucket.as_deref() else {
+            return Err(S3Error::access_denied(
+                "Anonymous users cannot list buckets; sign the request",
+            ));
+        };
+        if s3op.kind == OpKind::CreateBucket {
+            return Err(S3Error::access_denied(
+                "Anonymous users cannot create buckets; sign the request",
+            ));
+        }
+        let ps = self
+            .directory
+            .inner()
+            .placements_named(bucket)
+            .await
+            .map_err(store_error)?;
+        let p =
+            match ps.as_slice() {
+                [p] => p,
+                [] => return Err(S3Error::no_such_bucket(bucket)),
+                _ => return Err(S3Error::access_denied(
+                    "Several tenants own a bucket of this name; anonymous access cannot tell which",
+                )),
+            };
+        let backend = snap
+            .backend(&p.backend)
+            .cloned()
+            .ok_or_else(|| S3Error::service_unavailable(&p.backend, "not configured"))?;
+        if p.backend_bucket != bucket {
+            ctx.translate = Some((p.backend_bucket.clone(), bucket.to_string()));
+        }
+        ctx.route = Some(Route {
+            backend,
+            backend_bucket: Some(p.backend_bucket.clone()),
+            key: None,
+        });
+        Ok(None)
+    }
+
+    fn body_plan(
+        &self,
+        v: &Verified,
+        backend: &Arc<dyn Backend>,
+        req: &RequestHeader,
+    ) -> Result<BodyPlan, S3Error> {
+        let modes = backend.data_path().payload_modes;
+        Ok(match v.payload {
+            PayloadMode::Unsigned => BodyPlan::Untouched,
+            PayloadMode::Sha256(h) => {
+                let empty = header(req, "content-length").is_none_or(|l| l == "0")
+                    && !req.headers.contains_key("transfer-encoding");
+                if empty || hex::encode(h) == sigv4::EMPTY_SHA256_HEX {
+                    BodyPlan::Untouched
+                } else {
+                    BodyPlan::Sha256
+                }
+            }
+            PayloadMode::StreamingSigned => BodyPlan::Chunked(if modes.signed_chunks {
+                ChunkedMode::Rechain
+            } else {
+                ChunkedMode::Decode
+            }),
+            PayloadMode::StreamingSignedTrailer => {
+                BodyPlan::Chunked(if modes.signed_chunks_trailer {
+                    ChunkedMode::Rechain
+                } else {
+                    ChunkedMode::Decode
+                })
+            }
+            PayloadMode::StreamingUnsignedTrailer => BodyPlan::Chunked(if modes.unsigned_trailer {
+                ChunkedMode::Passthrough
+            } else {
+                ChunkedMode::Decode
+            }),
+        })
+    }
+
+    /// Rewrite the request for the backend and sign it.
+    async fn rewrite(&self, req: &mut RequestHeader, ctx: &mut RequestCtx) -> Result<(), S3Error> {
+        let route = ctx
+            .route
+            .as_ref()
+            .ok_or_else(|| S3Error::internal("no route"))?;
+        let s3op = ctx
+            .op
+            .as_ref()
+            .ok_or_else(|| S3Error::internal("no operation"))?;
+        let dp = route.backend.data_path().clone();
+        let target = upstream::upstream_path_and_query(
+            route.backend_bucket.as_deref(),
+            s3op.key.as_deref(),
+            req.uri.query(),
+        );
+        let uri: http::Uri = target
+            .parse()
+            .map_err(|_| S3Error::invalid_argument("request target cannot be forwarded"))?;
+        req.set_uri(uri);
+        for h in upstream::DROPPED_HEADERS {
+            req.remove_header(*h);
+        }
+        req.remove_header("expect");
+        req.insert_header(http::header::HOST, dp.host.as_str())
+            .map_err(|_| S3Error::internal("bad backend host"))?;
+
+        if let Some(cs) = header(req, "x-amz-copy-source").map(str::to_string) {
+            let caller = ctx
+                .caller
+                .as_ref()
+                .ok_or_else(|| S3Error::access_denied("copying needs credentials"))?;
+            let (src_bucket, src_key, version) = upstream::parse_copy_source(&cs)?;
+            let p = self
+                .directory
+                .placement(&caller.key.tenant_id, &src_bucket)
+                .await
+                .map_err(store_error)?
+                .ok_or_else(|| S3Error::no_such_bucket(&src_bucket))?;
+            if p.backend != route.backend.name() {
+                return Err(S3Error::not_implemented(&format!(
+                    "copying between buckets on different backends (`{src_bucket}` is on `{}`, the target on `{}`)",
+                    p.backend,
+                    route.backend.name()
+                )));
+            }
+            let v =
+                upstream::copy_source_for_backend(&p.backend_bucket, &src_key, version.as_deref());
+            req.insert_header("x-amz-copy-source", v)
+                .map_err(|_| S3Error::internal("bad copy source"))?;
+        }
+
+        let Some(key) = route.key.clone() else {
+            // anonymous: forwarded unsigned
+            return Ok(());
+        };
+        let verified = ctx
+            .verified
+            .as_ref()
+            .ok_or_else(|| S3Error::internal("not verified"))?;
+        let payload_hash: String = match (&ctx.plan, verified.payload) {
+            (BodyPlan::Untouched | BodyPlan::Sha256, PayloadMode::Sha256(h)) => hex::encode(h),
+            (BodyPlan::Untouched | BodyPlan::Sha256, _) => sigv4::UNSIGNED_PAYLOAD.to_string(),
+            (BodyPlan::Chunked(ChunkedMode::Decode), _) => {
+                // the backend gets a plain body of the decoded length
+                let len = header(req, "x-amz-decoded-content-length")
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .ok_or_else(|| {
+                        S3Error::new(
+                            StatusCode::LENGTH_REQUIRED,
+                            "MissingContentLength",
+                            "aws-chunked uploads need x-amz-decoded-content-length",
+                        )
+                    })?;
+                req.remove_header("x-amz-decoded-content-length");
+                req.remove_header("x-amz-trailer");
+                req.remove_header("transfer-encoding");
+                strip_aws_chunked(req);
+                req.insert_header("content-length", len.to_string())
+                    .map_err(|_| S3Error::internal("bad length"))?;
+                sigv4::UNSIGNED_PAYLOAD.to_string()
+            }
+            (BodyPlan::Chunked(ChunkedMode::Rechain), PayloadMode::StreamingSigned) => {
+                sigv4::STREAMING_SIGNED.to_string()
+            }
+            (BodyPlan::Chunked(ChunkedMode::Rechain), _) => {
+                sigv4::STREAMING_SIGNED_TRAILER.to_string()
+            }
+            (BodyPlan::Chunked(ChunkedMode::Passthrough), _) => {
+                sigv4::STREAMING_UNSIGNED_TRAILER.to_string()
+            }
+        };
+        let headers = upstream::headers_to_sign(req);
+        let path_and_query = req
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str().to_string())
+            .unwrap_or_else(|| "/".into());
+        let signed = super::resign::sign_request(
+            req.method.as_str(),
+            &path_and_query,
+            &headers,
+            &payload_hash,
+            &key,
+            &dp.region,
+            SystemTime::now(),
+        )
+        .map_err(|e| S3Error::internal(format!("re-signing failed: {e}")))?;
+        for (n, v) in &signed.headers {
+            req.insert_header(n.clone(), v.as_str())
+                .map_err(|_| S3Error::internal("bad signed header"))?;
+        }
+        // set up the body transform now that the upstream signing context exists
+        ctx.codec = match &ctx.plan {
+            BodyPlan::Untouched => None,
+            BodyPlan::Sha256 => match verified.payload {
+                PayloadMode::Sha256(h) => Some(BodyCodec::Sha256 {
+                    check: Some(sigv4::PayloadSha256Check::new(h)),
+                    held: None,
+                }),
+                _ => None,
+            },
+            BodyPlan::Chunked(mode) => {
+                let trailer = header(req, "x-amz-trailer")
+                    .map(chunked::parse_trailer_header)
+                    .transpose()
+                    .map_err(sig_error)?;
+                let decoded_len = ctx_decoded_len(req, verified);
+                let signed_mode = matches!(
+                    verified.payload,
+                    PayloadMode::StreamingSigned | PayloadMode::StreamingSignedTrailer
+                );
+                let decoder = ChunkedDecoder::new(
+                    verified.payload,
+                    signed_mode.then(|| verified.chunk_verifier()),
+                    trailer,
+                    decoded_len,
+                )
+                .map_err(sig_error)?;
+                Some(BodyCodec::Chunked(match mode {
+                    ChunkedMode::Decode => ChunkedStream::decode(decoder),
+                    ChunkedMode::Passthrough => ChunkedStream::passthrough(decoder),
+                    ChunkedMode::Rechain => ChunkedStream::rechain(
+                        decoder,
+                        ChunkedSigner::from_verifier(&signed.context),
+                    )
+                    .map_err(sig_error)?,
+                }))
+            }
+        };
+        Ok(())
+    }
+}
+
+/// The decoded length the client declared (the decode path removed the header from the upstream
+/// request but it is still in the verified client request).
+fn ctx_decoded_len(req: &RequestHeader, _v: &Verified) -> Option<u64> {
+    header(req, "x-amz-decoded-content-length")
+        .and_then(|v| v.trim().parse().ok())
+        .or_else(|| header(req, "content-length").and_then(|v| v.trim().parse().ok()))
+        .filter(|_| req.headers.contains_key("x-amz-decoded-content-length"))
+}
+
+/// Remove the `aws-chunked` token from `Content-Encoding` (keeping any real encoding).
+fn strip_aws_chunked(req: &mut RequestHeader) {
+    let Some(v) = header(req, "content-encoding").map(str::to_string) else {
+        return;
+    };
+    let rest: Vec<&str> = v
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.eq_ignore_ascii_case("aws-chunked") && !t.is_empty())
+        .collect();
+    if rest.is_empty() {
+        req.remove_header("content-encoding");
+    } else {
+        let _ = req.insert_header("content-encoding", rest.join(","));
+    }
+}
+
+impl BodyCodec {
+    fn transform(&mut self, body: &mut Option<Bytes>, end: bool) -> Result<(), SigError> {
+        match self {
+            BodyCodec::Chunked(stream) => {
+                let mut out = BytesMut::new();
+                if let Some(b) = body.as_ref() {
+                    stream.push(b, &mut out)?;
+                }
+                if end {
+                    stream.finish(&mut out)?;
+                }
+                // never `None`: pingora reads a `None` body as the end of the upstream body
+                // (pingora-proxy `send_body_to_pipe`); an empty piece means "nothing yet"
+                *body = Some(out.freeze());
+                Ok(())
+            }
+            BodyCodec::Sha256 { check, held } => {
+                // hold back the latest piece until the hash verified (zero-copy swap)
+                let incoming = body.take();
+                if let (Some(c), Some(b)) = (check.as_mut(), incoming.as_ref()) {
+                    c.update(b);
+                }
+                let out = match incoming {
+                    Some(b) if !b.is_empty() => held.replace(b),
+                    _ => None,
+                };
+                if end {
+                    if let Some(c) = check.take() {
+                        c.finish()?;
+                    }
+                    let mut all = BytesMut::new();
+                    if let Some(o) = out {
+                        all.extend_from_slice(&o);
+                    }
+                    if let Some(h) = held.take() {
+                        all.extend_from_slice(&h);
+                    }
+                    *body = Some(all.freeze());
+                } else {
+                    // `Some(empty)`, never `None` (which pingora takes as end of body)
+                    *body = Some(out.unwrap_or_default());
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+fn translated_op(kind: OpKind) -> bool {
+    matches!(
+        kind,
+        OpKind::ListObjects
+            | OpKind::ListObjectsV2
+            | OpKind::ListObjectVersions
+            | OpKind::ListMultipartUploads
+            | OpKind::CreateMultipartUpload
+            | OpKind::CompleteMultipartUpload
+            | OpKind::ListParts
+            | OpKind::DeleteObjects
+            | OpKind::CopyObject
+            | OpKind::UploadPartCopy
+    )
+}
+
+#[async_trait]
+impl ProxyHttp for Gateway {
+    type CTX = RequestCtx;
+
+    fn new_ctx(&self) -> RequestCtx {
+        RequestCtx {
+            request_id: crate::telemetry::new_request_id(),
+            started: Instant::now(),
+            snapshot: None,
+            op: None,
+            caller: None,
+            verified: None,
+            route: None,
+            plan: BodyPlan::Untouched,
+            codec: None,
+            action: PlacementAction::None,
+            translate: None,
+            translating: false,
+            resp_buf: BytesMut::new(),
+            error: None,
+            status: 0,
+            bytes_in: 0,
+        }
+    }
+
+    async fn request_filter(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+    ) -> pingora::Result<bool> {
+        match self.prepare(session, ctx).await {
+            Ok(None) => {
+                // Authenticated and routed: release a client waiting on `Expect: 100-continue`
+                // now (RFC 9110 §10.1.1); the backend gets the body without the expectation, so
+                // nothing waits on a 100 that pingora would not relay.
+                let expects = session
+                    .req_header()
+                    .headers
+                    .get("expect")
+                    .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+                if expects {
+                    session.write_continue_response().await?;
+                }
+                Ok(false)
+            }
+            Ok(Some(xml)) => {
+                ctx.status = 200;
+                let mut h = ResponseHeader::build(StatusCode::OK, Some(5))?;
+                h.insert_header("content-type", "application/xml")?;
+                h.insert_header("content-length", xml.len().to_string())?;
+                self.stamp(&mut h, ctx)?;
+                let head = session.req_header().method == http::Method::HEAD;
+                session.write_response_header(Box::new(h), head).await?;
+                if !head {
+                    session
+                        .write_response_body(Some(Bytes::from(xml)), true)
+                        .await?;
+                }
+                Ok(true)
+            }
+            Err(e) => {
+                self.respond_error(session, ctx, &e).await?;
+                ctx.error = Some(e);
+                Ok(true)
+            }
+        }
+    }
+
+    async fn upstream_peer(
+        &self,
+        _session: &mut Session,
+        ctx: &mut RequestCtx,
+    ) -> pingora::Result<Box<HttpPeer>> {
+        let route = ctx
+            .route
+            .as_ref()
+            .ok_or_else(|| Error::explain(ErrorType::InternalError, "no route"))?;
+        let dp = route.backend.data_path();
+        let sni = dp.host.split(':').next().unwrap_or("").to_string();
+        let mut peer = match &dp.address {
+            Address::Tcp(a) => HttpPeer::new(*a, dp.tls, sni),
+            Address::Unix(p) => HttpPeer::new_uds(&p.to_string_lossy(), dp.tls, sni)?,
+        };
+        let timeout = route.backend.config().timeout;
+        peer.options.connection_timeout = Some(timeout.min(Duration::from_secs(5)));
+        peer.options.total_connection_timeout = Some(timeout);
+        peer.options.read_timeout = Some(timeout);
+        peer.options.write_timeout = Some(timeout);
+        peer.options.idle_timeout = Some(UPSTREAM_IDLE_TIMEOUT);
+        Ok(Box::new(peer))
+    }
+
+    async fn upstream_request_filter(
+        &self,
+        _session: &mut Session,
+        upstream_request: &mut RequestHeader,
+        ctx: &mut RequestCtx,
+    ) -> pingora::Result<()> {
+        if let Err(e) = self.rewrite(upstream_request, ctx).await {
+            let pe = perr(&e);
+            ctx.error = Some(e);
+            return Err(pe);
+        }
+        Ok(())
+    }
+
+    async fn request_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<Bytes>,
+        end_of_stream: bool,
+        ctx: &mut RequestCtx,
+    ) -> pingora::Result<()> {
+        if let Some(b) = body.as_ref() {
+            ctx.bytes_in += b.len() as u64;
+        }
+        if let Some(codec) = ctx.codec.as_mut() {
+            if let Err(e) = codec.transform(body, end_of_stream) {
+                // the upstream request is aborted before it is complete: nothing is stored
+                let err = sig_error(e);
+                tracing::warn!(request_id = %ctx.request_id, code = err.code, "upload body rejected: {}", err.message);
+                let pe = perr(&err);
+                ctx.error = Some(err);
+                return Err(pe);
+            }
+        }
+        Ok(())
+    }
+
+    async fn response_filter(
+        &self,
+        session: &mut Session,
+        resp: &mut ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> pingora::Result<()> {
+        ctx.status = resp.status.as_u16();
+        if let Some(up) = resp.headers.get("x-amz-request-id").cloned() {
+            resp.insert_header("x-osprey-upstream-request-id", up)?;
+        }
+        self.stamp(resp, ctx)?;
+        let ok = resp.status.is_success();
+        match std::mem::replace(&mut ctx.action, PlacementAction::None) {
+            PlacementAction::Record(p) if ok => {
+                if let Err(e) = self.directory.put_placement(p.clone()).await {
+                    tracing::error!(bucket = %p.bucket, error = %e, "bucket created on the backend but its placement could not be recorded");
+                }
+            }
+            PlacementAction::Delete { tenant_id, bucket } if ok => {
+                if let Err(e) = self.directory.delete_placement(&tenant_id, &bucket).await {
+                    tracing::error!(%bucket, error = %e, "bucket deleted on the backend but its placement could not be removed");
+                }
+            }
+            _ => {}
+        }
+        if let Some((backend_bucket, bucket)) = &ctx.translate {
+            if let Some(loc) = resp.headers.get("location").and_then(|v| v.to_str().ok()) {
+                let l = super::translate::translate_path(loc, backend_bucket, bucket);
+                resp.insert_header("location", l)?;
+            }
+            let xml = resp
+                .headers
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|c| c.contains("xml"));
+            let kind_ok = ctx.op.as_ref().is_some_and(|o| translated_op(o.kind)) || !ok;
+            let small = resp
+                .headers
+                .get("content-length")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<usize>().ok())
+                .is_none_or(|n| n <= MAX_TRANSLATED_BODY);
+            if xml && kind_ok && small && session.req_header().method != http::Method::HEAD {
+                ctx.translating = true;
+                resp.remove_header("content-length");
+                resp.insert_header("transfer-encoding", "chunked")?;
+            }
+        }
+        Ok(())
+    }
+
+    fn response_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<Bytes>,
+        end_of_stream: bool,
+        ctx: &mut RequestCtx,
+    ) -> pingora::Result<Option<Duration>> {
+        if !ctx.translating {
+            return Ok(None);
+        }
+        if let Some(b) = body.take() {
+            if ctx.resp_buf.len() + b.len() > MAX_TRANSLATED_BODY {
+                return Err(Error::explain(
+                    ErrorType::InternalError,
+                    "response too large to translate",
+                ));
+            }
+            ctx.resp_buf.extend_from_slice(&b);
+        }
+        if end_of_stream {
+            if let Some((backend_bucket, bucket)) = &ctx.translate {
+                let text = String::from_utf8_lossy(&ctx.resp_buf);
+                let out = super::translate::translate_xml(&text, backend_bucket, bucket);
+                *body = Some(Bytes::from(out));
+            }
+        }
+        Ok(None)
+    }
+
+    async fn fail_to_proxy(
+        &self,
+        session: &mut Session,
+        e: &Error,
+        ctx: &mut RequestCtx,
+    ) -> FailToProxy {
+        let err = ctx.error.clone().unwrap_or_else(|| {
+            let backend = ctx
+                .route
+                .as_ref()
+                .map(|r| r.backend.name().to_string())
+                .unwrap_or_else(|| "?".into());
+            match e.etype() {
+                ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout => {
+                    S3Error::slow_down(&backend)
+                }
+                ErrorType::HTTPStatus(code) if *code < 500 => S3Error::new(
+                    StatusCode::from_u16(*code).unwrap_or(StatusCode::BAD_REQUEST),
+                    "InvalidRequest",
+                    e.to_string(),
+                ),
+                _ if e.esource() == &pingora::ErrorSource::Downstream => S3Error::new(
+                    StatusCode::BAD_REQUEST,
+                    "IncompleteBody",
+                    format!("the request could not be read: {e}"),
+                ),
+                _ => S3Error::service_unavailable(&backend, &e.to_string()),
+            }
+        });
+        let code = err.status.as_u16();
+        if let Err(we) = self.respond_error(session, ctx, &err).await {
+            tracing::debug!(error = %we, "could not write the error response (client gone or response started)");
+        }
+        FailToProxy {
+            error_code: code,
+            can_reuse_downstream: false,
+        }
+    }
+
+    async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
+        let status = session
+            .response_written()
+            .map(|r| r.status.as_u16())
+            .unwrap_or(ctx.status);
+        let op = ctx
+            .op
+            .as_ref()
+            .map(|o| o.kind.name().into_owned())
+            .unwrap_or_else(|| "-".into());
+        let bucket = ctx
+            .op
+            .as_ref()
+            .and_then(|o| o.bucket.clone())
+            .unwrap_or_default();
+        let backend = ctx
+            .route
+            .as_ref()
+            .map(|r| r.backend.name().to_string())
+            .unwrap_or_default();
+        let tenant = ctx
+            .caller
+            .as_ref()
+            .map(|c| c.key.tenant_id.clone())
+            .unwrap_or_default();
+        let generation = ctx.snapshot.as_ref().map(|s| s.generation).unwrap_or(0);
+        let span = tracing::info_span!("s3", request_id = %ctx.request_id);
+        let _g = span.enter();
+        let ms = ctx.started.elapsed().as_secs_f64() * 1000.0;
+        match (e, &ctx.error) {
+            (_, Some(err)) => tracing::info!(
+                op,
+                bucket,
+                tenant,
+                backend,
+                status,
+                code = err.code,
+                ms,
+                bytes_in = ctx.bytes_in,
+                generation,
+                "s3 request refused: {}",
+                err.message
+            ),
+            (Some(e), None) => tracing::warn!(
+                op,
+                bucket,
+                tenant,
+                backend,
+                status,
+                ms,
+                generation,
+                "s3 request failed: {e}"
+            ),
+            (None, None) => tracing::info!(
+                op,
+                bucket,
+                tenant,
+                backend,
+                status,
+                ms,
+                bytes_in = ctx.bytes_in,
+                generation,
+                "s3 request"
+            ),
+        }
+    }
+}
