@@ -187,7 +187,7 @@ pub(crate) fn json_body<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
-        if path == "." || path.is_empty() {
+        if inner.is_syntax() || inner.is_eof() || path == "." || path.is_empty() || path == "?" {
             ApiError::bad_request(format!("malformed JSON body: {inner}"))
         } else {
             ApiError::bad_request(format!("field `{path}`: {inner}"))

@@ -554,6 +554,14 @@ impl Gateway {
             .as_ref()
             .ok_or_else(|| S3Error::internal("no operation"))?;
         let dp = route.backend.data_path().clone();
+        // the client's framing facts, read before the decode path rewrites these headers
+        let client_trailer = header(req, "x-amz-trailer").map(str::to_string);
+        let client_decoded_len: Option<u64> = match header(req, "x-amz-decoded-content-length") {
+            None => None,
+            Some(v) => Some(v.trim().parse().map_err(|_| {
+                S3Error::invalid_argument("x-amz-decoded-content-length is not a number")
+            })?),
+        };
         let target = upstream::upstream_path_and_query(
             route.backend_bucket.as_deref(),
             s3op.key.as_deref(),
@@ -567,6 +575,15 @@ impl Gateway {
             req.remove_header(*h);
         }
         req.remove_header("expect");
+        // RGW answers 411 MissingContentLength to a PUT/POST without a length (e.g. UploadPartCopy
+        // from aws-sdk-rust, which sends none for an empty body)
+        if (req.method == http::Method::PUT || req.method == http::Method::POST)
+            && !req.headers.contains_key("content-length")
+            && !req.headers.contains_key("transfer-encoding")
+        {
+            req.insert_header("content-length", "0")
+                .map_err(|_| S3Error::internal("bad length"))?;
+        }
         req.insert_header(http::header::HOST, dp.host.as_str())
             .map_err(|_| S3Error::internal("bad backend host"))?;
 
@@ -608,15 +625,13 @@ impl Gateway {
             (BodyPlan::Untouched | BodyPlan::Sha256, _) => sigv4::UNSIGNED_PAYLOAD.to_string(),
             (BodyPlan::Chunked(ChunkedMode::Decode), _) => {
                 // the backend gets a plain body of the decoded length
-                let len = header(req, "x-amz-decoded-content-length")
-                    .and_then(|v| v.trim().parse::<u64>().ok())
-                    .ok_or_else(|| {
-                        S3Error::new(
-                            StatusCode::LENGTH_REQUIRED,
-                            "MissingContentLength",
-                            "aws-chunked uploads need x-amz-decoded-content-length",
-                        )
-                    })?;
+                let len = client_decoded_len.ok_or_else(|| {
+                    S3Error::new(
+                        StatusCode::LENGTH_REQUIRED,
+                        "MissingContentLength",
+                        "aws-chunked uploads need x-amz-decoded-content-length",
+                    )
+                })?;
                 req.remove_header("x-amz-decoded-content-length");
                 req.remove_header("x-amz-trailer");
                 req.remove_header("transfer-encoding");
@@ -666,11 +681,12 @@ impl Gateway {
                 _ => None,
             },
             BodyPlan::Chunked(mode) => {
-                let trailer = header(req, "x-amz-trailer")
+                let trailer = client_trailer
+                    .as_deref()
                     .map(chunked::parse_trailer_header)
                     .transpose()
                     .map_err(sig_error)?;
-                let decoded_len = ctx_decoded_len(req, verified);
+                let decoded_len = client_decoded_len;
                 let signed_mode = matches!(
                     verified.payload,
                     PayloadMode::StreamingSigned | PayloadMode::StreamingSignedTrailer
@@ -695,15 +711,6 @@ impl Gateway {
         };
         Ok(())
     }
-}
-
-/// The decoded length the client declared (the decode path removed the header from the upstream
-/// request but it is still in the verified client request).
-fn ctx_decoded_len(req: &RequestHeader, _v: &Verified) -> Option<u64> {
-    header(req, "x-amz-decoded-content-length")
-        .and_then(|v| v.trim().parse().ok())
-        .or_else(|| header(req, "content-length").and_then(|v| v.trim().parse().ok()))
-        .filter(|_| req.headers.contains_key("x-amz-decoded-content-length"))
 }
 
 /// Remove the `aws-chunked` token from `Content-Encoding` (keeping any real encoding).

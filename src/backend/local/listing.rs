@@ -48,6 +48,11 @@ pub(crate) fn paginate<'a, T>(
 ) -> Page<'a, T> {
     let mut entries = Vec::new();
     let mut truncated = false;
+    // `max-keys=0` asks for nothing; reporting "truncated" with no marker would make a
+    // client that follows markers loop forever.
+    if max == 0 {
+        return Page { entries, truncated };
+    }
     let delimiter = delimiter.filter(|d| !d.is_empty());
     // Keys with the prefix form one contiguous run in sorted order.
     let mut i = start.max(items.partition_point(|t| key(t) < prefix));

@@ -752,7 +752,12 @@ impl S3 for LocalS3 {
             Some(range) => {
                 let r = range.check(meta.size).map_err(|_| {
                     let mut e = s3_error!(InvalidRange, "The requested range is not satisfiable");
+                    // These replace the error response's headers, so restate its content type.
                     let mut h = HeaderMap::new();
+                    h.insert(
+                        hyper::header::CONTENT_TYPE,
+                        hyper::header::HeaderValue::from_static("application/xml"),
+                    );
                     if let Ok(v) = format!("bytes */{}", meta.size).parse() {
                         h.insert(hyper::header::CONTENT_RANGE, v);
                     }
@@ -1116,7 +1121,6 @@ impl S3 for LocalS3 {
             key: Some(input.key),
             upload_id: Some(upload_id),
             checksum_algorithm: algorithm.map(ChecksumAlgorithm::from),
-            checksum_type: input.checksum_type,
             ..Default::default()
         }))
     }

@@ -509,7 +509,13 @@ impl Store {
     /// Reads an object's sidecar, checking that it really is `key`'s (hashed names).
     fn read_meta(bdir: &Path, key: &str) -> S3Result<Option<ObjectMeta>> {
         let meta: Option<ObjectMeta> = read_json(&Self::meta_path(bdir, key)).map_err(internal)?;
-        Ok(meta.filter(|m| m.key == key))
+        match meta {
+            // The blob name is joined to a path: never trust one that is not ours.
+            Some(m) if !names::is_valid_id(&m.blob) => Err(internal(format!(
+                "sidecar of {key:?} names an invalid blob"
+            ))),
+            m => Ok(m.filter(|m| m.key == key)),
+        }
     }
 
     /// The object's sidecar, or `NoSuchBucket` / `NoSuchKey`.
@@ -727,6 +733,10 @@ impl Store {
             };
             if name.starts_with('p') && name.ends_with(".json") {
                 if let Some(p) = read_json::<PartMeta>(&entry.path()).map_err(internal)? {
+                    // The data name is joined to a path: never trust one that is not ours.
+                    if !is_part_data_name(&p.data) {
+                        return Err(internal(format!("part sidecar {name} names invalid data")));
+                    }
                     parts.push(p);
                 }
             }
@@ -846,6 +856,19 @@ impl Store {
     }
 }
 
+/// True for names [`PartMeta::new`] produces: `pNNNNN-<id>.data`.
+fn is_part_data_name(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix('p').and_then(|r| r.strip_suffix(".data")) else {
+        return false;
+    };
+    match rest.split_once('-') {
+        Some((num, id)) => {
+            num.len() == 5 && num.bytes().all(|b| b.is_ascii_digit()) && names::is_valid_id(id)
+        }
+        None => false,
+    }
+}
+
 #[derive(Serialize, Deserialize)]
 struct BucketMeta {
     v: u32,
@@ -895,6 +918,14 @@ mod tests {
         assert!(!blob_dir.join("orphan-old").exists());
         assert!(blob_dir.join("orphan-new").exists());
         assert!(blob_dir.join(&meta.blob).exists());
+    }
+
+    #[test]
+    fn part_data_names() {
+        let p = PartMeta::new(42, 1, "x".into(), Checksums::default());
+        assert!(is_part_data_name(&p.data));
+        assert!(!is_part_data_name("p00042-../../etc.data"));
+        assert!(!is_part_data_name("../p00001-x.data"));
     }
 
     #[test]

@@ -218,11 +218,18 @@ fn query_has_presign(raw_query: &str) -> bool {
 /// Every `x-amz-*` header must be signed: otherwise anyone replaying a captured request could
 /// add e.g. `x-amz-copy-source`, `x-amz-acl` or `x-amz-meta-*` to it. S3 answers `AccessDenied`
 /// ("There were headers present in the request which were not signed").
+///
+/// One exception: `x-amz-content-sha256` may be unsigned on a request without a body. VMware's
+/// OSIS verifier signs only `host;x-amz-date` for its `GET /` (osis-api.md §10 item 6), and with no
+/// body there is nothing the hash could protect. A request with a body must sign it.
 fn check_amz_headers_signed(headers: &[(String, String)], signed: &[String]) -> Result<()> {
+    let bodyless = header_values(headers, "transfer-encoding").next().is_none()
+        && header_values(headers, "content-length").all(|v| v.trim() == "0");
     let mut unsigned: Vec<String> = headers
         .iter()
         .map(|(n, _)| n.to_ascii_lowercase())
         .filter(|n| n.starts_with("x-amz-") && signed.binary_search(n).is_err())
+        .filter(|n| !(bodyless && n == "x-amz-content-sha256"))
         .collect();
     if unsigned.is_empty() {
         return Ok(());
