@@ -4,6 +4,7 @@
 pub mod backend;
 pub mod config;
 pub mod osis;
+pub mod provision;
 pub mod proxy;
 pub mod routing;
 pub mod s3;

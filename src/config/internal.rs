@@ -28,6 +28,8 @@ pub const MAX_CLOCK_SKEW_LIMIT: Duration = Duration::from_secs(24 * 3600);
 pub const DEFAULT_FANOUT_TIMEOUT: Duration = Duration::from_millis(5000);
 /// Default connect/read timeout toward a backend.
 pub const DEFAULT_BACKEND_TIMEOUT: Duration = Duration::from_millis(10_000);
+/// Default pause between provisioning reconciler runs.
+pub const DEFAULT_RECONCILE_INTERVAL: Duration = Duration::from_secs(30);
 /// Default grace period for in-flight requests on SIGTERM.
 pub const DEFAULT_GRACE_PERIOD: Duration = Duration::from_secs(10);
 /// Longest backend name: it is stored in every placement row and printed in logs.
@@ -52,6 +54,7 @@ pub struct ServerConfig {
     pub public_s3_endpoint: String,
     pub tls: Option<TlsConfig>,
     pub grace_period: Duration,
+    pub reconcile_interval: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -443,6 +446,17 @@ impl Config {
                 .grace_period_secs
                 .map(Duration::from_secs)
                 .unwrap_or(DEFAULT_GRACE_PERIOD),
+            reconcile_interval: match &raw.server.reconcile_interval_secs {
+                None => DEFAULT_RECONCILE_INTERVAL,
+                Some(v) if (1..=3600).contains(v.get_ref()) => Duration::from_secs(*v.get_ref()),
+                Some(v) => {
+                    return src.err(
+                        v.span(),
+                        "server.reconcile_interval_secs",
+                        format!("must be between 1 and 3600 seconds, got {}", v.get_ref()),
+                    )
+                }
+            },
         };
 
         // ---- osis

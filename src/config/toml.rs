@@ -44,6 +44,9 @@ pub struct ServerSection {
     pub tls: Option<TlsSection>,
     /// Seconds in-flight requests get to finish on SIGTERM (default 10).
     pub grace_period_secs: Option<u64>,
+    /// Seconds between runs of the provisioning reconciler, which finishes backend work left by
+    /// an outage or a crash (default 30; 1..=3600).
+    pub reconcile_interval_secs: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Deserialize)]

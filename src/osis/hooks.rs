@@ -37,6 +37,8 @@ pub trait ControlHooks: Send + Sync + 'static {
     async fn user_deleting(&self, _u: &User, _purge: bool) -> Result<(), ApiError> {
         Ok(())
     }
+    /// After a tenant or user row was deleted (backend removal may complete in the background).
+    async fn after_delete(&self) {}
     /// A key was created, disabled, enabled or deleted: drop cached copies.
     async fn credential_changed(&self, _access_key: &str) {}
     async fn usage(

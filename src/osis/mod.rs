@@ -355,6 +355,7 @@ async fn create_tenant(
         // leave nothing half-made: the tenant exists only if its backends accepted it
         let _ = st.hooks.tenant_deleting(&tenant, false).await;
         st.store.delete_tenant(&tenant.tenant_id).await?;
+        st.hooks.after_delete().await;
         return Err(e);
     }
     tracing::info!(tenant_id = %tenant.tenant_id, "tenant created");
@@ -487,6 +488,7 @@ async fn delete_tenant(
             }
         }
         st.store.delete_tenant(&id).await?;
+        st.hooks.after_delete().await;
         tracing::info!(tenant_id = %id, purge, "tenant deleted");
     }
     Ok(StatusCode::NO_CONTENT)
@@ -547,6 +549,7 @@ async fn create_user(
     if let Err(e) = st.hooks.user_created(&tenant, &user).await {
         let _ = st.hooks.user_deleting(&user, false).await;
         st.store.delete_user(&tenant_id, &user.user_id).await?;
+        st.hooks.after_delete().await;
         st.hooks.credential_changed(&cred.access_key).await;
         return Err(e);
     }
@@ -668,6 +671,7 @@ async fn delete_user(
             .await?;
         st.hooks.user_deleting(&user, purge).await?;
         st.store.delete_user(&t, &u).await?;
+        st.hooks.after_delete().await;
         for k in keys.items {
             st.hooks.credential_changed(&k.access_key).await;
         }

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::collections::HashMap;
 
 use arc_swap::ArcSwap;
-use async_trait::async_trait;
 
 use crate::backend::ceph_rgw::CephRgwBackend;
 use crate::backend::iam::IamBackend;
@@ -15,9 +14,7 @@ use crate::backend::s3::S3Backend;
 use crate::backend::Backend;
 use crate::config::internal::{BackendKind, StoreKind};
 use crate::config::Config;
-use crate::osis::error::ApiError;
-use crate::osis::hooks::{ControlHooks, StoreHooks};
-use crate::osis::model::{BucketMeta, Usage};
+use crate::osis::hooks::ControlHooks;
 use crate::osis::{auth::Authenticator, OsisState};
 use crate::proxy::directory::{CachedDirectory, StoreDirectory};
 use crate::proxy::{Gateway, SharedSnapshot, Snapshot};
@@ -72,12 +69,15 @@ pub async fn build(cfg: &Config, _config_path: &Path) -> anyhow::Result<Planes> 
         backends,
         generation: 1,
     }));
-    let hooks: Arc<dyn ControlHooks> = Arc::new(GatewayHooks {
-        inner: StoreHooks {
-            store: store.clone(),
-        },
-        directory: directory.clone(),
-    });
+    let provisioner = Arc::new(crate::provision::Provisioner::new(
+        store.clone(),
+        snapshot.clone(),
+        directory.clone(),
+    ));
+    provisioner
+        .clone()
+        .spawn_reconciler(cfg.server.reconcile_interval);
+    let hooks: Arc<dyn ControlHooks> = provisioner;
     let capabilities = match &cfg.osis.capabilities_file {
         Some(f) => {
             let text = std::fs::read_to_string(f)
@@ -143,47 +143,4 @@ fn s3_service(snapshot: SharedSnapshot, directory: Arc<CachedDirectory>) -> supe
         server.add_service(svc);
         Ok(())
     })
-}
-
-/// Hooks that keep the data plane's caches in step with OSIS changes.
-pub struct GatewayHooks {
-    pub inner: StoreHooks,
-    pub directory: Arc<CachedDirectory>,
-}
-
-#[async_trait]
-impl ControlHooks for GatewayHooks {
-    async fn tenant_changed(&self, t: &crate::store::Tenant) -> Result<(), ApiError> {
-        self.directory.forget_keys_of(&t.tenant_id, None);
-        Ok(())
-    }
-    async fn tenant_deleting(
-        &self,
-        t: &crate::store::Tenant,
-        _purge: bool,
-    ) -> Result<(), ApiError> {
-        self.directory.forget_tenant(&t.tenant_id);
-        Ok(())
-    }
-    async fn user_changed(&self, u: &crate::store::User) -> Result<(), ApiError> {
-        self.directory
-            .forget_keys_of(&u.tenant_id, Some(&u.user_id));
-        Ok(())
-    }
-    async fn user_deleting(&self, u: &crate::store::User, _purge: bool) -> Result<(), ApiError> {
-        self.directory
-            .forget_keys_of(&u.tenant_id, Some(&u.user_id));
-        self.directory
-            .forget_identities_of(&u.tenant_id, &u.user_id);
-        Ok(())
-    }
-    async fn credential_changed(&self, access_key: &str) {
-        self.directory.forget_key(access_key);
-    }
-    async fn usage(&self, t: Option<&str>, u: Option<&str>) -> Result<Usage, ApiError> {
-        self.inner.usage(t, u).await
-    }
-    async fn bucket_list(&self, t: &str) -> Result<Vec<BucketMeta>, ApiError> {
-        self.inner.bucket_list(t).await
-    }
 }

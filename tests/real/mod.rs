@@ -102,7 +102,11 @@ pub struct Moto {
 
 impl Moto {
     pub fn start() -> Moto {
-        let port = free_port();
+        Self::start_on(free_port())
+    }
+
+    /// Start on a given port (to bring a stopped backend "back" where Osprey expects it).
+    pub fn start_on(port: u16) -> Moto {
         let py = python();
         let child = Command::new(&py)
             .args([
@@ -127,6 +131,25 @@ impl Moto {
             std::thread::sleep(Duration::from_millis(100));
         }
         Moto { endpoint, child }
+    }
+}
+
+impl Moto {
+    pub fn port(&self) -> u16 {
+        self.endpoint.rsplit(':').next().unwrap().parse().unwrap()
+    }
+
+    /// Stop the server (a backend outage).
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let port = self.port();
+        let t = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+            && t.elapsed() < Duration::from_secs(10)
+        {
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 }
 

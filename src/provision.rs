@@ -1,0 +1,518 @@
+//! Provisioning: every OSIS change to a tenant or user fans out, concurrently, to every backend in
+//! the tenant's routing table (architecture.md §2.2).
+//!
+//! Durability by *intent records*: before touching backends, Osprey writes a pending operation
+//! naming the tenant/user and backend; it is removed when the backend call succeeded. An intent
+//! left behind (backend down, Osprey killed) is completed by the [`Provisioner::reconcile`] loop,
+//! which makes the backend match the identity store: if the entity still exists in the store it is
+//! (re-)created — drivers are idempotent — with its current status, otherwise it is removed from
+//! the backend. So there are no orphans and no lost work, whatever fails when.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::backend::{
+    Backend, BackendError, Identity, IdentityScope, SigningKey, TenantRef, UserRef,
+};
+use crate::osis::error::ApiError;
+use crate::osis::hooks::{ControlHooks, StoreHooks};
+use crate::osis::model::{BucketMeta, Usage};
+use crate::proxy::directory::CachedDirectory;
+use crate::proxy::SharedSnapshot;
+use crate::store::{BackendIdentity, Store, Tenant, User};
+
+/// Most attempts the reconciler makes for one intent before it only logs it at each pass (it keeps
+/// trying: giving up would leave an orphan, but the log line tells an operator what is stuck).
+pub const RECONCILE_WARN_AFTER: i64 = 10;
+
+/// One unit of backend work, stored as JSON in `pending_ops` (no secrets: the reconciler derives
+/// everything else from the store and the driver).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Intent {
+    /// Make the tenant exist on the backend, or remove it (with `purge`) if the store no longer has it.
+    Tenant {
+        tenant_id: String,
+        name: String,
+        purge: bool,
+    },
+    /// Make the user's identity exist with its current status, or remove it if gone from the store.
+    User {
+        tenant_id: String,
+        user_id: String,
+        display_name: String,
+        purge: bool,
+        /// Known backend principal (for removal after the store row is gone).
+        backend_user: Option<String>,
+        access_key: Option<String>,
+    },
+}
+
+pub struct Provisioner {
+    pub store: Arc<dyn Store>,
+    pub snapshot: SharedSnapshot,
+    pub directory: Arc<CachedDirectory>,
+    pub store_hooks: StoreHooks,
+    /// Wakes the reconciler early (after deletions, whose backend work runs in the background).
+    wake: tokio::sync::Notify,
+}
+
+fn backend_api_error(e: &BackendError) -> ApiError {
+    ApiError::backend(e.to_string(), e.retryable())
+}
+
+impl Provisioner {
+    pub fn new(
+        store: Arc<dyn Store>,
+        snapshot: SharedSnapshot,
+        directory: Arc<CachedDirectory>,
+    ) -> Self {
+        Provisioner {
+            store_hooks: StoreHooks {
+                store: store.clone(),
+            },
+            store,
+            snapshot,
+            directory,
+            wake: tokio::sync::Notify::new(),
+        }
+    }
+
+    /// The tenant's backends: every backend of its routing table, plus any backend that still
+    /// holds its placements or identities (a rule change must not strand them).
+    async fn backends_of(&self, t: &Tenant) -> Vec<Arc<dyn Backend>> {
+        let snap = self.snapshot.load_full();
+        let (table, _) = snap.routing.table_for(crate::routing::TenantKey {
+            tenant_id: &t.tenant_id,
+            tenant_name: &t.name,
+            cd_tenant_ids: &t.cd_tenant_ids,
+        });
+        let mut names: BTreeSet<String> = table.backends().iter().map(|b| b.to_string()).collect();
+        if let Ok(ids) = self.store.identities_of_tenant(&t.tenant_id).await {
+            names.extend(ids.into_iter().map(|i| i.backend));
+        }
+        if let Ok(ps) = self.store.placements(&t.tenant_id).await {
+            names.extend(ps.into_iter().map(|p| p.backend));
+        }
+        names
+            .into_iter()
+            .filter_map(|n| snap.backend(&n).cloned())
+            .collect()
+    }
+
+    fn principal(backend: &dyn Backend, tenant_id: &str, user_id: &str) -> Option<String> {
+        match backend.identity_scope() {
+            IdentityScope::Shared => None,
+            IdentityScope::PerTenant => Some(tenant_id.to_string()),
+            IdentityScope::PerUser => Some(user_id.to_string()),
+        }
+    }
+
+    /// Record intents for `backends`, run `work` on each concurrently, clear the intents that
+    /// succeeded. Returns the failures (backend name, error); their intents stay for the reconciler.
+    async fn fan_out(
+        &self,
+        backends: &[Arc<dyn Backend>],
+        intent: &Intent,
+    ) -> Result<Vec<(String, BackendError)>, ApiError> {
+        let json = serde_json::to_string(intent).map_err(|e| ApiError::internal(e.to_string()))?;
+        let mut ids = Vec::with_capacity(backends.len());
+        for b in backends {
+            ids.push(self.store.push_pending(b.name(), &json).await?);
+        }
+        let runs = backends.iter().zip(ids).map(|(b, id)| {
+            let intent = intent.clone();
+            async move {
+                let r = self.apply(b.as_ref(), &intent).await;
+                (b.name().to_string(), id, r)
+            }
+        });
+        let mut failures = Vec::new();
+        for (name, id, r) in futures::future::join_all(runs).await {
+            match r {
+                Ok(()) => self.store.finish_pending(id).await?,
+                Err(e) => {
+                    tracing::warn!(backend = %name, error = %e, ?intent, "provisioning failed; left for the reconciler");
+                    self.store.fail_pending(id, &e.to_string()).await?;
+                    failures.push((name, e));
+                }
+            }
+        }
+        Ok(failures)
+    }
+
+    /// Make `backend` match the store for `intent`.
+    async fn apply(&self, backend: &dyn Backend, intent: &Intent) -> Result<(), BackendError> {
+        let internal = |m: String| BackendError::Internal {
+            backend: backend.name().to_string(),
+            message: m,
+        };
+        match intent {
+            Intent::Tenant {
+                tenant_id,
+                name,
+                purge,
+            } => {
+                let t = TenantRef {
+                    tenant_id: tenant_id.clone(),
+                    name: name.clone(),
+                };
+                match self
+                    .store
+                    .tenant(tenant_id)
+                    .await
+                    .map_err(|e| internal(e.to_string()))?
+                {
+                    Some(_) => backend.ensure_tenant(&t).await,
+                    None => backend.delete_tenant(&t, *purge).await,
+                }
+            }
+            Intent::User {
+                tenant_id,
+                user_id,
+                display_name,
+                purge,
+                backend_user,
+                access_key,
+            } => {
+                let Some(principal) = Self::principal(backend, tenant_id, user_id) else {
+                    return Ok(()); // shared service key: nothing per user on this backend
+                };
+                let user = self
+                    .store
+                    .user(tenant_id, user_id)
+                    .await
+                    .map_err(|e| internal(e.to_string()))?;
+                let tenant = self
+                    .store
+                    .tenant(tenant_id)
+                    .await
+                    .map_err(|e| internal(e.to_string()))?;
+                let tref = TenantRef {
+                    tenant_id: tenant_id.clone(),
+                    name: tenant.as_ref().map(|t| t.name.clone()).unwrap_or_default(),
+                };
+                match (user, tenant) {
+                    (Some(u), Some(t)) => {
+                        backend.ensure_tenant(&tref).await?;
+                        let id = backend
+                            .ensure_identity(
+                                &tref,
+                                &UserRef {
+                                    tenant_id: tenant_id.clone(),
+                                    user_id: user_id.clone(),
+                                    display_name: u.username.clone(),
+                                },
+                            )
+                            .await?;
+                        backend
+                            .set_identity_active(&id, u.active && t.active)
+                            .await?;
+                        self.store
+                            .put_identity(&BackendIdentity {
+                                backend: backend.name().to_string(),
+                                tenant_id: tenant_id.clone(),
+                                principal: principal.clone(),
+                                backend_user: id.backend_user.clone(),
+                                access_key: id.key.access_key.clone(),
+                                secret_key: id.key.secret_key.clone(),
+                            })
+                            .await
+                            .map_err(|e| internal(e.to_string()))?;
+                        self.directory.forget_identities_of(tenant_id, &principal);
+                        Ok(())
+                    }
+                    _ => {
+                        // gone from the store: remove from the backend
+                        let stored = self
+                            .store
+                            .identity(backend.name(), tenant_id, &principal)
+                            .await
+                            .map_err(|e| internal(e.to_string()))?;
+                        let (bu, ak) = match (&stored, backend_user) {
+                            (Some(s), _) => (s.backend_user.clone(), s.access_key.clone()),
+                            (None, Some(bu)) => {
+                                (bu.clone(), access_key.clone().unwrap_or_default())
+                            }
+                            (None, None) => {
+                                // never stored (crash before the store write): ask the driver to
+                                // find it by the tenant/user names it derives
+                                let id = backend
+                                    .ensure_identity(
+                                        &tref,
+                                        &UserRef {
+                                            tenant_id: tenant_id.clone(),
+                                            user_id: user_id.clone(),
+                                            display_name: display_name.clone(),
+                                        },
+                                    )
+                                    .await?;
+                                (id.backend_user, id.key.access_key)
+                            }
+                        };
+                        backend
+                            .delete_identity(
+                                &Identity {
+                                    backend_user: bu,
+                                    key: SigningKey {
+                                        access_key: ak,
+                                        secret_key: String::new(),
+                                    },
+                                },
+                                *purge,
+                            )
+                            .await?;
+                        let _ = self
+                            .store
+                            .delete_identity(backend.name(), tenant_id, &principal)
+                            .await;
+                        self.directory.forget_identities_of(tenant_id, &principal);
+                        Ok(())
+                    }
+                }
+            }
+        }
+    }
+
+    /// One reconciler pass over every pending intent. Returns how many remain.
+    pub async fn reconcile(&self) -> usize {
+        let pending = match self.store.pending().await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!(error = %e, "reconciler cannot read pending work");
+                return usize::MAX;
+            }
+        };
+        let snap = self.snapshot.load_full();
+        let mut left = 0;
+        for p in pending {
+            let Ok(intent) = serde_json::from_str::<Intent>(&p.op) else {
+                tracing::error!(id = p.id, op = %p.op, "unreadable pending operation dropped");
+                let _ = self.store.finish_pending(p.id).await;
+                continue;
+            };
+            let Some(backend) = snap.backend(&p.backend).cloned() else {
+                // the backend left the configuration (a reload refuses that while it holds
+                // identities, so this is work for a backend that never got any)
+                left += 1;
+                continue;
+            };
+            match self.apply(backend.as_ref(), &intent).await {
+                Ok(()) => {
+                    tracing::info!(backend = %p.backend, ?intent, attempts = p.attempts + 1, "reconciler completed pending provisioning");
+                    let _ = self.store.finish_pending(p.id).await;
+                }
+                Err(e) => {
+                    left += 1;
+                    if p.attempts + 1 >= RECONCILE_WARN_AFTER {
+                        tracing::warn!(backend = %p.backend, error = %e, attempts = p.attempts + 1, ?intent, "provisioning still pending");
+                    }
+                    let _ = self.store.fail_pending(p.id, &e.to_string()).await;
+                }
+            }
+        }
+        left
+    }
+
+    /// Run [`Self::reconcile`] now and then every `every`, until the process ends.
+    pub fn spawn_reconciler(self: Arc<Self>, every: Duration) {
+        tokio::spawn(async move {
+            loop {
+                let left = self.reconcile().await;
+                if left > 0 && left != usize::MAX {
+                    tracing::debug!(left, "pending provisioning after reconciler pass");
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(every) => {}
+                    _ = self.wake.notified() => {}
+                }
+            }
+        });
+    }
+
+    fn user_intent(u: &User, purge: bool, id: Option<&BackendIdentity>) -> Intent {
+        Intent::User {
+            tenant_id: u.tenant_id.clone(),
+            user_id: u.user_id.clone(),
+            display_name: u.username.clone(),
+            purge,
+            backend_user: id.map(|i| i.backend_user.clone()),
+            access_key: id.map(|i| i.access_key.clone()),
+        }
+    }
+
+    fn describe(failures: &[(String, BackendError)]) -> ApiError {
+        let retryable = failures.iter().all(|(_, e)| e.retryable());
+        let msg = failures
+            .iter()
+            .map(|(_, e)| e.to_string())
+            .collect::<Vec<_>>()
+            .join("; ");
+        let mut e = backend_api_error(&failures[0].1);
+        e.message = if retryable {
+            format!("{msg} (nothing was kept; retry when the backend is back)")
+        } else {
+            msg
+        };
+        e
+    }
+}
+
+#[async_trait]
+impl ControlHooks for Provisioner {
+    async fn tenant_created(&self, t: &Tenant) -> Result<(), ApiError> {
+        let backends = self.backends_of(t).await;
+        let intent = Intent::Tenant {
+            tenant_id: t.tenant_id.clone(),
+            name: t.name.clone(),
+            purge: false,
+        };
+        let failures = self.fan_out(&backends, &intent).await?;
+        if failures.is_empty() {
+            return Ok(());
+        }
+        // The handler deletes the tenant row on error; the intents left make the reconciler
+        // remove whatever part of it reached a backend.
+        Err(Self::describe(&failures))
+    }
+
+    async fn tenant_changed(&self, t: &Tenant) -> Result<(), ApiError> {
+        self.directory.forget_keys_of(&t.tenant_id, None);
+        // tenant (de)activation reaches every user identity; a new org id may change the table
+        let backends = self.backends_of(t).await;
+        let intent = Intent::Tenant {
+            tenant_id: t.tenant_id.clone(),
+            name: t.name.clone(),
+            purge: false,
+        };
+        let failures = self.fan_out(&backends, &intent).await?;
+        let users = self
+            .store
+            .users(
+                &[crate::store::Term::TenantId(t.tenant_id.clone())],
+                crate::store::Paging {
+                    offset: 0,
+                    limit: u64::MAX,
+                },
+            )
+            .await?;
+        let mut all = failures;
+        for u in users.items {
+            all.extend(
+                self.fan_out(&backends, &Self::user_intent(&u, false, None))
+                    .await?,
+            );
+        }
+        if all.is_empty() {
+            Ok(())
+        } else {
+            Err(Self::describe(&all))
+        }
+    }
+
+    async fn tenant_deleting(&self, t: &Tenant, purge: bool) -> Result<(), ApiError> {
+        self.directory.forget_tenant(&t.tenant_id);
+        let backends = self.backends_of(t).await;
+        // users first (their intents carry the stored principals), then the tenant itself; the
+        // intents are written now and completed after the store rows are gone
+        let ids = self.store.identities_of_tenant(&t.tenant_id).await?;
+        let json_t = serde_json::to_string(&Intent::Tenant {
+            tenant_id: t.tenant_id.clone(),
+            name: t.name.clone(),
+            purge,
+        })
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+        for id in &ids {
+            let intent = Intent::User {
+                tenant_id: t.tenant_id.clone(),
+                user_id: id.principal.clone(),
+                display_name: String::new(),
+                purge,
+                backend_user: Some(id.backend_user.clone()),
+                access_key: Some(id.access_key.clone()),
+            };
+            let json =
+                serde_json::to_string(&intent).map_err(|e| ApiError::internal(e.to_string()))?;
+            self.store.push_pending(&id.backend, &json).await?;
+        }
+        for b in &backends {
+            self.store.push_pending(b.name(), &json_t).await?;
+        }
+        Ok(())
+    }
+
+    async fn user_created(&self, t: &Tenant, u: &User) -> Result<(), ApiError> {
+        let backends = self.backends_of(t).await;
+        let failures = self
+            .fan_out(&backends, &Self::user_intent(u, false, None))
+            .await?;
+        if failures.is_empty() {
+            Ok(())
+        } else {
+            Err(Self::describe(&failures))
+        }
+    }
+
+    async fn user_changed(&self, u: &User) -> Result<(), ApiError> {
+        self.directory
+            .forget_keys_of(&u.tenant_id, Some(&u.user_id));
+        let Some(t) = self.store.tenant(&u.tenant_id).await? else {
+            return Ok(());
+        };
+        let backends = self.backends_of(&t).await;
+        let failures = self
+            .fan_out(&backends, &Self::user_intent(u, false, None))
+            .await?;
+        if failures.is_empty() {
+            Ok(())
+        } else {
+            // the status change stays recorded and is pushed by the reconciler when the backend
+            // is back; the handler restores the old status so OSIS and backends agree meanwhile
+            Err(Self::describe(&failures))
+        }
+    }
+
+    async fn user_deleting(&self, u: &User, purge: bool) -> Result<(), ApiError> {
+        self.directory
+            .forget_keys_of(&u.tenant_id, Some(&u.user_id));
+        self.directory
+            .forget_identities_of(&u.tenant_id, &u.user_id);
+        let ids = self.store.identities_of_tenant(&u.tenant_id).await?;
+        for id in ids.iter().filter(|i| i.principal == u.user_id) {
+            let json = serde_json::to_string(&Self::user_intent(u, purge, Some(id)))
+                .map_err(|e| ApiError::internal(e.to_string()))?;
+            self.store.push_pending(&id.backend, &json).await?;
+        }
+        Ok(())
+    }
+
+    async fn after_delete(&self) {
+        // deletions were recorded as intents; the reconciler completes them now, in the
+        // background, so a slow or down backend does not hold the OSIS DELETE
+        self.wake.notify_one();
+    }
+
+    async fn credential_changed(&self, access_key: &str) {
+        self.directory.forget_key(access_key);
+    }
+
+    async fn usage(&self, t: Option<&str>, u: Option<&str>) -> Result<Usage, ApiError> {
+        self.store_hooks.usage(t, u).await
+    }
+
+    async fn bucket_list(&self, t: &str) -> Result<Vec<BucketMeta>, ApiError> {
+        self.store_hooks.bucket_list(t).await
+    }
+
+    async fn status(&self) -> &'static str {
+        match self.store.pending().await {
+            Ok(p) if p.iter().any(|p| p.attempts >= 1) => "WARNING",
+            Ok(_) => "NORMAL",
+            Err(_) => "ERROR",
+        }
+    }
+}
