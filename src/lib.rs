@@ -6,6 +6,7 @@ pub mod config;
 pub mod osis;
 pub mod provision;
 pub mod proxy;
+pub mod reload;
 pub mod routing;
 pub mod s3;
 pub mod server;

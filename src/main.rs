@@ -46,6 +46,14 @@ enum Command {
     },
     /// Print the release signature.
     Version,
+    /// Which routing table, rule and backend a bucket of a tenant would get, and where it is placed
+    /// today. The tenant is named by its Osprey tenant id, a Cloud Director org id, or its name.
+    ExplainRoute {
+        #[arg(long, short, default_value = "config/osprey.toml")]
+        config: PathBuf,
+        tenant: String,
+        bucket: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -64,6 +72,20 @@ fn main() -> ExitCode {
             Err(e) => {
                 eprintln!("osprey: {e:#}");
                 ExitCode::from(1)
+            }
+        },
+        Command::ExplainRoute {
+            config,
+            tenant,
+            bucket,
+        } => match osprey::server::explain::explain_route(&config, &tenant, &bucket) {
+            Ok(text) => {
+                println!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("osprey: {e:#}");
+                ExitCode::from(2)
             }
         },
         Command::Version => {

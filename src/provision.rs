@@ -334,6 +334,124 @@ impl Provisioner {
         });
     }
 
+    /// Queue the tenant and its users for `backends` (a reload added them to the tenant's table);
+    /// returns how many intents were written. [`Self::wake`] runs them.
+    pub async fn queue_tenant(&self, t: &Tenant, backends: &[Arc<dyn Backend>]) -> u64 {
+        let mut n = 0;
+        let users = match self
+            .store
+            .users(
+                &[crate::store::Term::TenantId(t.tenant_id.clone())],
+                crate::store::Paging {
+                    offset: 0,
+                    limit: u64::MAX,
+                },
+            )
+            .await
+        {
+            Ok(p) => p.items,
+            Err(_) => return 0,
+        };
+        let mut intents = vec![Intent::Tenant {
+            tenant_id: t.tenant_id.clone(),
+            name: t.name.clone(),
+            purge: false,
+        }];
+        intents.extend(users.iter().map(|u| Self::user_intent(u, false, None)));
+        for b in backends {
+            for i in &intents {
+                if let Ok(json) = serde_json::to_string(i) {
+                    if self.store.push_pending(b.name(), &json).await.is_ok() {
+                        n += 1;
+                    }
+                }
+            }
+        }
+        n
+    }
+
+    /// Run the reconciler now.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    async fn placements_in_scope(
+        &self,
+        t: Option<&str>,
+        u: Option<&str>,
+    ) -> Result<Vec<crate::store::PlacementRow>, ApiError> {
+        let tenants: Vec<String> = match t {
+            Some(t) => vec![t.to_string()],
+            None => self
+                .store
+                .tenants(
+                    &[],
+                    crate::store::Paging {
+                        offset: 0,
+                        limit: u64::MAX,
+                    },
+                )
+                .await?
+                .items
+                .into_iter()
+                .map(|t| t.tenant_id)
+                .collect(),
+        };
+        let mut out = Vec::new();
+        for t in tenants {
+            out.extend(
+                self.store
+                    .placements(&t)
+                    .await?
+                    .into_iter()
+                    .filter(|p| u.is_none_or(|u| p.owner_user_id == u)),
+            );
+        }
+        Ok(out)
+    }
+
+    /// A key that can read the bucket on its backend: the service key, or the owner's identity
+    /// (any identity of the tenant there as a fallback).
+    async fn usage_key(
+        &self,
+        backend: &dyn Backend,
+        p: &crate::store::PlacementRow,
+    ) -> Option<SigningKey> {
+        if backend.identity_scope() == IdentityScope::Shared {
+            let t = TenantRef {
+                tenant_id: p.tenant_id.clone(),
+                name: String::new(),
+            };
+            let u = UserRef {
+                tenant_id: p.tenant_id.clone(),
+                user_id: p.owner_user_id.clone(),
+                display_name: String::new(),
+            };
+            return backend.ensure_identity(&t, &u).await.ok().map(|i| i.key);
+        }
+        let principal = Self::principal(backend, &p.tenant_id, &p.owner_user_id)?;
+        if let Ok(Some(i)) = self
+            .store
+            .identity(backend.name(), &p.tenant_id, &principal)
+            .await
+        {
+            return Some(SigningKey {
+                access_key: i.access_key,
+                secret_key: i.secret_key,
+            });
+        }
+        self.store
+            .identities_of_tenant(&p.tenant_id)
+            .await
+            .ok()?
+            .into_iter()
+            .find(|i| i.backend == backend.name())
+            .map(|i| SigningKey {
+                access_key: i.access_key,
+                secret_key: i.secret_key,
+            })
+    }
+
     fn user_intent(u: &User, purge: bool, id: Option<&BackendIdentity>) -> Intent {
         Intent::User {
             tenant_id: u.tenant_id.clone(),
@@ -501,7 +619,43 @@ impl ControlHooks for Provisioner {
     }
 
     async fn usage(&self, t: Option<&str>, u: Option<&str>) -> Result<Usage, ApiError> {
-        self.store_hooks.usage(t, u).await
+        // bucket count from placements; objects and bytes measured on each bucket's backend,
+        // all buckets concurrently, within the fan-out deadline
+        let base = self.store_hooks.usage(t, u).await?;
+        let placements = self.placements_in_scope(t, u).await?;
+        let snap = self.snapshot.load_full();
+        let deadline = snap.config.s3.fanout_timeout;
+        let http = reqwest::Client::new();
+        let runs = placements.into_iter().map(|p| {
+            let snap = snap.clone();
+            let http = http.clone();
+            async move {
+                let backend = snap.backend(&p.backend).cloned()?;
+                let key = self.usage_key(backend.as_ref(), &p).await?;
+                match tokio::time::timeout(
+                    deadline,
+                    crate::backend::usage::bucket_usage(&http, backend.data_path(), &key, &p.backend_bucket),
+                )
+                .await
+                {
+                    Ok(Ok(u)) => Some(u),
+                    Ok(Err(e)) => {
+                        tracing::warn!(backend = %p.backend, bucket = %p.bucket, error = %e, "usage: bucket not measured");
+                        None
+                    }
+                    Err(_) => {
+                        tracing::warn!(backend = %p.backend, bucket = %p.bucket, "usage: backend missed the fan-out deadline");
+                        None
+                    }
+                }
+            }
+        });
+        let mut out = base;
+        for u in futures::future::join_all(runs).await.into_iter().flatten() {
+            out.object_count = out.object_count.saturating_add(u.objects as i64);
+            out.used_bytes = out.used_bytes.saturating_add(u.bytes as i64);
+        }
+        Ok(out)
     }
 
     async fn bucket_list(&self, t: &str) -> Result<Vec<BucketMeta>, ApiError> {

@@ -50,7 +50,7 @@ pub fn init(level: LogLevel) {
     let directive = match level {
         LogLevel::Trace => "trace".to_string(),
         l => format!(
-            "{lvl},pingora=warn,pingora_core=warn,pingora_proxy=warn,hyper=warn,h2=warn,rustls=warn,s3s=warn,reqwest=warn",
+            "{lvl},pingora=warn,pingora_core=warn,pingora_proxy=warn,hyper=warn,h2=warn,rustls=warn,s3s=off,reqwest=warn",
             lvl = l.as_str()
         ),
     };

@@ -16,6 +16,7 @@ pub mod local_driver;
 pub mod naming;
 pub mod profile;
 pub mod s3;
+pub mod usage;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

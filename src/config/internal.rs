@@ -178,6 +178,22 @@ pub struct BackendConfig {
     pub profile: String,
 }
 
+impl BackendConfig {
+    /// Same backend, same settings: a reload keeps the running instance (its connection pool,
+    /// or for `local` the embedded server) instead of building a new one.
+    pub fn same_as(&self, o: &BackendConfig) -> bool {
+        self.name == o.name
+            && self.kind == o.kind
+            && self.endpoint == o.endpoint
+            && self.region == o.region
+            && self.access_key == o.access_key
+            && self.secret_key == o.secret_key
+            && self.iam_endpoint == o.iam_endpoint
+            && self.timeout == o.timeout
+            && self.profile == o.profile
+    }
+}
+
 impl std::fmt::Debug for BackendConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BackendConfig")

@@ -58,6 +58,17 @@ pub fn load_with_env(path: &Path, env: &Env) -> Result<Config, ConfigError> {
     Config::from_toml_str(&text, &file, env)
 }
 
+/// Read a config file (size-limited) and validate it; also returns the text (for its digest).
+pub fn load_text(path: &Path, env: &Env) -> Result<(String, Config), ConfigError> {
+    let file = path.display().to_string();
+    let text = read_limited(path).map_err(|message| ConfigError::Io {
+        file: file.clone(),
+        message,
+    })?;
+    let cfg = Config::from_toml_str(&text, &file, env)?;
+    Ok((text, cfg))
+}
+
 fn read_limited(path: &Path) -> Result<String, String> {
     use std::io::Read;
     let f = std::fs::File::open(path).map_err(|e| e.to_string())?;

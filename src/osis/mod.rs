@@ -53,6 +53,8 @@ pub struct OsisState {
     pub regions: Vec<String>,
     pub console_url: Option<String>,
     pub tls: bool,
+    /// Configuration hot reload (absent in unit setups without a config file).
+    pub reloader: Option<Arc<crate::reload::Reloader>>,
 }
 
 type St = State<Arc<OsisState>>;
@@ -107,6 +109,10 @@ pub fn router(state: Arc<OsisState>) -> Router {
         .route("/console", get(console))
         .route("/bucket-logging-id", get(bucket_logging_id))
         .route("/anonymous-user", get(anonymous_user))
+        // Osprey administration (not OSIS): hot reload and its state, metrics
+        .route("/admin/reload", post(admin_reload))
+        .route("/admin/config", get(admin_config))
+        .route("/admin/metrics", get(admin_metrics))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_admin,
@@ -903,4 +909,36 @@ async fn anonymous_user(State(st): St) -> ApiResult<Json<AnonymousUser>> {
             .await?,
         name: "AnonymousUser",
     }))
+}
+
+// ---------------------------------------------------------------- Osprey administration
+
+fn reloader(st: &OsisState) -> ApiResult<&Arc<crate::reload::Reloader>> {
+    st.reloader
+        .as_ref()
+        .ok_or_else(|| ApiError::not_found("hot reload is not available in this process"))
+}
+
+/// `POST /api/v1/admin/reload`: reload the configuration file now (admin auth).
+async fn admin_reload(State(st): St) -> ApiResult<Json<serde_json::Value>> {
+    let r = reloader(&st)?;
+    match r.reload("admin endpoint").await {
+        Ok(generation) => Ok(Json(
+            serde_json::json!({"generation": generation, "status": r.status_json()}),
+        )),
+        Err(e) => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "E_CONFIG_REJECTED",
+            e,
+        )),
+    }
+}
+
+async fn admin_config(State(st): St) -> ApiResult<Json<serde_json::Value>> {
+    Ok(Json(reloader(&st)?.status_json()))
+}
+
+async fn admin_metrics(State(st): St) -> ApiResult<Response> {
+    let body = reloader(&st)?.metrics();
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response())
 }

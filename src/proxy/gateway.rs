@@ -20,8 +20,9 @@ use crate::s3::op::{self, OpKind, S3Op};
 use crate::s3::sigv4::{self, PayloadMode, SigError, Verified};
 use crate::s3::S3Error;
 
-/// Idle upstream connections are kept this long for reuse (connection pooling).
-pub const UPSTREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Idle upstream connections are kept this long for reuse (connection pooling). Below the embedded
+/// store's 30 s header-read timeout, so a pooled connection is never one the backend just closed.
+pub const UPSTREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(20);
 /// Most bytes of a response body Osprey buffers to translate bucket names (listings and errors
 /// from shared-namespace backends). Larger bodies pass untranslated with a warning; S3 listings
 /// are capped at 1000 keys, far below this.
@@ -67,7 +68,7 @@ enum ChunkedMode {
 }
 
 enum BodyCodec {
-    Chunked(ChunkedStream),
+    Chunked(Box<ChunkedStream>),
     Sha256 {
         check: Option<sigv4::PayloadSha256Check>,
         held: Option<Bytes>,
@@ -698,7 +699,7 @@ impl Gateway {
                     decoded_len,
                 )
                 .map_err(sig_error)?;
-                Some(BodyCodec::Chunked(match mode {
+                Some(BodyCodec::Chunked(Box::new(match mode {
                     ChunkedMode::Decode => ChunkedStream::decode(decoder),
                     ChunkedMode::Passthrough => ChunkedStream::passthrough(decoder),
                     ChunkedMode::Rechain => ChunkedStream::rechain(
@@ -706,7 +707,7 @@ impl Gateway {
                         ChunkedSigner::from_verifier(&signed.context),
                     )
                     .map_err(sig_error)?,
-                }))
+                })))
             }
         };
         Ok(())

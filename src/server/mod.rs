@@ -5,6 +5,7 @@
 //! S3 proxy as a pingora HTTP service, so both stop together. Listeners are bound before pingora
 //! starts, so a busy port is a clear start-up error rather than a log line from a thread.
 
+pub mod explain;
 pub mod license;
 pub mod wiring;
 
@@ -28,7 +29,9 @@ pub struct ServeOptions {
 /// Start both planes and block until shutdown. Errors before serving are returned with a message
 /// an operator can act on (docs/troubleshooting.md lists each).
 pub fn run(opts: ServeOptions) -> anyhow::Result<()> {
-    let mut cfg = crate::config::load(&opts.config).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (text, mut cfg) =
+        crate::config::load_text(&opts.config, &crate::config::Env::from_process())
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
     if opts.verbose {
         cfg.log.level = LogLevel::Debug;
     }
@@ -46,7 +49,11 @@ pub fn run(opts: ServeOptions) -> anyhow::Result<()> {
         .enable_all()
         .thread_name("osprey-core")
         .build()?;
-    let planes = setup.block_on(wiring::build(&cfg, &opts.config))?;
+    let planes = setup.block_on(wiring::build(
+        &cfg,
+        &opts.config,
+        crate::reload::digest(&text),
+    ))?;
 
     let osis_listener = std::net::TcpListener::bind(cfg.server.osis_listen).map_err(|e| {
         anyhow::anyhow!(
@@ -80,6 +87,7 @@ pub fn run(opts: ServeOptions) -> anyhow::Result<()> {
     );
     osis.threads = Some(2);
     server.add_service(osis);
+    let _watcher = planes.watcher;
     for svc in planes.services {
         svc(&mut server, &cfg)?;
     }

@@ -27,6 +27,8 @@ pub struct Planes {
     pub osis_router: axum::Router,
     /// pingora services to add (the S3 data plane).
     pub services: Vec<super::AddService>,
+    /// Keeps the config file watch alive for the life of the process.
+    pub watcher: notify::RecommendedWatcher,
 }
 
 pub fn open_store(cfg: &Config) -> anyhow::Result<(Arc<SqliteStore>, MasterKey)> {
@@ -38,25 +40,36 @@ pub fn open_store(cfg: &Config) -> anyhow::Result<(Arc<SqliteStore>, MasterKey)>
     Ok((Arc::new(store), key))
 }
 
-/// Instantiate every configured backend (starting the embedded store for `local` ones).
+/// Instantiate one configured backend (starting the embedded store for a `local` one).
+pub async fn build_backend(
+    cfg: &Config,
+    b: &Arc<crate::config::BackendConfig>,
+) -> anyhow::Result<Arc<dyn Backend>> {
+    Ok(match b.kind {
+        BackendKind::Local => {
+            let root = cfg.server.data_dir.join("local").join(&b.name);
+            Arc::new(LocalBackend::start(b.clone(), &root).await?)
+        }
+        BackendKind::S3 => Arc::new(S3Backend::new(b.clone())?),
+        BackendKind::CephRgw => Arc::new(CephRgwBackend::new(b.clone())?),
+        BackendKind::Iam => Arc::new(IamBackend::new(b.clone())?),
+    })
+}
+
+/// Instantiate every configured backend.
 pub async fn build_backends(cfg: &Config) -> anyhow::Result<HashMap<String, Arc<dyn Backend>>> {
     let mut out: HashMap<String, Arc<dyn Backend>> = HashMap::new();
     for b in &cfg.backends {
-        let backend: Arc<dyn Backend> = match b.kind {
-            BackendKind::Local => {
-                let root = cfg.server.data_dir.join("local").join(&b.name);
-                Arc::new(LocalBackend::start(b.clone(), &root).await?)
-            }
-            BackendKind::S3 => Arc::new(S3Backend::new(b.clone())?),
-            BackendKind::CephRgw => Arc::new(CephRgwBackend::new(b.clone())?),
-            BackendKind::Iam => Arc::new(IamBackend::new(b.clone())?),
-        };
-        out.insert(b.name.clone(), backend);
+        out.insert(b.name.clone(), build_backend(cfg, b).await?);
     }
     Ok(out)
 }
 
-pub async fn build(cfg: &Config, _config_path: &Path) -> anyhow::Result<Planes> {
+pub async fn build(
+    cfg: &Config,
+    config_path: &Path,
+    config_digest: String,
+) -> anyhow::Result<Planes> {
     let (sqlite, key) = open_store(cfg)?;
     let store: Arc<dyn Store> = sqlite;
     let directory = Arc::new(CachedDirectory::new(Arc::new(StoreDirectory {
@@ -77,6 +90,15 @@ pub async fn build(cfg: &Config, _config_path: &Path) -> anyhow::Result<Planes> 
     provisioner
         .clone()
         .spawn_reconciler(cfg.server.reconcile_interval);
+    let reloader = Arc::new(crate::reload::Reloader::new(
+        config_path.to_path_buf(),
+        config_digest,
+        snapshot.clone(),
+        store.clone(),
+        provisioner.clone(),
+    ));
+    let watcher = reloader.watch()?;
+    reloader.on_sighup()?;
     let hooks: Arc<dyn ControlHooks> = provisioner;
     let capabilities = match &cfg.osis.capabilities_file {
         Some(f) => {
@@ -109,11 +131,13 @@ pub async fn build(cfg: &Config, _config_path: &Path) -> anyhow::Result<Planes> 
         regions: cfg.osis.regions.clone(),
         console_url: cfg.osis.console_url.clone(),
         tls: cfg.server.tls.is_some(),
+        reloader: Some(reloader),
     });
     Ok(Planes {
         store,
         osis_router: crate::osis::router(state),
         services: vec![s3_service(snapshot, directory)],
+        watcher,
     })
 }
 

@@ -67,7 +67,7 @@ pub(crate) fn paginate<'a, T>(
             delimiter.and_then(|d| rest.find(d).map(|at| &k[..prefix.len() + at + d.len()]));
         match common {
             Some(cp) => {
-                if !marker.is_some_and(|m| cp <= m) {
+                if marker.is_none_or(|m| cp > m) {
                     if entries.len() == max {
                         truncated = true;
                         break;

@@ -561,7 +561,6 @@ impl S3 for LocalS3 {
         blocking(move || store.create_bucket(&b)).await?;
         Ok(S3Response::new(CreateBucketOutput {
             location: Some(format!("/{bucket}")),
-            ..Default::default()
         }))
     }
 
