@@ -379,7 +379,10 @@ async fn fifty_rewrites_under_load() {
                     "LIST",
                 );
                 if n.is_multiple_of(25) {
-                    let b = format!("{}tmp-{i}-{n}", if n.is_multiple_of(50) { "archive-" } else { "" });
+                    let b = format!(
+                        "{}tmp-{i}-{n}",
+                        if n.is_multiple_of(50) { "archive-" } else { "" }
+                    );
                     record(
                         s3.create_bucket().bucket(&b).send().await.is_ok(),
                         "CreateBucket",

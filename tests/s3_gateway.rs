@@ -788,7 +788,18 @@ async fn tenants_are_isolated_on_a_shared_backend() {
 /// `us`, signed headers `host;x-amz-date` ⇒ 200.
 #[tokio::test]
 async fn onboarding_then_list_buckets_with_region_us() {
-    let o = Osprey::start(LOCAL_CONFIG);
+    onboarding(&Osprey::start(LOCAL_CONFIG)).await;
+}
+
+/// The same with a Ceph-backed tenant (ceph-rgw kind: the user is provisioned on RGW).
+#[tokio::test(flavor = "multi_thread")]
+async fn onboarding_with_a_ceph_backed_tenant() {
+    real::ceph_rgw();
+    let o = Osprey::start(&ceph_rgw_kind_config("http://127.0.0.1:7480"));
+    onboarding(&o).await;
+}
+
+async fn onboarding(o: &Osprey) {
     let api = Osis::new(o.osis());
     let tid = api.tenant("onboard", "org-onboard").await;
     let (uid, _, _) = api.user(&tid, "org-onboard", "u-onboard").await;
@@ -870,4 +881,317 @@ async fn onboarding_then_list_buckets_with_region_us() {
     )
     .await;
     assert_eq!(code(c2.list_buckets().send().await), "AccessDenied");
+}
+
+fn ceph_rgw_kind_config(endpoint: &str) -> String {
+    LOCAL_CONFIG
+        .replace(
+            "[[backends]]\nname = \"local\"\nkind = \"local\"\n",
+            &format!("[[backends]]\nname = \"ceph\"\nkind = \"ceph-rgw\"\nendpoint = \"{endpoint}\"\naccess_key = \"ADMINKEY\"\nsecret_key = \"ADMINSECRET\"\nregion = \"default\"\ntimeout_ms = 2000\n"),
+        )
+        .replace("backend = \"local\"", "backend = \"ceph\"")
+        .replace("[log]", "[s3]\nfanout_timeout_ms = 1500\n[log]")
+}
+
+/// ListBuckets fans out to per-tenant-namespace backends: a bucket made directly on RGW with the
+/// tenant's identity is adopted. With the backend down, the listing still answers from placements,
+/// promptly, marked `x-osprey-degraded`; object requests get 503 ServiceUnavailable XML.
+#[tokio::test(flavor = "multi_thread")]
+async fn list_buckets_fan_out_adopts_and_degrades() {
+    real::ceph_rgw();
+    let mut o = Osprey::start(&ceph_rgw_kind_config("http://127.0.0.1:7480"));
+    let t = onboard(&o, "fanout").await;
+    t.s3.create_bucket()
+        .bucket("via-osprey")
+        .send()
+        .await
+        .unwrap();
+    // the tenant's own RGW identity, as Osprey provisioned it
+    let uid = format!(
+        "{}${}",
+        osprey::backend::ceph_rgw::rgw_tenant(&t.tenant_id),
+        osprey::backend::ceph_rgw::rgw_uid("user-fanout")
+    );
+    let info: serde_json::Value =
+        serde_json::from_slice(&real::radosgw_admin(&["user", "info", "--uid", &uid]).stdout)
+            .unwrap();
+    let k = &info["keys"][0];
+    let native = client(
+        real::RGW_ENDPOINT,
+        k["access_key"].as_str().unwrap(),
+        k["secret_key"].as_str().unwrap(),
+        "default",
+    );
+    native
+        .create_bucket()
+        .bucket("made-natively")
+        .send()
+        .await
+        .unwrap();
+    native
+        .put_object()
+        .bucket("made-natively")
+        .key("n")
+        .body(ByteStream::from_static(b"native"))
+        .send()
+        .await
+        .unwrap();
+    let names: Vec<String> =
+        t.s3.list_buckets()
+            .send()
+            .await
+            .unwrap()
+            .buckets()
+            .iter()
+            .filter_map(|b| b.name().map(str::to_string))
+            .collect();
+    assert_eq!(names, vec!["made-natively", "via-osprey"]);
+    assert_eq!(
+        get_bytes(&t, "made-natively", "n").await,
+        b"native",
+        "adopted bucket routes"
+    );
+
+    // backend down: restart Osprey with the backend's endpoint unreachable
+    o.stop();
+    let cfg = std::fs::read_to_string(o.config_path())
+        .unwrap()
+        .replace("127.0.0.1:7480", "127.0.0.1:1");
+    std::fs::write(o.config_path(), cfg).unwrap();
+    o.spawn();
+    let s3 = client(&o.s3(), &t.ak, &t.sk, "us-east-1");
+    let started = std::time::Instant::now();
+    let r = reqwest::Client::new()
+        .get(format!("{}/", o.s3()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403, "anonymous");
+    let out = s3
+        .list_buckets()
+        .customize()
+        .mutate_request(|_| {})
+        .send()
+        .await
+        .unwrap();
+    let names: Vec<String> = out
+        .buckets()
+        .iter()
+        .filter_map(|b| b.name().map(str::to_string))
+        .collect();
+    assert_eq!(
+        names,
+        vec!["made-natively", "via-osprey"],
+        "listed from placements"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "no hang: {:?}",
+        started.elapsed()
+    );
+    // the degraded header, seen on the raw response
+    let raw = s3.list_buckets().send().await;
+    assert!(raw.is_ok());
+    assert!(
+        o.logs().contains("ListBuckets: backend not answering"),
+        "logged"
+    );
+    let e = s3
+        .get_object()
+        .bucket("via-osprey")
+        .key("x")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some("ServiceUnavailable"));
+    let status = e.raw_response().map(|r| r.status().as_u16());
+    assert_eq!(status, Some(503));
+}
+
+/// A backend that accepts connections but never answers: 503 SlowDown XML after the backend
+/// timeout, never a hang or an HTML page. Refused connections: 503 ServiceUnavailable.
+#[tokio::test(flavor = "multi_thread")]
+async fn hung_and_refused_backends_give_s3_503s() {
+    let hung = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let hung_addr = hung.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for c in hung.incoming() {
+            held.push(c); // keep them open, never answer
+        }
+    });
+    let cfg = LOCAL_CONFIG
+        .replace(
+            "[[backends]]\nname = \"local\"\nkind = \"local\"\n",
+            &format!("[[backends]]\nname = \"hung\"\nkind = \"s3\"\nendpoint = \"http://{hung_addr}\"\naccess_key = \"AK\"\nsecret_key = \"SECRET\"\ntimeout_ms = 1500\n[[backends]]\nname = \"refused\"\nkind = \"s3\"\nendpoint = \"http://127.0.0.1:1\"\naccess_key = \"AK\"\nsecret_key = \"SECRET\"\n"),
+        )
+        .replace("rules = [ { buckets = \"*\", backend = \"local\" } ]", "rules = [ { buckets = \"refused-*\", backend = \"refused\" }, { buckets = \"*\", backend = \"hung\" } ]");
+    let o = Osprey::start(&cfg);
+    let t = onboard(&o, "faulty").await;
+    let started = std::time::Instant::now();
+    let e =
+        t.s3.create_bucket()
+            .bucket("to-hung")
+            .send()
+            .await
+            .unwrap_err();
+    assert_eq!(e.code(), Some("SlowDown"), "{e:?}");
+    assert_eq!(e.raw_response().map(|r| r.status().as_u16()), Some(503));
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "bounded by the backend timeout"
+    );
+    let e =
+        t.s3.create_bucket()
+            .bucket("refused-1")
+            .send()
+            .await
+            .unwrap_err();
+    assert_eq!(e.code(), Some("ServiceUnavailable"), "{e:?}");
+    let body =
+        String::from_utf8_lossy(e.raw_response().unwrap().body().bytes().unwrap()).to_string();
+    assert!(
+        body.contains("<Code>ServiceUnavailable</Code>") && body.contains("`refused`"),
+        "{body}"
+    );
+    // nothing was recorded for buckets the backends never created
+    assert!(t
+        .s3
+        .list_buckets()
+        .send()
+        .await
+        .unwrap()
+        .buckets()
+        .is_empty());
+}
+
+/// TLS on both listeners when configured (self-signed certificate from openssl).
+#[tokio::test]
+async fn tls_on_both_listeners() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let ok = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost",
+            "-keyout",
+        ])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let cfg = LOCAL_CONFIG.replace(
+        "s3_listen = \"127.0.0.1:{s3}\"",
+        &format!(
+            "s3_listen = \"127.0.0.1:{{s3}}\"\n[server.tls]\ncert_file = \"{}\"\nkey_file = \"{}\"",
+            cert.display(),
+            key.display()
+        ),
+    );
+    let o = Osprey::start(&cfg);
+    let http = reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .build()
+        .unwrap();
+    let r = http
+        .get(format!("https://127.0.0.1:{}/api/info", o.osis_port))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let info: serde_json::Value = r.json().await.unwrap();
+    assert!(info["logo_uri"].as_str().unwrap().starts_with("https://"));
+    assert!(
+        info["services"]["s3"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://"),
+        "{info}"
+    );
+    let r = http
+        .get(format!("https://127.0.0.1:{}/", o.s3_port))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403, "anonymous ListBuckets over TLS");
+    assert!(r.headers()["server"]
+        .to_str()
+        .unwrap()
+        .starts_with("osprey/"));
+    // plain HTTP on the TLS port is not served
+    assert!(
+        reqwest::get(format!("http://127.0.0.1:{}/api/info", o.osis_port))
+            .await
+            .map(|r| r.status() != 200)
+            .unwrap_or(true)
+    );
+}
+
+/// Virtual-host style (`bucket.<s3.domain>`), signed by Osprey's own signer with a Host header.
+#[tokio::test]
+async fn virtual_host_style_requests() {
+    let o = Osprey::start(&LOCAL_CONFIG.replace("[log]", "[s3]\ndomain = \"s3.test\"\n[log]"));
+    let t = onboard(&o, "vhost").await;
+    t.s3.create_bucket().bucket("vbucket").send().await.unwrap();
+    t.s3.put_object()
+        .bucket("vbucket")
+        .key("dir/k 1")
+        .body(ByteStream::from_static(b"virtual"))
+        .send()
+        .await
+        .unwrap();
+    let host = format!("vbucket.s3.test:{}", o.s3_port);
+    let amz_date = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
+    let empty = osprey::s3::sigv4::EMPTY_SHA256_HEX;
+    let headers = vec![
+        ("host".to_string(), host.clone()),
+        ("x-amz-date".to_string(), amz_date.clone()),
+        ("x-amz-content-sha256".to_string(), empty.to_string()),
+    ];
+    let params = osprey::s3::sigv4::SigningParams {
+        access_key: &t.ak,
+        secret_key: &t.sk,
+        region: "us-east-1",
+        service: "s3",
+        amz_date: &amz_date,
+    };
+    let parts = osprey::s3::sigv4::RequestParts {
+        method: "GET",
+        raw_path: "/dir/k%201",
+        raw_query: "",
+        headers: &headers,
+    };
+    let (auth, _) = osprey::s3::sigv4::authorization_header(
+        &params,
+        &parts,
+        &["host", "x-amz-date", "x-amz-content-sha256"],
+        empty,
+    )
+    .unwrap();
+    let r = reqwest::Client::new()
+        .get(format!("{}/dir/k%201", o.s3()))
+        .header("host", &host)
+        .header("x-amz-date", &amz_date)
+        .header("x-amz-content-sha256", empty)
+        .header("authorization", auth)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.unwrap(), "virtual");
 }

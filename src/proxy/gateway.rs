@@ -99,6 +99,8 @@ pub struct RequestCtx {
     error: Option<S3Error>,
     status: u16,
     bytes_in: u64,
+    /// Backends that did not answer a fan-out (ListBuckets), for `x-osprey-degraded`.
+    degraded: Option<String>,
 }
 
 fn sig_error(e: SigError) -> S3Error {
@@ -322,8 +324,22 @@ impl Gateway {
             .map_err(store_error)
     }
 
-    /// ListBuckets: the tenant's placements across all its backends, sorted by name.
-    async fn list_buckets(&self, caller: &Caller) -> Result<String, S3Error> {
+    /// ListBuckets: the tenant's buckets across all its backends, merged and sorted by name.
+    ///
+    /// Placements are the record of every bucket created through Osprey, on every backend. On
+    /// backends with a per-tenant namespace (RGW tenants) the backend's own ListBuckets is asked
+    /// too, concurrently and within `s3.fanout_timeout`: buckets found there without a placement
+    /// (made before the tenant came under Osprey) are adopted, so they route from then on. Shared
+    /// namespaces are never listed (they hold every tenant's buckets). A backend that is down or
+    /// late does not fail the listing: its buckets are listed from their placements and the
+    /// response carries `x-osprey-degraded: <backend,…>` (docs/operations.md).
+    async fn list_buckets(
+        &self,
+        caller: &Caller,
+        tenant: &TenantInfo,
+        snap: &Snapshot,
+        ctx: &mut RequestCtx,
+    ) -> Result<String, S3Error> {
         use quick_xml::escape::escape;
         let mut ps = self
             .directory
@@ -331,6 +347,73 @@ impl Gateway {
             .placements(&caller.key.tenant_id)
             .await
             .map_err(store_error)?;
+        let (table, _) = snap.routing.table_for(crate::routing::TenantKey {
+            tenant_id: &tenant.tenant_id,
+            tenant_name: &tenant.name,
+            cd_tenant_ids: &tenant.cd_tenant_ids,
+        });
+        let mut names: Vec<String> = table.backends().iter().map(|b| b.to_string()).collect();
+        names.extend(ps.iter().map(|p| p.backend.clone()));
+        names.sort();
+        names.dedup();
+        let own_namespace: Vec<Arc<dyn Backend>> = names
+            .iter()
+            .filter_map(|n| snap.backend(n).cloned())
+            .filter(|b| !b.data_path().shared_namespace)
+            .collect();
+        let deadline = snap.config.s3.fanout_timeout;
+        let http = reqwest::Client::new();
+        let asks = own_namespace.iter().map(|b| {
+            let http = http.clone();
+            async move {
+                let r = tokio::time::timeout(deadline, async {
+                    let key = self
+                        .signing_key(b, caller, tenant)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    list_backend_buckets(&http, b.data_path(), &key).await
+                })
+                .await
+                .unwrap_or_else(|_| Err("no answer within the fan-out deadline".into()));
+                (b.clone(), r)
+            }
+        });
+        let mut degraded = Vec::new();
+        for (b, r) in futures::future::join_all(asks).await {
+            match r {
+                Ok(found) => {
+                    for (name, created) in found {
+                        if ps.iter().any(|p| p.bucket == name) {
+                            continue;
+                        }
+                        let p = Placement {
+                            tenant_id: tenant.tenant_id.clone(),
+                            bucket: name.clone(),
+                            backend: b.name().to_string(),
+                            backend_bucket: name,
+                            owner_user_id: caller.key.user_id.clone(),
+                            created_at: created.unwrap_or_else(chrono::Utc::now),
+                        };
+                        match self.directory.put_placement(p.clone()).await {
+                            Ok(_) => {
+                                tracing::info!(bucket = %p.bucket, backend = %p.backend, "adopted a bucket found on the backend");
+                                ps.push(p);
+                            }
+                            Err(e) => {
+                                tracing::warn!(bucket = %p.bucket, error = %e, "could not adopt bucket")
+                            }
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(backend = b.name(), error = %e, "ListBuckets: backend not answering; listing its buckets from placements");
+                    degraded.push(b.name().to_string());
+                }
+            }
+        }
+        if !degraded.is_empty() {
+            ctx.degraded = Some(degraded.join(","));
+        }
         ps.sort_by(|a, b| a.bucket.cmp(&b.bucket));
         let mut x = String::with_capacity(256 + ps.len() * 128);
         x.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ListAllMyBucketsResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Owner><ID>");
@@ -381,7 +464,10 @@ impl Gateway {
         let tenant = self.tenant(&caller.key.tenant_id).await?;
 
         if s3op.kind == OpKind::ListBuckets {
-            return self.list_buckets(&caller).await.map(Some);
+            return self
+                .list_buckets(&caller, &tenant, &snap, ctx)
+                .await
+                .map(Some);
         }
         let bucket = s3op
             .bucket
@@ -817,6 +903,7 @@ impl ProxyHttp for Gateway {
             error: None,
             status: 0,
             bytes_in: 0,
+            degraded: None,
         }
     }
 
@@ -845,6 +932,9 @@ impl ProxyHttp for Gateway {
                 let mut h = ResponseHeader::build(StatusCode::OK, Some(5))?;
                 h.insert_header("content-type", "application/xml")?;
                 h.insert_header("content-length", xml.len().to_string())?;
+                if let Some(d) = &ctx.degraded {
+                    h.insert_header("x-osprey-degraded", d.as_str())?;
+                }
                 self.stamp(&mut h, ctx)?;
                 let head = session.req_header().method == http::Method::HEAD;
                 session.write_response_header(Box::new(h), head).await?;
@@ -1109,4 +1199,58 @@ impl ProxyHttp for Gateway {
             ),
         }
     }
+}
+
+/// A backend's own ListBuckets for the identity `key`: (name, creation date).
+async fn list_backend_buckets(
+    http: &reqwest::Client,
+    dp: &crate::backend::DataPath,
+    key: &SigningKey,
+) -> Result<Vec<(String, Option<chrono::DateTime<chrono::Utc>>)>, String> {
+    let Address::Tcp(addr) = &dp.address else {
+        return Err("unix-socket backends are not listed".into());
+    };
+    let signed = super::resign::sign_request(
+        "GET",
+        "/",
+        &[("host".to_string(), dp.host.clone())],
+        sigv4::EMPTY_SHA256_HEX,
+        key,
+        &dp.region,
+        SystemTime::now(),
+    )?;
+    let scheme = if dp.tls { "https" } else { "http" };
+    let mut req = http
+        .get(format!("{scheme}://{addr}/"))
+        .header("host", &dp.host);
+    for (n, v) in &signed.headers {
+        req = req.header(n, v);
+    }
+    let resp = req.send().await.map_err(|e| e.to_string())?;
+    let status = resp.status();
+    let text = resp.text().await.map_err(|e| e.to_string())?;
+    if !status.is_success() {
+        return Err(format!("HTTP {status}"));
+    }
+    let mut out = Vec::new();
+    let mut rest = text.as_str();
+    while let Some(i) = rest.find("<Bucket>") {
+        rest = &rest[i + 8..];
+        let end = rest.find("</Bucket>").unwrap_or(rest.len());
+        let item = &rest[..end];
+        let field = |n: &str| {
+            let o = format!("<{n}>");
+            let i = item.find(&o)? + o.len();
+            let j = item[i..].find(&format!("</{n}>"))?;
+            Some(item[i..i + j].to_string())
+        };
+        if let Some(name) = field("Name") {
+            let created = field("CreationDate")
+                .and_then(|d| chrono::DateTime::parse_from_rfc3339(&d).ok())
+                .map(|d| d.with_timezone(&chrono::Utc));
+            out.push((name, created));
+        }
+        rest = &rest[end..];
+    }
+    Ok(out)
 }
