@@ -46,6 +46,17 @@ enum Command {
     },
     /// Print the release signature.
     Version,
+    /// Write a support bundle (.tar.gz, no secrets) to attach to a support case.
+    SupportBundle {
+        #[arg(long, short, default_value = "config/osprey.toml")]
+        config: PathBuf,
+        /// Output file.
+        #[arg(long, short, default_value = "osprey-support.tar.gz")]
+        out: PathBuf,
+        /// A log file whose tail (last 5000 lines) is included.
+        #[arg(long)]
+        log: Option<PathBuf>,
+    },
     /// Which routing table, rule and backend a bucket of a tenant would get, and where it is placed
     /// today. The tenant is named by its Osprey tenant id, a Cloud Director org id, or its name.
     ExplainRoute {
@@ -88,6 +99,22 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Command::SupportBundle { config, out, log } => {
+            match osprey::server::support::support_bundle(&osprey::server::support::BundleOptions {
+                config,
+                out: out.clone(),
+                log,
+            }) {
+                Ok(parts) => {
+                    println!("{}: {}", out.display(), parts.join(", "));
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("osprey: {e:#}");
+                    ExitCode::from(1)
+                }
+            }
+        }
         Command::Version => {
             println!("{}", osprey::version::signature());
             ExitCode::SUCCESS

@@ -80,3 +80,63 @@ fn check_config_names_file_line_and_key() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read"));
 }
+
+mod common;
+
+/// `osprey support-bundle` against a running Osprey: every part present, no secret inside.
+#[test]
+fn support_bundle_has_everything_and_no_secrets() {
+    let o = common::Osprey::start(common::LOCAL_CONFIG);
+    let out = o.dir.path().join("bundle.tar.gz");
+    let r = std::process::Command::new(env!("CARGO_BIN_EXE_osprey"))
+        .args(["support-bundle", "--config"])
+        .arg(o.config_path())
+        .arg("--out")
+        .arg(&out)
+        .arg("--log")
+        .arg(o.log_path())
+        .output()
+        .unwrap();
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let list = std::process::Command::new("tar")
+        .arg("-tzf")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let names = String::from_utf8_lossy(&list.stdout);
+    for part in [
+        "version.txt",
+        "config.redacted.toml",
+        "check-config.txt",
+        "system.txt",
+        "store.json",
+        "live.json",
+        "osprey.log",
+    ] {
+        assert!(
+            names.contains(&format!("osprey-support/{part}")),
+            "{part} in {names}"
+        );
+    }
+    let all = std::process::Command::new("tar")
+        .arg("-xzOf")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&all.stdout);
+    assert!(
+        !text.contains(common::ADMIN_SK),
+        "admin secret leaked into the bundle"
+    );
+    assert!(text.contains("<redacted>"));
+    assert!(
+        text.contains("osprey_config_reloads_total"),
+        "live metrics fetched from the running process"
+    );
+    assert!(text.contains("\"tenants\""), "store statistics");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&out).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+}

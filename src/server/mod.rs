@@ -7,6 +7,7 @@
 
 pub mod explain;
 pub mod license;
+pub mod support;
 pub mod wiring;
 
 use std::path::PathBuf;

@@ -236,6 +236,9 @@ pub trait Store: Send + Sync + 'static {
     async fn finish_pending(&self, id: i64) -> Result<()>;
     async fn fail_pending(&self, id: i64, error: &str) -> Result<()>;
 
+    /// Row counts per table and the schema version (support bundle, `/api/v1/admin/config`).
+    async fn stats(&self) -> Result<std::collections::BTreeMap<String, i64>>;
+
     /// A value generated once and kept forever (e.g. the anonymous user's id).
     async fn stable_value(&self, name: &str, generate: fn() -> String) -> Result<String>;
 }

@@ -992,6 +992,28 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn stats(&self) -> Result<std::collections::BTreeMap<String, i64>> {
+        self.run(|c, _| {
+            let mut out = std::collections::BTreeMap::new();
+            for t in [
+                "tenants",
+                "tenant_cd_ids",
+                "users",
+                "credentials",
+                "placements",
+                "backend_identities",
+                "pending_ops",
+            ] {
+                let n: i64 = c.query_row(&format!("SELECT COUNT(*) FROM {t}"), [], |r| r.get(0))?;
+                out.insert(t.to_string(), n);
+            }
+            let v: i64 = c.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+            out.insert("schema_version".to_string(), v);
+            Ok(out)
+        })
+        .await
+    }
+
     async fn stable_value(&self, name: &str, generate: fn() -> String) -> Result<String> {
         let n = name.to_string();
         self.run(move |c, _| {
