@@ -631,6 +631,15 @@ impl ControlHooks for Provisioner {
             let http = http.clone();
             async move {
                 let backend = snap.backend(&p.backend).cloned()?;
+                if let Some(r) = backend.admin_bucket_usage(&p.tenant_id, &p.backend_bucket).await {
+                    return match r {
+                        Ok(u) => Some(u),
+                        Err(e) => {
+                            tracing::warn!(backend = %p.backend, bucket = %p.bucket, error = %e, "usage: admin stats failed");
+                            None
+                        }
+                    };
+                }
                 let key = self.usage_key(backend.as_ref(), &p).await?;
                 match tokio::time::timeout(
                     deadline,

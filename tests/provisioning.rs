@@ -149,7 +149,30 @@ async fn ceph_rgw_full_ose_flow_and_purge() {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
-    // usage and bucket-list answer from Osprey's placements
+    // usage from RGW's own accounting (/admin/bucket?stats), per tenant and per user
+    let u = api
+        .admin("GET", &format!("/api/v1/usage?tenant_id={tid}"), None)
+        .await
+        .json();
+    assert_eq!(
+        (
+            u["bucket_count"].as_i64(),
+            u["object_count"].as_i64(),
+            u["used_bytes"].as_i64()
+        ),
+        (Some(1), Some(1), Some(4)),
+        "{u}"
+    );
+    let u = api
+        .admin(
+            "GET",
+            &format!("/api/v1/usage?tenant_id={tid}&user_id={uid}"),
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(u["object_count"], 1, "{u}");
+    // bucket-list answers from Osprey's placements
     let bl = api
         .admin("GET", &format!("/api/v1/bucket-list?tenant_id={tid}"), None)
         .await

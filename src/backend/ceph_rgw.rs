@@ -324,6 +324,51 @@ impl Backend for CephRgwBackend {
         }
     }
 
+    /// RGW's own accounting: `GET /admin/bucket?bucket=<tenant>/<bucket>&stats=true`, summing
+    /// `num_objects` and `size` (logical bytes; `size_actual` is rounded up to 4 KiB blocks) over the bucket's categories (`rgw.main`, `rgw.multimeta`).
+    async fn admin_bucket_usage(
+        &self,
+        tenant_id: &str,
+        backend_bucket: &str,
+    ) -> Option<Result<super::usage::BucketUsage, BackendError>> {
+        let bucket = format!("{}/{backend_bucket}", rgw_tenant(tenant_id));
+        let r = match self
+            .admin
+            .call(
+                Method::GET,
+                &self.url("bucket", &[("bucket", &bucket), ("stats", "true")]),
+                None,
+                Vec::new(),
+            )
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => return Some(Err(e)),
+        };
+        if r.status != 200 {
+            return Some(Err(self
+                .admin
+                .failure(&format!("bucket stats of {bucket}"), &r)));
+        }
+        let v: serde_json::Value = match serde_json::from_str(&r.body) {
+            Ok(v) => v,
+            Err(e) => {
+                return Some(Err(BackendError::Internal {
+                    backend: self.config.name.clone(),
+                    message: format!("bucket stats of {bucket}: {e}"),
+                }))
+            }
+        };
+        let mut u = super::usage::BucketUsage::default();
+        if let Some(cats) = v["usage"].as_object() {
+            for c in cats.values() {
+                u.objects += c["num_objects"].as_u64().unwrap_or(0);
+                u.bytes += c["size"].as_u64().unwrap_or(0);
+            }
+        }
+        Some(Ok(u))
+    }
+
     async fn delete_tenant(&self, tenant: &TenantRef, purge: bool) -> Result<(), BackendError> {
         // remove every RGW user of the tenant (their buckets go with purge-data)
         let r = self

@@ -172,4 +172,14 @@ pub trait Backend: Send + Sync + 'static {
     async fn delete_identity(&self, identity: &Identity, purge: bool) -> Result<(), BackendError>;
     /// Remove the tenant (and its data when `purge`).
     async fn delete_tenant(&self, tenant: &TenantRef, purge: bool) -> Result<(), BackendError>;
+
+    /// Objects and bytes of a bucket from the platform's admin plane, when it has one (RGW
+    /// `/admin/bucket?stats`). `None`: measure through the S3 API instead ([`usage::bucket_usage`]).
+    async fn admin_bucket_usage(
+        &self,
+        _tenant_id: &str,
+        _backend_bucket: &str,
+    ) -> Option<Result<usage::BucketUsage, BackendError>> {
+        None
+    }
 }
