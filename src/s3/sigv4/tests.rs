@@ -909,3 +909,37 @@ fn extreme_skew_settings_do_not_panic() {
         SigError::ExpiredPresign
     );
 }
+
+/// VMware's OSIS verifier signs `host;x-amz-date` only and sends `x-amz-content-sha256` unsigned
+/// on its `GET /`: accepted without a body, refused when a body could be swapped.
+#[test]
+fn unsigned_content_sha256_only_without_a_body() {
+    let now = Utc::now();
+    let amz_date = format_amz_date(&now);
+    let base = h(&[("host", "127.0.0.1:9000"), ("x-amz-date", &amz_date)]);
+    let params = SigningParams {
+        access_key: AK,
+        secret_key: SK,
+        region: "us",
+        service: "s3",
+        amz_date: &amz_date,
+    };
+    let parts = RequestParts {
+        method: "GET",
+        raw_path: "/",
+        raw_query: "",
+        headers: &base,
+    };
+    let (authz, _) =
+        authorization_header(&params, &parts, &["host", "x-amz-date"], EMPTY_SHA256_HEX).unwrap();
+    let mut sent = base.clone();
+    sent.push(("x-amz-content-sha256".into(), EMPTY_SHA256_HEX.into()));
+    sent.push(("authorization".into(), authz));
+    assert!(verify_at("GET", "/", "", &sent, now).is_ok());
+    let mut with_body = sent.clone();
+    with_body.push(("content-length".into(), "5".into()));
+    assert_eq!(
+        verify_at("GET", "/", "", &with_body, now).unwrap_err(),
+        SigError::HeadersNotSigned("x-amz-content-sha256".into())
+    );
+}
