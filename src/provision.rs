@@ -40,6 +40,12 @@ pub enum Intent {
         name: String,
         purge: bool,
     },
+    /// `purge_data` on a shared-namespace backend: delete the bucket and everything in it.
+    PurgeBucket {
+        tenant_id: String,
+        owner_user_id: String,
+        backend_bucket: String,
+    },
     /// Make the user's identity exist with its current status, or remove it if gone from the store.
     User {
         tenant_id: String,
@@ -152,6 +158,35 @@ impl Provisioner {
             message: m,
         };
         match intent {
+            Intent::PurgeBucket {
+                tenant_id,
+                owner_user_id,
+                backend_bucket,
+            } => {
+                let p = crate::store::PlacementRow {
+                    tenant_id: tenant_id.clone(),
+                    bucket: String::new(),
+                    backend: backend.name().to_string(),
+                    backend_bucket: backend_bucket.clone(),
+                    owner_user_id: owner_user_id.clone(),
+                    created_at: chrono::Utc::now(),
+                };
+                let key = self
+                    .usage_key(backend, &p)
+                    .await
+                    .ok_or_else(|| internal("no key to purge the bucket with".into()))?;
+                crate::backend::usage::purge_bucket(
+                    &reqwest::Client::new(),
+                    backend.data_path(),
+                    &key,
+                    backend_bucket,
+                )
+                .await
+                .map_err(|m| BackendError::Unavailable {
+                    backend: backend.name().to_string(),
+                    message: m,
+                })
+            }
             Intent::Tenant {
                 tenant_id,
                 name,
@@ -370,6 +405,34 @@ impl Provisioner {
         n
     }
 
+    /// Queue the purge of the tenant's (or one owner's) buckets on shared-namespace backends and
+    /// drop their placements; per-tenant-namespace backends purge with the identity (RGW
+    /// `purge-data`).
+    async fn queue_purges(&self, tenant_id: &str, owner: Option<&str>) -> Result<(), ApiError> {
+        let snap = self.snapshot.load_full();
+        for p in self.store.placements(tenant_id).await? {
+            if owner.is_some_and(|o| o != p.owner_user_id) {
+                continue;
+            }
+            let shared = snap
+                .backend(&p.backend)
+                .map(|b| b.data_path().shared_namespace)
+                .unwrap_or(true);
+            if shared {
+                let json = serde_json::to_string(&Intent::PurgeBucket {
+                    tenant_id: p.tenant_id.clone(),
+                    owner_user_id: p.owner_user_id.clone(),
+                    backend_bucket: p.backend_bucket.clone(),
+                })
+                .map_err(|e| ApiError::internal(e.to_string()))?;
+                self.store.push_pending(&p.backend, &json).await?;
+            }
+            self.directory.forget_placement(&p.tenant_id, &p.bucket);
+            self.store.delete_placement(&p.tenant_id, &p.bucket).await?;
+        }
+        Ok(())
+    }
+
     /// Run the reconciler now.
     pub fn wake(&self) {
         self.wake.notify_one();
@@ -560,6 +623,9 @@ impl ControlHooks for Provisioner {
         for b in &backends {
             self.store.push_pending(b.name(), &json_t).await?;
         }
+        if purge {
+            self.queue_purges(&t.tenant_id, None).await?;
+        }
         Ok(())
     }
 
@@ -604,6 +670,9 @@ impl ControlHooks for Provisioner {
             let json = serde_json::to_string(&Self::user_intent(u, purge, Some(id)))
                 .map_err(|e| ApiError::internal(e.to_string()))?;
             self.store.push_pending(&id.backend, &json).await?;
+        }
+        if purge {
+            self.queue_purges(&u.tenant_id, Some(&u.user_id)).await?;
         }
         Ok(())
     }

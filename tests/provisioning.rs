@@ -391,3 +391,115 @@ iam.create_access_key(UserName=sys.argv[2])
         200
     );
 }
+
+/// `purge_data` on shared-namespace backends (the `s3` kind on Ceph, the embedded store): deleting
+/// the tenant deletes its buckets and objects there; without purge they stay.
+#[tokio::test(flavor = "multi_thread")]
+async fn purge_deletes_buckets_on_shared_namespaces() {
+    real::ceph_rgw();
+    let cfg = with_backend(
+        "[[backends]]\nname = \"local\"\nkind = \"local\"\n[[backends]]\nname = \"ceph\"\nkind = \"s3\"\nendpoint = \"http://127.0.0.1:7480\"\naccess_key = \"ADMINKEY\"\nsecret_key = \"ADMINSECRET\"\nregion = \"default\"\n",
+        "local",
+    )
+    .replace("rules = [ { buckets = \"*\", backend = \"local\" } ]", "rules = [ { buckets = \"ceph-*\", backend = \"ceph\" }, { buckets = \"*\", backend = \"local\" } ]");
+    let o = Osprey::start(&cfg);
+    let api = Osis::new(o.osis());
+    let mut made = Vec::new();
+    for (name, purge) in [("purged", true), ("kept", false)] {
+        let cd = format!("org-{name}");
+        let tid = api.tenant(name, &cd).await;
+        let (uid, ak, sk) = api.user(&tid, &cd, &format!("u-{name}")).await;
+        let s3 = client(&o.s3(), &ak, &sk);
+        for b in ["ceph-data", "local-data"] {
+            s3.create_bucket().bucket(b).send().await.unwrap();
+            for i in 0..30 {
+                s3.put_object()
+                    .bucket(b)
+                    .key(format!("dir/obj {i}"))
+                    .body(ByteStream::from_static(b"payload"))
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+        // an upload in progress must not keep the bucket alive
+        s3.create_multipart_upload()
+            .bucket("ceph-data")
+            .key("unfinished")
+            .send()
+            .await
+            .unwrap();
+        made.push((tid, uid, purge));
+    }
+    for (tid, uid, purge) in &made {
+        assert_eq!(
+            api.admin(
+                "DELETE",
+                &format!("/api/v1/tenants/{tid}/users/{uid}?purge_data={purge}"),
+                None
+            )
+            .await
+            .status,
+            204
+        );
+        assert_eq!(
+            api.admin(
+                "DELETE",
+                &format!("/api/v1/tenants/{tid}?purge_data={purge}"),
+                None
+            )
+            .await
+            .status,
+            204
+        );
+    }
+    let on_ceph = |tid: &str| {
+        real::radosgw_admin(&[
+            "bucket",
+            "stats",
+            "--bucket",
+            &osprey::backend::naming::backend_bucket_name(tid, "ceph-data"),
+        ])
+        .status
+        .success()
+    };
+    let on_local = |tid: &str| {
+        o.data_dir()
+            .join("local/local")
+            .join(osprey::backend::naming::backend_bucket_name(
+                tid,
+                "local-data",
+            ))
+            .exists()
+    };
+    let (purged, kept) = (&made[0].0, &made[1].0);
+    assert!(
+        on_local(kept),
+        "layout assumption: local buckets are directories"
+    );
+    wait_for("purge on Ceph", || !on_ceph(purged)).await;
+    wait_for("purge on the embedded store", || !on_local(purged)).await;
+    assert!(
+        on_ceph(kept) && on_local(kept),
+        "purge_data=false keeps the data"
+    );
+    let t = Instant::now();
+    loop {
+        if api.call("GET", "/api/info", None, None).await.json()["status"] == "NORMAL" {
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "purge work left pending"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    // clean the kept buckets off the shared Ceph (other tests share it)
+    let _ = real::radosgw_admin(&[
+        "bucket",
+        "rm",
+        "--purge-objects",
+        "--bucket",
+        &osprey::backend::naming::backend_bucket_name(kept, "ceph-data"),
+    ]);
+}

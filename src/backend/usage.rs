@@ -109,3 +109,155 @@ mod tests {
         assert_eq!(super::tag(x, "IsTruncated"), Some("false"));
     }
 }
+
+/// Objects deleted concurrently while purging a bucket.
+pub const PURGE_CONCURRENCY: usize = 16;
+
+async fn signed(
+    http: &reqwest::Client,
+    dp: &DataPath,
+    key: &SigningKey,
+    method: reqwest::Method,
+    path: &str,
+) -> Result<(reqwest::StatusCode, String), String> {
+    let Address::Tcp(addr) = &dp.address else {
+        return Err("unix-socket backends are not supported here".into());
+    };
+    let s = crate::proxy::resign::sign_request(
+        method.as_str(),
+        path,
+        &[("host".to_string(), dp.host.clone())],
+        crate::s3::sigv4::EMPTY_SHA256_HEX,
+        key,
+        &dp.region,
+        SystemTime::now(),
+    )?;
+    let scheme = if dp.tls { "https" } else { "http" };
+    let mut req = http
+        .request(method, format!("{scheme}://{addr}{path}"))
+        .header("host", &dp.host);
+    for (n, v) in &s.headers {
+        req = req.header(n, v);
+    }
+    if path.contains('?') || !path.ends_with('/') {
+        req = req.header("content-length", "0");
+    }
+    let resp = req.send().await.map_err(|e| e.to_string())?;
+    let status = resp.status();
+    Ok((status, resp.text().await.map_err(|e| e.to_string())?))
+}
+
+/// `purge_data` on a shared-namespace backend: delete every object and in-progress upload of the
+/// bucket, then the bucket. Idempotent: a bucket already gone counts as purged.
+pub async fn purge_bucket(
+    http: &reqwest::Client,
+    dp: &DataPath,
+    key: &SigningKey,
+    backend_bucket: &str,
+) -> Result<(), String> {
+    let enc = |k: &str| crate::s3::sigv4::uri_encode(k, false);
+    for _ in 0..MAX_USAGE_PAGES {
+        let (status, text) = signed(
+            http,
+            dp,
+            key,
+            reqwest::Method::GET,
+            &format!("/{backend_bucket}?list-type=2&max-keys=1000"),
+        )
+        .await?;
+        if status == reqwest::StatusCode::NOT_FOUND {
+            return Ok(());
+        }
+        if !status.is_success() {
+            return Err(format!("listing {backend_bucket}: HTTP {status}"));
+        }
+        let mut keys = Vec::new();
+        let mut rest = text.as_str();
+        while let Some(i) = rest.find("<Key>") {
+            rest = &rest[i + 5..];
+            let end = rest.find("</Key>").unwrap_or(rest.len());
+            keys.push(
+                quick_xml::escape::unescape(&rest[..end])
+                    .map(|c| c.into_owned())
+                    .unwrap_or_else(|_| rest[..end].to_string()),
+            );
+            rest = &rest[end..];
+        }
+        if keys.is_empty() {
+            break;
+        }
+        for batch in keys.chunks(PURGE_CONCURRENCY) {
+            let paths: Vec<String> = batch
+                .iter()
+                .map(|k| format!("/{backend_bucket}/{}", enc(k)))
+                .collect();
+            let dels = paths
+                .iter()
+                .map(|p| signed(http, dp, key, reqwest::Method::DELETE, p));
+            for r in futures::future::join_all(dels).await {
+                let (status, text) = r?;
+                if !status.is_success() && status != reqwest::StatusCode::NOT_FOUND {
+                    return Err(format!(
+                        "deleting an object of {backend_bucket}: HTTP {status}: {}",
+                        text.chars().take(200).collect::<String>()
+                    ));
+                }
+            }
+        }
+    }
+    // abort uploads in progress, which would otherwise keep the bucket non-empty on some platforms
+    if let Ok((status, text)) = signed(
+        http,
+        dp,
+        key,
+        reqwest::Method::GET,
+        &format!("/{backend_bucket}?uploads"),
+    )
+    .await
+    {
+        if status.is_success() {
+            let mut rest = text.as_str();
+            while let Some(i) = rest.find("<Upload>") {
+                rest = &rest[i + 8..];
+                let end = rest.find("</Upload>").unwrap_or(rest.len());
+                let item = &rest[..end];
+                let k = tag(item, "Key").map(|k| {
+                    quick_xml::escape::unescape(k)
+                        .map(|c| c.into_owned())
+                        .unwrap_or_else(|_| k.to_string())
+                });
+                if let (Some(k), Some(id)) = (k, tag(item, "UploadId")) {
+                    let _ = signed(
+                        http,
+                        dp,
+                        key,
+                        reqwest::Method::DELETE,
+                        &format!(
+                            "/{backend_bucket}/{}?uploadId={}",
+                            enc(&k),
+                            crate::s3::sigv4::uri_encode(id, true)
+                        ),
+                    )
+                    .await;
+                }
+                rest = &rest[end..];
+            }
+        }
+    }
+    let (status, text) = signed(
+        http,
+        dp,
+        key,
+        reqwest::Method::DELETE,
+        &format!("/{backend_bucket}"),
+    )
+    .await?;
+    if status.is_success() || status == reqwest::StatusCode::NOT_FOUND {
+        Ok(())
+    } else {
+        Err(format!(
+            "deleting bucket {backend_bucket}: HTTP {status}: {}",
+            text.chars().take(200).collect::<String>()
+        ))
+    }
+}

@@ -200,6 +200,11 @@ impl CachedDirectory {
         Ok(k)
     }
 
+    pub fn forget_placement(&self, tenant_id: &str, bucket: &str) {
+        self.placements
+            .remove(&(tenant_id.to_string(), bucket.to_string()));
+    }
+
     pub fn forget_key(&self, access_key: &str) {
         self.keys.remove(access_key);
     }
