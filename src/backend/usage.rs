@@ -100,15 +100,6 @@ pub async fn bucket_usage(
     Ok(usage)
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn sums_listing() {
-        let x = "<ListBucketResult><Contents><Key>a</Key><Size>3</Size></Contents><Contents><Key>b</Key><Size>4</Size></Contents><IsTruncated>false</IsTruncated></ListBucketResult>";
-        assert_eq!(super::sum_sizes(x), (2, 7));
-        assert_eq!(super::tag(x, "IsTruncated"), Some("false"));
-    }
-}
 
 /// Objects deleted concurrently while purging a bucket.
 pub const PURGE_CONCURRENCY: usize = 16;
@@ -259,5 +250,15 @@ pub async fn purge_bucket(
             "deleting bucket {backend_bucket}: HTTP {status}: {}",
             text.chars().take(200).collect::<String>()
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sums_listing() {
+        let x = "<ListBucketResult><Contents><Key>a</Key><Size>3</Size></Contents><Contents><Key>b</Key><Size>4</Size></Contents><IsTruncated>false</IsTruncated></ListBucketResult>";
+        assert_eq!(super::sum_sizes(x), (2, 7));
+        assert_eq!(super::tag(x, "IsTruncated"), Some("false"));
     }
 }
