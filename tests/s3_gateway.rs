@@ -782,6 +782,35 @@ async fn tenants_are_isolated_on_a_shared_backend() {
         .await
         .unwrap();
     assert_eq!(r.status(), 403);
+    // unsigned to a bucket only one tenant has: the backend's own ACL decides
+    a.s3.create_bucket()
+        .bucket("public-a")
+        .send()
+        .await
+        .unwrap();
+    a.s3.put_object()
+        .bucket("public-a")
+        .key("hello")
+        .body(ByteStream::from_static(b"public"))
+        .send()
+        .await
+        .unwrap();
+    let r = reqwest::get(format!("{}/public-a/hello", o.s3()))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403, "private by default");
+    a.s3.put_object_acl()
+        .bucket("public-a")
+        .key("hello")
+        .acl(aws_sdk_s3::types::ObjectCannedAcl::PublicRead)
+        .send()
+        .await
+        .unwrap();
+    let r = reqwest::get(format!("{}/public-a/hello", o.s3()))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "public-read object served anonymously");
+    assert_eq!(r.text().await.unwrap(), "public");
 }
 
 /// osis-api.md §10 item 6: OSIS onboarding, then `GET /` signed with the first listed key, region
