@@ -233,20 +233,38 @@ impl Provisioner {
                 };
                 match (user, tenant) {
                     (Some(u), Some(t)) => {
-                        backend.ensure_tenant(&tref).await?;
-                        let id = backend
-                            .ensure_identity(
-                                &tref,
-                                &UserRef {
-                                    tenant_id: tenant_id.clone(),
-                                    user_id: user_id.clone(),
-                                    display_name: u.username.clone(),
+                        let active = u.active && t.active;
+                        let uref = UserRef {
+                            tenant_id: tenant_id.clone(),
+                            user_id: user_id.clone(),
+                            display_name: u.username.clone(),
+                        };
+                        // reuse the identity Osprey holds (some drivers rotate keys on ensure);
+                        // make a new one only when there is none or the backend lost it
+                        let stored = self
+                            .store
+                            .identity(backend.name(), tenant_id, &principal)
+                            .await
+                            .map_err(|e| internal(e.to_string()))?
+                            .map(|i| Identity {
+                                backend_user: i.backend_user,
+                                key: SigningKey {
+                                    access_key: i.access_key,
+                                    secret_key: i.secret_key,
                                 },
-                            )
-                            .await?;
-                        backend
-                            .set_identity_active(&id, u.active && t.active)
-                            .await?;
+                            });
+                        if let Some(id) = &stored {
+                            match backend.set_identity_active(id, active).await {
+                                Ok(()) => return Ok(()),
+                                Err(e @ BackendError::Unavailable { .. }) => return Err(e),
+                                Err(e) => {
+                                    tracing::warn!(backend = backend.name(), error = %e, "stored identity refused; provisioning it again")
+                                }
+                            }
+                        }
+                        backend.ensure_tenant(&tref).await?;
+                        let id = backend.ensure_identity(&tref, &uref).await?;
+                        backend.set_identity_active(&id, active).await?;
                         self.store
                             .put_identity(&BackendIdentity {
                                 backend: backend.name().to_string(),

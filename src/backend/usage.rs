@@ -100,7 +100,6 @@ pub async fn bucket_usage(
     Ok(usage)
 }
 
-
 /// Objects deleted concurrently while purging a bucket.
 pub const PURGE_CONCURRENCY: usize = 16;
 
