@@ -32,8 +32,9 @@ enum Command {
         /// Verbose logs (debug level) regardless of `log.level`; off by default.
         #[arg(long, short)]
         verbose: bool,
-        /// Accept the license non-interactively (recorded once per data directory).
-        #[arg(long, env = "OSPREY_ACCEPT_LICENSE")]
+        /// Accept the license non-interactively (recorded once per data directory). The environment
+        /// variable OSPREY_ACCEPT_LICENSE=yes (or true, 1) does the same.
+        #[arg(long)]
         accept_license: bool,
     },
     /// Validate configuration files; exits non-zero naming the file, line, column and key of the first problem.
@@ -77,7 +78,13 @@ fn main() -> ExitCode {
         } => match osprey::server::run(osprey::server::ServeOptions {
             config,
             verbose,
-            accept_license,
+            accept_license: accept_license
+                || std::env::var("OSPREY_ACCEPT_LICENSE").is_ok_and(|v| {
+                    matches!(
+                        v.trim().to_ascii_lowercase().as_str(),
+                        "yes" | "y" | "true" | "1" | "on"
+                    )
+                }),
         }) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

@@ -521,7 +521,8 @@ impl Provisioner {
                 secret_key: i.secret_key,
             });
         }
-        self.store
+        let any = self
+            .store
             .identities_of_tenant(&p.tenant_id)
             .await
             .ok()?
@@ -530,7 +531,16 @@ impl Provisioner {
             .map(|i| SigningKey {
                 access_key: i.access_key,
                 secret_key: i.secret_key,
+            });
+        // last resort (e.g. purging after the tenant's identities are gone): the platform admin
+        // key from the configuration, which on IAM platforms is the account's own key
+        any.or_else(|| {
+            let c = backend.config();
+            Some(SigningKey {
+                access_key: c.access_key.clone()?,
+                secret_key: c.secret_key.clone()?,
             })
+        })
     }
 
     fn user_intent(u: &User, purge: bool, id: Option<&BackendIdentity>) -> Intent {

@@ -179,7 +179,7 @@ impl Reloader {
                 Some(o) => o.clone(),
                 None => crate::server::wiring::build_backend(cfg, b)
                     .await
-                    .map_err(|e| format!("backend `{}`: {e}", b.name))?,
+                    .map_err(|e| e.to_string())?,
             };
             out.insert(b.name.clone(), backend);
         }

@@ -140,3 +140,85 @@ fn support_bundle_has_everything_and_no_secrets() {
         0o600
     );
 }
+
+fn quick_config(dir: &std::path::Path, extra_server: &str) -> std::path::PathBuf {
+    let text = common::LOCAL_CONFIG
+        .replace(
+            "s3_listen = \"127.0.0.1:{s3}\"",
+            &format!("s3_listen = \"127.0.0.1:{{s3}}\"\n{extra_server}"),
+        )
+        .replace("{data_dir}", dir.join("data").to_str().unwrap())
+        .replace("{osis}", &common::free_port().to_string())
+        .replace("{s3}", &common::free_port().to_string());
+    let p = dir.join("osprey.toml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// Start-up refusals are clean one-line errors with a non-zero exit, never panics: license not
+/// accepted, unreadable or malformed TLS files. `OSPREY_ACCEPT_LICENSE=yes` accepts.
+#[test]
+fn start_up_refusals_are_clean() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = quick_config(dir.path(), "");
+    let run = |cfg: &std::path::Path, env: Option<(&str, &str)>| {
+        let mut c = osprey();
+        c.args(["serve", "--config"])
+            .arg(cfg)
+            .stdin(std::process::Stdio::null());
+        c.env_remove("OSPREY_ACCEPT_LICENSE");
+        if let Some((k, v)) = env {
+            c.env(k, v);
+        }
+        c.output().unwrap()
+    };
+    let out = run(&cfg, None);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("license") && err.contains("not been accepted"),
+        "{err}"
+    );
+    // bad TLS files: a clear error naming the file (after the env var accepted the license)
+    std::fs::write(dir.path().join("bad.pem"), "not a certificate").unwrap();
+    let tls = quick_config(
+        dir.path(),
+        &format!(
+            "[server.tls]\ncert_file = \"{0}/bad.pem\"\nkey_file = \"{0}/bad.pem\"",
+            dir.path().display()
+        ),
+    );
+    let out = run(&tls, Some(("OSPREY_ACCEPT_LICENSE", "yes")));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(
+        err.contains("cert_file") && err.contains("bad.pem"),
+        "{err}"
+    );
+    assert!(
+        dir.path().join("data/LICENSE.accepted").exists(),
+        "OSPREY_ACCEPT_LICENSE=yes accepted"
+    );
+}
+
+/// The identity store and the master key are owner-only.
+#[test]
+fn store_files_are_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let o = common::Osprey::start(common::LOCAL_CONFIG);
+    for f in ["osprey.db", "master.key"] {
+        let mode = std::fs::metadata(o.data_dir().join(f))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o600, "{f}");
+    }
+    let mode = std::fs::metadata(o.data_dir())
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o700);
+}

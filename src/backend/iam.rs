@@ -29,6 +29,13 @@ const IAM_VERSION: &str = "2010-05-08";
 /// IAM user names: `[\w+=,.@-]{1,64}`.
 const MAX_IAM_USER: usize = 64;
 
+/// Name of the inline policy Osprey puts on each IAM user it creates.
+pub const S3_POLICY_NAME: &str = "osprey-s3-access";
+/// S3 on every resource of the account: the platform account holds only Osprey-managed buckets,
+/// and which tenant may touch which bucket is decided by Osprey before it signs.
+pub const S3_POLICY: &str =
+    r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}"#;
+
 /// `<tenant>.<user>`: readable when both are IAM-safe and short enough, otherwise hashed.
 pub fn iam_user_name(tenant_id: &str, user_id: &str) -> String {
     let safe = |s: &str| {
@@ -219,6 +226,12 @@ impl IamBackend {
             )
             .await?;
         }
+        // inline policies must go before the user (IAM: DeleteConflict otherwise)
+        self.action(
+            "DeleteUserPolicy",
+            &[("UserName", user), ("PolicyName", S3_POLICY_NAME)],
+        )
+        .await?;
         self.action("DeleteUser", &[("UserName", user)]).await?;
         Ok(())
     }
@@ -274,6 +287,18 @@ impl Backend for IamBackend {
                 Err(e) => return Err(e),
             }
         }
+        // An IAM user has no rights until a policy grants them. Osprey enforces tenant isolation
+        // itself (placements, translated bucket names), so the identity gets S3 access on the
+        // platform and nothing else (no IAM, no other services). PutUserPolicy is idempotent.
+        self.action(
+            "PutUserPolicy",
+            &[
+                ("UserName", &name),
+                ("PolicyName", S3_POLICY_NAME),
+                ("PolicyDocument", S3_POLICY),
+            ],
+        )
+        .await?;
         let key = self.create_key(&name).await?;
         Ok(Identity {
             backend_user: name,

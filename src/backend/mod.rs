@@ -133,9 +133,9 @@ impl BackendError {
 /// Which principal signs requests on a backend.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IdentityScope {
-    /// One service key for everybody (`s3`).
+    /// One service key for everybody (`s3`, `local`).
     Shared,
-    /// One identity per tenant (`local`: a namespace and its key).
+    /// One identity per tenant (no built-in kind uses it yet; for platforms with tenant-level keys).
     PerTenant,
     /// One identity per user (`ceph-rgw`, `iam`).
     PerUser,

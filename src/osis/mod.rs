@@ -264,10 +264,12 @@ fn page_of<T, U: From<T>>(p: crate::store::Page<T>, paging: crate::store::Paging
     }
 }
 
-fn base_url(st: &OsisState, headers: &HeaderMap) -> String {
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
+fn base_url(st: &OsisState, headers: &HeaderMap, uri: &axum::http::Uri) -> String {
+    // HTTP/2 carries the host in `:authority` (the URI), HTTP/1.1 in `Host`
+    let host = uri
+        .authority()
+        .map(|a| a.as_str())
+        .or_else(|| headers.get(header::HOST).and_then(|h| h.to_str().ok()))
         .filter(|h| {
             !h.is_empty()
                 && h.bytes()
@@ -279,8 +281,8 @@ fn base_url(st: &OsisState, headers: &HeaderMap) -> String {
 
 // ---------------------------------------------------------------- platform
 
-async fn info(State(st): St, headers: HeaderMap) -> Json<Information> {
-    let base = base_url(&st, &headers);
+async fn info(State(st): St, headers: HeaderMap, uri: axum::http::Uri) -> Json<Information> {
+    let base = base_url(&st, &headers, &uri);
     let mut services = BTreeMap::new();
     services.insert("s3", st.public_s3_endpoint.clone());
     Json(Information {
@@ -862,6 +864,7 @@ async fn bucket_list(
 async fn console(
     State(st): St,
     headers: HeaderMap,
+    uri: axum::http::Uri,
     q: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> ApiResult<Response> {
     let q = query(q)?;
@@ -871,7 +874,7 @@ async fn console(
     let url = st
         .console_url
         .clone()
-        .unwrap_or_else(|| format!("{}/console", base_url(&st, &headers)));
+        .unwrap_or_else(|| format!("{}/console", base_url(&st, &headers, &uri)));
     // raw text under application/json, as both Java samples answer (osis-api.md §7.4)
     Ok(([(header::CONTENT_TYPE, "application/json")], url).into_response())
 }

@@ -1161,7 +1161,7 @@ impl ProxyHttp for Gateway {
         let generation = ctx.snapshot.as_ref().map(|s| s.generation).unwrap_or(0);
         let span = tracing::info_span!("s3", request_id = %ctx.request_id);
         let _g = span.enter();
-        let ms = ctx.started.elapsed().as_secs_f64() * 1000.0;
+        let ms = (ctx.started.elapsed().as_secs_f64() * 1_000_000.0).round() / 1000.0;
         match (e, &ctx.error) {
             (_, Some(err)) => tracing::info!(
                 op,

@@ -11,7 +11,7 @@ pub fn explain_route(config: &Path, tenant: &str, bucket: &str) -> anyhow::Resul
         .enable_all()
         .build()?;
     rt.block_on(async {
-        let (store, _) = super::wiring::open_store(&cfg)?;
+        let store = super::wiring::open_store_read_only(&cfg)?;
         // by tenant id, then Cloud Director org id, then name
         let mut found = store.tenant(tenant).await?;
         if found.is_none() {

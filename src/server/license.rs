@@ -35,7 +35,7 @@ pub fn ensure_accepted(data_dir: &Path, accept_flag: bool) -> Result<(), String>
         ));
     }
     let record = format!(
-        "accepted {} by osprey {}\n",
+        "accepted {} with {}\n",
         chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ"),
         crate::version::signature()
     );

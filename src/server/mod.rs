@@ -40,6 +40,9 @@ pub fn run(opts: ServeOptions) -> anyhow::Result<()> {
     let data_dir = cfg.server.data_dir.clone();
     create_private_dir(&data_dir)?;
     license::ensure_accepted(&data_dir, opts.accept_license).map_err(|e| anyhow::anyhow!(e))?;
+    if let Some(tls) = &cfg.server.tls {
+        check_tls_files(tls)?;
+    }
     let run_dir = data_dir.join("run");
     create_private_dir(&run_dir)?;
 
@@ -104,6 +107,42 @@ pub fn run(opts: ServeOptions) -> anyhow::Result<()> {
     server.run(pingora::server::RunArgs::default());
     tracing::info!("osprey stopped");
     Ok(())
+}
+
+/// Read and parse the certificate chain and key before any listener starts, so a bad pair is a
+/// clear start-up error instead of a panic inside pingora's TLS setup.
+fn check_tls_files(tls: &TlsConfig) -> anyhow::Result<()> {
+    let read = |p: &std::path::Path| {
+        std::fs::read(p)
+            .map_err(|e| anyhow::anyhow!("server.tls: cannot read {}: {e}", p.display()))
+    };
+    let cert = read(&tls.cert_file)?;
+    let certs: Vec<_> = rustls_pemfile::certs(&mut &cert[..])
+        .collect::<Result<_, _>>()
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "server.tls.cert_file {}: not PEM: {e}",
+                tls.cert_file.display()
+            )
+        })?;
+    if certs.is_empty() {
+        anyhow::bail!(
+            "server.tls.cert_file {}: no PEM certificate (-----BEGIN CERTIFICATE-----) found",
+            tls.cert_file.display()
+        );
+    }
+    let key = read(&tls.key_file)?;
+    match rustls_pemfile::private_key(&mut &key[..]) {
+        Ok(Some(_)) => Ok(()),
+        Ok(None) => anyhow::bail!(
+            "server.tls.key_file {}: no PEM private key found",
+            tls.key_file.display()
+        ),
+        Err(e) => anyhow::bail!(
+            "server.tls.key_file {}: not PEM: {e}",
+            tls.key_file.display()
+        ),
+    }
 }
 
 fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {

@@ -113,8 +113,8 @@ pub fn support_bundle(opts: &BundleOptions) -> anyhow::Result<Vec<String>> {
             .enable_all()
             .build()?;
         let (store_part, live) = rt.block_on(async {
-            let store_part = match super::wiring::open_store(cfg) {
-                Ok((store, _)) => {
+            let store_part = match super::wiring::open_store_read_only(cfg) {
+                Ok(store) => {
                     let stats = store.stats().await.map_err(|e| e.to_string());
                     let pending = store.pending().await.map_err(|e| e.to_string()).map(|p| {
                         p.into_iter()

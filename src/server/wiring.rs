@@ -65,6 +65,13 @@ pub async fn build_backends(cfg: &Config) -> anyhow::Result<HashMap<String, Arc<
     Ok(out)
 }
 
+/// The store for inspection only (no migration, no master key created).
+pub fn open_store_read_only(cfg: &Config) -> anyhow::Result<Arc<SqliteStore>> {
+    match &cfg.store.kind {
+        StoreKind::Sqlite { path } => Ok(Arc::new(SqliteStore::open_read_only(path)?)),
+    }
+}
+
 pub async fn build(
     cfg: &Config,
     config_path: &Path,

@@ -130,6 +130,14 @@ impl SqliteStore {
     pub fn open(path: &Path, key: MasterKey) -> Result<Self> {
         let conn = Connection::open(path)
             .map_err(|e| StoreError::Backend(format!("cannot open {}: {e}", path.display())))?;
+        // owner-only: SQLite gives the -wal and -shm files the database file's permissions
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(
+                |e| StoreError::Backend(format!("cannot restrict {} to 0600: {e}", path.display())),
+            )?;
+        }
         conn.execute_batch(
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=5000;",
         )?;
@@ -162,6 +170,23 @@ impl SqliteStore {
         Ok(SqliteStore {
             conn: Arc::new(Mutex::new(conn)),
             key: Arc::new(key),
+        })
+    }
+
+    /// Open an existing store for inspection only (support bundle, explain-route): no migration,
+    /// no master key (nothing is decrypted), read-only, so a newer binary never upgrades it.
+    pub fn open_read_only(path: &Path) -> Result<Self> {
+        let conn = Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| {
+            StoreError::Backend(format!("cannot open {} read-only: {e}", path.display()))
+        })?;
+        conn.execute_batch("PRAGMA busy_timeout=5000;")?;
+        Ok(SqliteStore {
+            conn: Arc::new(Mutex::new(conn)),
+            key: Arc::new(MasterKey::from_bytes([0; 32])),
         })
     }
 

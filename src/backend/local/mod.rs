@@ -146,7 +146,11 @@ async fn serve(listener: TcpListener, service: S3Service, mut stop: watch::Recei
         };
         let stream = tokio::select! {
             r = listener.accept() => match r {
-                Ok((stream, _)) => stream,
+                Ok((stream, _)) => {
+                    // small responses must not wait for delayed ACKs (Nagle): ~40 ms per GET otherwise
+                    let _ = stream.set_nodelay(true);
+                    stream
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "local backend: accept failed");
                     tokio::time::sleep(ACCEPT_ERROR_BACKOFF).await;
