@@ -639,6 +639,14 @@ async fn ceph_rgw_s3_kind_full_suite() {
     full_suite(&o).await;
 }
 
+/// The whole suite through the `ceph-rgw` kind: per-tenant RGW namespaces, each user's own RGW key.
+#[tokio::test(flavor = "multi_thread")]
+async fn ceph_rgw_kind_full_suite() {
+    real::ceph_rgw();
+    let o = Osprey::start(&ceph_rgw_kind_config("http://127.0.0.1:7480"));
+    full_suite(&o).await;
+}
+
 /// Two tenants each create `same` on the shared Ceph-backed `s3` kind; every cross-tenant
 /// operation is denied.
 #[tokio::test]

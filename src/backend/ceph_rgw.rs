@@ -324,6 +324,12 @@ impl Backend for CephRgwBackend {
         }
     }
 
+    /// RGW addresses another tenant's bucket as `tenant:bucket`; the `:` is sent as `%3A`, the
+    /// form RGW 16 matches in paths (shared/recipes/ceph-rgw/README.md).
+    fn anonymous_bucket_path(&self, tenant_id: &str, backend_bucket: &str) -> String {
+        format!("{}%3A{backend_bucket}", rgw_tenant(tenant_id))
+    }
+
     /// RGW's own accounting: `GET /admin/bucket?bucket=<tenant>/<bucket>&stats=true`, summing
     /// `num_objects` and `size` (logical bytes; `size_actual` is rounded up to 4 KiB blocks) over the bucket's categories (`rgw.main`, `rgw.multimeta`).
     async fn admin_bucket_usage(

@@ -173,6 +173,13 @@ pub trait Backend: Send + Sync + 'static {
     /// Remove the tenant (and its data when `purge`).
     async fn delete_tenant(&self, tenant: &TenantRef, purge: bool) -> Result<(), BackendError>;
 
+    /// How an *unsigned* (anonymous) request names the bucket on this backend. Signed requests
+    /// find a tenant's bucket through the signing identity; anonymous ones carry no identity, so a
+    /// platform with per-tenant namespaces needs the tenant in the name (RGW: `tenant:bucket`).
+    fn anonymous_bucket_path(&self, _tenant_id: &str, backend_bucket: &str) -> String {
+        backend_bucket.to_string()
+    }
+
     /// Objects and bytes of a bucket from the platform's admin plane, when it has one (RGW
     /// `/admin/bucket?stats`). `None`: measure through the S3 API instead ([`usage::bucket_usage`]).
     async fn admin_bucket_usage(

@@ -584,9 +584,10 @@ impl Gateway {
         if p.backend_bucket != bucket {
             ctx.translate = Some((p.backend_bucket.clone(), bucket.to_string()));
         }
+        let path_bucket = backend.anonymous_bucket_path(&p.tenant_id, &p.backend_bucket);
         ctx.route = Some(Route {
             backend,
-            backend_bucket: Some(p.backend_bucket.clone()),
+            backend_bucket: Some(path_bucket),
             key: None,
         });
         Ok(None)
