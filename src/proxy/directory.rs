@@ -92,6 +92,7 @@ pub struct CachedDirectory {
     keys: DashMap<String, Arc<KeyEntry>>,
     placements: DashMap<(String, String), Arc<Placement>>,
     identities: DashMap<(String, String, String), Arc<SigningKey>>,
+    tenants: DashMap<String, Arc<TenantInfo>>,
 }
 
 impl CachedDirectory {
@@ -101,6 +102,7 @@ impl CachedDirectory {
             keys: DashMap::new(),
             placements: DashMap::new(),
             identities: DashMap::new(),
+            tenants: DashMap::new(),
         }
     }
 
@@ -200,6 +202,19 @@ impl CachedDirectory {
         Ok(k)
     }
 
+    /// The tenant facts routing needs, cached (every authenticated request reads them).
+    pub async fn tenant(&self, tenant_id: &str) -> Result<Option<Arc<TenantInfo>>, DirectoryError> {
+        if let Some(t) = self.tenants.get(tenant_id) {
+            return Ok(Some(t.clone()));
+        }
+        let Some(t) = self.inner.tenant(tenant_id).await? else {
+            return Ok(None);
+        };
+        let t = Arc::new(t);
+        self.tenants.insert(tenant_id.to_string(), t.clone());
+        Ok(Some(t))
+    }
+
     pub fn forget_placement(&self, tenant_id: &str, bucket: &str) {
         self.placements
             .remove(&(tenant_id.to_string(), bucket.to_string()));
@@ -209,13 +224,18 @@ impl CachedDirectory {
         self.keys.remove(access_key);
     }
 
-    /// A user's or tenant's state changed: drop every cached key of theirs.
+    /// A user's or tenant's state changed: drop every cached key of theirs (and the tenant's
+    /// facts when the whole tenant changed).
     pub fn forget_keys_of(&self, tenant_id: &str, user_id: Option<&str>) {
+        if user_id.is_none() {
+            self.tenants.remove(tenant_id);
+        }
         self.keys
             .retain(|_, k| !(k.tenant_id == tenant_id && user_id.is_none_or(|u| k.user_id == u)));
     }
 
     pub fn forget_tenant(&self, tenant_id: &str) {
+        self.tenants.remove(tenant_id);
         self.forget_keys_of(tenant_id, None);
         self.placements.retain(|(t, _), _| t != tenant_id);
         self.identities.retain(|(_, t, _), _| t != tenant_id);

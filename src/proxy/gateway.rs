@@ -31,6 +31,9 @@ pub const MAX_TRANSLATED_BODY: usize = super::translate::MAX_TRANSLATED_BODY;
 pub struct Gateway {
     pub snapshot: SharedSnapshot,
     pub directory: Arc<CachedDirectory>,
+    /// Service keys of shared-scope backends, by backend name (with the instance they came from,
+    /// so a reload that replaces the backend replaces the key).
+    shared_keys: dashmap::DashMap<String, (Arc<dyn Backend>, Arc<SigningKey>)>,
 }
 
 /// The authenticated principal.
@@ -159,6 +162,7 @@ impl Gateway {
         Gateway {
             snapshot,
             directory,
+            shared_keys: dashmap::DashMap::new(),
         }
     }
 
@@ -257,9 +261,8 @@ impl Gateway {
         Ok(Some((Caller { key: entry }, verified)))
     }
 
-    async fn tenant(&self, tenant_id: &str) -> Result<TenantInfo, S3Error> {
+    async fn tenant(&self, tenant_id: &str) -> Result<Arc<TenantInfo>, S3Error> {
         self.directory
-            .inner()
             .tenant(tenant_id)
             .await
             .map_err(store_error)?
@@ -274,6 +277,14 @@ impl Gateway {
         caller: &Caller,
         tenant: &TenantInfo,
     ) -> Result<Arc<SigningKey>, S3Error> {
+        if backend.identity_scope() == IdentityScope::Shared {
+            // one service key, held by the driver: no store lookup on the hot path
+            if let Some(k) = self.shared_keys.get(backend.name()) {
+                if Arc::ptr_eq(&k.0, backend) {
+                    return Ok(k.1.clone());
+                }
+            }
+        }
         let principal = match backend.identity_scope() {
             IdentityScope::Shared => "*".to_string(),
             IdentityScope::PerTenant => caller.key.tenant_id.clone(),
@@ -310,7 +321,10 @@ impl Gateway {
         backend.ensure_tenant(&t).await.map_err(fail)?;
         let id = backend.ensure_identity(&t, &u).await.map_err(fail)?;
         if backend.identity_scope() == IdentityScope::Shared {
-            return Ok(Arc::new(id.key));
+            let k = Arc::new(id.key);
+            self.shared_keys
+                .insert(backend.name().to_string(), (backend.clone(), k.clone()));
+            return Ok(k);
         }
         self.directory
             .put_identity(
