@@ -589,8 +589,22 @@ fn bench_directory(c: &mut Criterion) {
             })
         })
     });
+    rt.block_on(cached.tenant(&tenant_id))
+        .expect("tenant")
+        .expect("exists");
+    g.bench_function("cached tenant lookup (every request)", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let t0 = std::time::Instant::now();
+                for _ in 0..iters {
+                    black_box(cached.tenant(black_box(&tenant_id)).await.expect("tenant"));
+                }
+                t0.elapsed()
+            })
+        })
+    });
     g.bench_function(
-        "uncached tenant read (Gateway::tenant, every request)",
+        "store read on a cache miss (StoreDirectory::tenant; per request before 8ed1558)",
         |b| {
             b.iter_custom(|iters| {
                 rt.block_on(async {

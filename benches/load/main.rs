@@ -4,7 +4,7 @@
 //! One command:
 //!
 //! ```sh
-//! cargo bench --bench load                 # full run (~15 min), writes docs/perf/
+//! cargo bench --bench load                 # full run (~10 min), writes docs/perf/
 //! cargo bench --bench load -- --quick      # short run (~3 min), writes <target>/release/load-bench/
 //! cargo bench --bench load -- --profile    # perf record of Osprey under GET 4 KiB and aws-chunked PUT
 //! ```
