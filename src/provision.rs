@@ -175,17 +175,12 @@ impl Provisioner {
                     .usage_key(backend, &p)
                     .await
                     .ok_or_else(|| internal("no key to purge the bucket with".into()))?;
-                crate::backend::usage::purge_bucket(
-                    &reqwest::Client::new(),
-                    backend.data_path(),
-                    &key,
-                    backend_bucket,
-                )
-                .await
-                .map_err(|m| BackendError::Unavailable {
-                    backend: backend.name().to_string(),
-                    message: m,
-                })
+                crate::backend::usage::purge_bucket(backend.data_path(), &key, backend_bucket)
+                    .await
+                    .map_err(|m| BackendError::Unavailable {
+                        backend: backend.name().to_string(),
+                        message: m,
+                    })
             }
             Intent::Tenant {
                 tenant_id,
@@ -705,7 +700,14 @@ impl ControlHooks for Provisioner {
         Ok(())
     }
 
-    async fn after_delete(&self) {
+    async fn after_delete(&self, tenant_id: &str, user_id: Option<&str>) {
+        match user_id {
+            None => self.directory.forget_tenant(tenant_id),
+            Some(u) => {
+                self.directory.forget_keys_of(tenant_id, Some(u));
+                self.directory.forget_identities_of(tenant_id, u);
+            }
+        }
         // deletions were recorded as intents; the reconciler completes them now, in the
         // background, so a slow or down backend does not hold the OSIS DELETE
         self.wake.notify_one();
@@ -722,10 +724,8 @@ impl ControlHooks for Provisioner {
         let placements = self.placements_in_scope(t, u).await?;
         let snap = self.snapshot.load_full();
         let deadline = snap.config.s3.fanout_timeout;
-        let http = reqwest::Client::new();
         let runs = placements.into_iter().map(|p| {
             let snap = snap.clone();
-            let http = http.clone();
             async move {
                 let backend = snap.backend(&p.backend).cloned()?;
                 if let Some(r) = backend.admin_bucket_usage(&p.tenant_id, &p.backend_bucket).await {
@@ -740,7 +740,7 @@ impl ControlHooks for Provisioner {
                 let key = self.usage_key(backend.as_ref(), &p).await?;
                 match tokio::time::timeout(
                     deadline,
-                    crate::backend::usage::bucket_usage(&http, backend.data_path(), &key, &p.backend_bucket),
+                    crate::backend::usage::bucket_usage(backend.data_path(), &key, &p.backend_bucket),
                 )
                 .await
                 {

@@ -1,5 +1,6 @@
-//! Bucket usage (objects, bytes) measured through a backend's own S3 API — the one interface every
-//! kind has — by paging ListObjectsV2 signed with the identity Osprey holds there.
+//! S3 calls Osprey itself makes on backends, through their S3 API — the one interface every kind
+//! has — signed with the identity Osprey holds there: bucket usage (paging ListObjectsV2), the
+//! backend's own ListBuckets (fan-out), and bucket purge.
 
 use std::time::SystemTime;
 
@@ -22,31 +23,47 @@ fn tag<'a>(xml: &'a str, name: &str) -> Option<&'a str> {
     Some(&xml[i..i + j])
 }
 
-fn sum_sizes(xml: &str) -> (u64, u64) {
-    let (mut n, mut bytes) = (0u64, 0u64);
+/// The inner text of every `<name>…</name>` element, in order (S3 listings are flat enough for this).
+fn blocks<'a>(xml: &'a str, name: &str) -> Vec<&'a str> {
+    let (open, close) = (format!("<{name}>"), format!("</{name}>"));
+    let mut out = Vec::new();
     let mut rest = xml;
-    while let Some(i) = rest.find("<Contents>") {
-        rest = &rest[i + 10..];
-        let end = rest.find("</Contents>").unwrap_or(rest.len());
-        if let Some(s) = tag(&rest[..end], "Size").and_then(|s| s.trim().parse::<u64>().ok()) {
-            bytes = bytes.saturating_add(s);
-        }
-        n += 1;
+    while let Some(i) = rest.find(&open) {
+        rest = &rest[i + open.len()..];
+        let end = rest.find(&close).unwrap_or(rest.len());
+        out.push(&rest[..end]);
         rest = &rest[end..];
     }
-    (n, bytes)
+    out
+}
+
+fn unescaped(text: &str) -> String {
+    quick_xml::escape::unescape(text)
+        .map(|c| c.into_owned())
+        .unwrap_or_else(|_| text.to_string())
+}
+
+/// One HTTP client for every call Osprey makes on backends' S3 APIs, so connections are pooled
+/// across requests instead of being set up for each ListBuckets fan-out or usage query.
+fn http() -> &'static reqwest::Client {
+    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+    CLIENT.get_or_init(reqwest::Client::new)
+}
+
+fn sum_sizes(xml: &str) -> (u64, u64) {
+    let objects = blocks(xml, "Contents");
+    let bytes = objects
+        .iter()
+        .filter_map(|o| tag(o, "Size").and_then(|s| s.trim().parse::<u64>().ok()))
+        .fold(0u64, u64::saturating_add);
+    (objects.len() as u64, bytes)
 }
 
 pub async fn bucket_usage(
-    http: &reqwest::Client,
     dp: &DataPath,
     key: &SigningKey,
     backend_bucket: &str,
 ) -> Result<BucketUsage, String> {
-    let Address::Tcp(addr) = &dp.address else {
-        return Err("usage over a unix socket is not supported".into());
-    };
-    let scheme = if dp.tls { "https" } else { "http" };
     let mut usage = BucketUsage::default();
     let mut token: Option<String> = None;
     for _ in 0..MAX_USAGE_PAGES {
@@ -57,25 +74,13 @@ pub async fn bucket_usage(
                 crate::s3::sigv4::uri_encode(t, true)
             );
         }
-        let path = format!("/{backend_bucket}?{query}");
-        let signed = crate::proxy::resign::sign_request(
-            "GET",
-            &path,
-            &[("host".to_string(), dp.host.clone())],
-            crate::s3::sigv4::EMPTY_SHA256_HEX,
+        let (status, text) = call(
+            dp,
             key,
-            &dp.region,
-            SystemTime::now(),
-        )?;
-        let mut req = http
-            .get(format!("{scheme}://{addr}{path}"))
-            .header("host", &dp.host);
-        for (n, v) in &signed.headers {
-            req = req.header(n, v);
-        }
-        let resp = req.send().await.map_err(|e| e.to_string())?;
-        let status = resp.status();
-        let text = resp.text().await.map_err(|e| e.to_string())?;
+            reqwest::Method::GET,
+            &format!("/{backend_bucket}?{query}"),
+        )
+        .await?;
         if !status.is_success() {
             return Err(format!(
                 "ListObjectsV2 on {backend_bucket}: HTTP {status}: {}",
@@ -103,8 +108,8 @@ pub async fn bucket_usage(
 /// Objects deleted concurrently while purging a bucket.
 pub const PURGE_CONCURRENCY: usize = 16;
 
-async fn signed(
-    http: &reqwest::Client,
+/// Send one request signed with `key` (no body) and return status and body text.
+async fn call(
     dp: &DataPath,
     key: &SigningKey,
     method: reqwest::Method,
@@ -123,7 +128,7 @@ async fn signed(
         SystemTime::now(),
     )?;
     let scheme = if dp.tls { "https" } else { "http" };
-    let mut req = http
+    let mut req = http()
         .request(method, format!("{scheme}://{addr}{path}"))
         .header("host", &dp.host);
     for (n, v) in &s.headers {
@@ -140,15 +145,13 @@ async fn signed(
 /// `purge_data` on a shared-namespace backend: delete every object and in-progress upload of the
 /// bucket, then the bucket. Idempotent: a bucket already gone counts as purged.
 pub async fn purge_bucket(
-    http: &reqwest::Client,
     dp: &DataPath,
     key: &SigningKey,
     backend_bucket: &str,
 ) -> Result<(), String> {
     let enc = |k: &str| crate::s3::sigv4::uri_encode(k, false);
     for _ in 0..MAX_USAGE_PAGES {
-        let (status, text) = signed(
-            http,
+        let (status, text) = call(
             dp,
             key,
             reqwest::Method::GET,
@@ -161,18 +164,7 @@ pub async fn purge_bucket(
         if !status.is_success() {
             return Err(format!("listing {backend_bucket}: HTTP {status}"));
         }
-        let mut keys = Vec::new();
-        let mut rest = text.as_str();
-        while let Some(i) = rest.find("<Key>") {
-            rest = &rest[i + 5..];
-            let end = rest.find("</Key>").unwrap_or(rest.len());
-            keys.push(
-                quick_xml::escape::unescape(&rest[..end])
-                    .map(|c| c.into_owned())
-                    .unwrap_or_else(|_| rest[..end].to_string()),
-            );
-            rest = &rest[end..];
-        }
+        let keys: Vec<String> = blocks(&text, "Key").into_iter().map(unescaped).collect();
         if keys.is_empty() {
             break;
         }
@@ -183,7 +175,7 @@ pub async fn purge_bucket(
                 .collect();
             let dels = paths
                 .iter()
-                .map(|p| signed(http, dp, key, reqwest::Method::DELETE, p));
+                .map(|p| call(dp, key, reqwest::Method::DELETE, p));
             for r in futures::future::join_all(dels).await {
                 let (status, text) = r?;
                 if !status.is_success() && status != reqwest::StatusCode::NOT_FOUND {
@@ -196,8 +188,7 @@ pub async fn purge_bucket(
         }
     }
     // abort uploads in progress, which would otherwise keep the bucket non-empty on some platforms
-    if let Ok((status, text)) = signed(
-        http,
+    if let Ok((status, text)) = call(
         dp,
         key,
         reqwest::Method::GET,
@@ -206,19 +197,11 @@ pub async fn purge_bucket(
     .await
     {
         if status.is_success() {
-            let mut rest = text.as_str();
-            while let Some(i) = rest.find("<Upload>") {
-                rest = &rest[i + 8..];
-                let end = rest.find("</Upload>").unwrap_or(rest.len());
-                let item = &rest[..end];
-                let k = tag(item, "Key").map(|k| {
-                    quick_xml::escape::unescape(k)
-                        .map(|c| c.into_owned())
-                        .unwrap_or_else(|_| k.to_string())
-                });
-                if let (Some(k), Some(id)) = (k, tag(item, "UploadId")) {
-                    let _ = signed(
-                        http,
+            for item in blocks(&text, "Upload") {
+                if let (Some(k), Some(id)) =
+                    (tag(item, "Key").map(unescaped), tag(item, "UploadId"))
+                {
+                    let _ = call(
                         dp,
                         key,
                         reqwest::Method::DELETE,
@@ -230,12 +213,10 @@ pub async fn purge_bucket(
                     )
                     .await;
                 }
-                rest = &rest[end..];
             }
         }
     }
-    let (status, text) = signed(
-        http,
+    let (status, text) = call(
         dp,
         key,
         reqwest::Method::DELETE,
@@ -250,6 +231,27 @@ pub async fn purge_bucket(
             text.chars().take(200).collect::<String>()
         ))
     }
+}
+
+/// A backend's own ListBuckets for the identity `key`: (name, creation date).
+pub async fn list_buckets(
+    dp: &DataPath,
+    key: &SigningKey,
+) -> Result<Vec<(String, Option<chrono::DateTime<chrono::Utc>>)>, String> {
+    let (status, text) = call(dp, key, reqwest::Method::GET, "/").await?;
+    if !status.is_success() {
+        return Err(format!("HTTP {status}"));
+    }
+    Ok(blocks(&text, "Bucket")
+        .into_iter()
+        .filter_map(|item| {
+            let name = unescaped(tag(item, "Name")?);
+            let created = tag(item, "CreationDate")
+                .and_then(|d| chrono::DateTime::parse_from_rfc3339(d).ok())
+                .map(|d| d.with_timezone(&chrono::Utc));
+            Some((name, created))
+        })
+        .collect())
 }
 
 #[cfg(test)]

@@ -13,6 +13,10 @@ use super::error::ApiError;
 use super::model::{BucketMeta, Usage};
 use crate::store::{Store, Tenant, User};
 
+/// Cache invalidation belongs to the hooks: `tenant_changed` and `after_delete` drop the tenant's
+/// (or user's) cached facts, keys and identities — after the store change, so no concurrent
+/// request can re-cache what was just removed — and `credential_changed` one key. Handlers never
+/// walk keys themselves.
 #[async_trait]
 pub trait ControlHooks: Send + Sync + 'static {
     /// After the tenant row exists; provision it on the tenant's backends.
@@ -37,8 +41,9 @@ pub trait ControlHooks: Send + Sync + 'static {
     async fn user_deleting(&self, _u: &User, _purge: bool) -> Result<(), ApiError> {
         Ok(())
     }
-    /// After a tenant or user row was deleted (backend removal may complete in the background).
-    async fn after_delete(&self) {}
+    /// After a tenant's (`user_id` None) or a user's rows were deleted from the store: drop what is
+    /// cached of them (backend removal may complete in the background).
+    async fn after_delete(&self, _tenant_id: &str, _user_id: Option<&str>) {}
     /// A key was created, disabled, enabled or deleted: drop cached copies.
     async fn credential_changed(&self, _access_key: &str) {}
     async fn usage(

@@ -363,7 +363,7 @@ async fn create_tenant(
         // leave nothing half-made: the tenant exists only if its backends accepted it
         let _ = st.hooks.tenant_deleting(&tenant, false).await;
         st.store.delete_tenant(&tenant.tenant_id).await?;
-        st.hooks.after_delete().await;
+        st.hooks.after_delete(&tenant.tenant_id, None).await;
         return Err(e);
     }
     tracing::info!(tenant_id = %tenant.tenant_id, "tenant created");
@@ -466,37 +466,9 @@ async fn delete_tenant(
     // DELETE is idempotent: an unknown tenant answers 204 like the reference implementations, so
     // OSE's retries after a lost response do not fail.
     if let Some(t) = st.store.tenant(&id).await? {
-        let users = st
-            .store
-            .users(
-                &[crate::store::Term::TenantId(id.clone())],
-                crate::store::Paging {
-                    offset: 0,
-                    limit: u64::MAX,
-                },
-            )
-            .await?;
         st.hooks.tenant_deleting(&t, purge).await?;
-        for c in users.items.iter() {
-            let keys = st
-                .store
-                .credentials(
-                    &[
-                        crate::store::Term::TenantId(id.clone()),
-                        crate::store::Term::UserId(c.user_id.clone()),
-                    ],
-                    crate::store::Paging {
-                        offset: 0,
-                        limit: u64::MAX,
-                    },
-                )
-                .await?;
-            for k in keys.items {
-                st.hooks.credential_changed(&k.access_key).await;
-            }
-        }
         st.store.delete_tenant(&id).await?;
-        st.hooks.after_delete().await;
+        st.hooks.after_delete(&id, None).await;
         tracing::info!(tenant_id = %id, purge, "tenant deleted");
     }
     Ok(StatusCode::NO_CONTENT)
@@ -557,8 +529,7 @@ async fn create_user(
     if let Err(e) = st.hooks.user_created(&tenant, &user).await {
         let _ = st.hooks.user_deleting(&user, false).await;
         st.store.delete_user(&tenant_id, &user.user_id).await?;
-        st.hooks.after_delete().await;
-        st.hooks.credential_changed(&cred.access_key).await;
+        st.hooks.after_delete(&tenant_id, Some(&user.user_id)).await;
         return Err(e);
     }
     tracing::info!(tenant_id = %tenant_id, user_id = %user.user_id, access_key = %cred.access_key, "user created with its first key");
@@ -634,23 +605,6 @@ async fn update_user(
         st.store.set_user_active(&t, &u, before.active).await?;
         return Err(e);
     }
-    // the user's keys change effective state with it
-    let keys = st
-        .store
-        .credentials(
-            &[
-                crate::store::Term::TenantId(t.clone()),
-                crate::store::Term::UserId(u.clone()),
-            ],
-            crate::store::Paging {
-                offset: 0,
-                limit: u64::MAX,
-            },
-        )
-        .await?;
-    for k in keys.items {
-        st.hooks.credential_changed(&k.access_key).await;
-    }
     tracing::info!(tenant_id = %t, user_id = %u, active, "user status changed");
     Ok(Json(after.into()))
 }
@@ -664,25 +618,9 @@ async fn delete_user(
     let q = query(q)?;
     let purge = bool_param(&q, "purge_data", true)?;
     if let Some(user) = st.store.user(&t, &u).await? {
-        let keys = st
-            .store
-            .credentials(
-                &[
-                    crate::store::Term::TenantId(t.clone()),
-                    crate::store::Term::UserId(u.clone()),
-                ],
-                crate::store::Paging {
-                    offset: 0,
-                    limit: u64::MAX,
-                },
-            )
-            .await?;
         st.hooks.user_deleting(&user, purge).await?;
         st.store.delete_user(&t, &u).await?;
-        st.hooks.after_delete().await;
-        for k in keys.items {
-            st.hooks.credential_changed(&k.access_key).await;
-        }
+        st.hooks.after_delete(&t, Some(&u)).await;
         tracing::info!(tenant_id = %t, user_id = %u, purge, "user deleted");
     }
     Ok(StatusCode::NO_CONTENT)

@@ -376,21 +376,17 @@ impl Gateway {
             .filter(|b| !b.data_path().shared_namespace)
             .collect();
         let deadline = snap.config.s3.fanout_timeout;
-        let http = reqwest::Client::new();
-        let asks = own_namespace.iter().map(|b| {
-            let http = http.clone();
-            async move {
-                let r = tokio::time::timeout(deadline, async {
-                    let key = self
-                        .signing_key(b, caller, tenant)
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    list_backend_buckets(&http, b.data_path(), &key).await
-                })
-                .await
-                .unwrap_or_else(|_| Err("no answer within the fan-out deadline".into()));
-                (b.clone(), r)
-            }
+        let asks = own_namespace.iter().map(|b| async move {
+            let r = tokio::time::timeout(deadline, async {
+                let key = self
+                    .signing_key(b, caller, tenant)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                crate::backend::usage::list_buckets(b.data_path(), &key).await
+            })
+            .await
+            .unwrap_or_else(|_| Err("no answer within the fan-out deadline".into()));
+            (b.clone(), r)
         });
         let mut degraded = Vec::new();
         for (b, r) in futures::future::join_all(asks).await {
@@ -1214,58 +1210,4 @@ impl ProxyHttp for Gateway {
             ),
         }
     }
-}
-
-/// A backend's own ListBuckets for the identity `key`: (name, creation date).
-async fn list_backend_buckets(
-    http: &reqwest::Client,
-    dp: &crate::backend::DataPath,
-    key: &SigningKey,
-) -> Result<Vec<(String, Option<chrono::DateTime<chrono::Utc>>)>, String> {
-    let Address::Tcp(addr) = &dp.address else {
-        return Err("unix-socket backends are not listed".into());
-    };
-    let signed = super::resign::sign_request(
-        "GET",
-        "/",
-        &[("host".to_string(), dp.host.clone())],
-        sigv4::EMPTY_SHA256_HEX,
-        key,
-        &dp.region,
-        SystemTime::now(),
-    )?;
-    let scheme = if dp.tls { "https" } else { "http" };
-    let mut req = http
-        .get(format!("{scheme}://{addr}/"))
-        .header("host", &dp.host);
-    for (n, v) in &signed.headers {
-        req = req.header(n, v);
-    }
-    let resp = req.send().await.map_err(|e| e.to_string())?;
-    let status = resp.status();
-    let text = resp.text().await.map_err(|e| e.to_string())?;
-    if !status.is_success() {
-        return Err(format!("HTTP {status}"));
-    }
-    let mut out = Vec::new();
-    let mut rest = text.as_str();
-    while let Some(i) = rest.find("<Bucket>") {
-        rest = &rest[i + 8..];
-        let end = rest.find("</Bucket>").unwrap_or(rest.len());
-        let item = &rest[..end];
-        let field = |n: &str| {
-            let o = format!("<{n}>");
-            let i = item.find(&o)? + o.len();
-            let j = item[i..].find(&format!("</{n}>"))?;
-            Some(item[i..i + j].to_string())
-        };
-        if let Some(name) = field("Name") {
-            let created = field("CreationDate")
-                .and_then(|d| chrono::DateTime::parse_from_rfc3339(&d).ok())
-                .map(|d| d.with_timezone(&chrono::Utc));
-            out.push((name, created));
-        }
-        rest = &rest[end..];
-    }
-    Ok(out)
 }

@@ -436,6 +436,22 @@ fn identity_ctx(backend: &str, tenant_id: &str, principal: &str) -> String {
     format!("identity:{backend}:{tenant_id}:{principal}")
 }
 
+fn open_identity_secret(
+    key: &MasterKey,
+    backend: &str,
+    tenant_id: &str,
+    principal: &str,
+    sealed: &[u8],
+) -> Result<String> {
+    key.open(&identity_ctx(backend, tenant_id, principal), sealed)
+        .and_then(|v| String::from_utf8(v).ok())
+        .ok_or_else(|| {
+            StoreError::Crypto(format!(
+                "backend identity {backend}/{tenant_id}/{principal}"
+            ))
+        })
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn create_tenant(&self, t: NewTenant) -> Result<Tenant> {
@@ -888,10 +904,7 @@ impl Store for SqliteStore {
             let Some((backend_user, access_key, sealed)) = row else {
                 return Ok(None);
             };
-            let secret_key = key
-                .open(&identity_ctx(&b, &t, &p), &sealed)
-                .and_then(|v| String::from_utf8(v).ok())
-                .ok_or_else(|| StoreError::Crypto(format!("backend identity {b}/{t}/{p}")))?;
+            let secret_key = open_identity_secret(key, &b, &t, &p, &sealed)?;
             Ok(Some(BackendIdentity {
                 backend: b,
                 tenant_id: t,
@@ -915,10 +928,7 @@ impl Store for SqliteStore {
                 .collect::<std::result::Result<_, _>>()?;
             rows.into_iter()
                 .map(|(b, p, backend_user, access_key, sealed)| {
-                    let secret_key = key
-                        .open(&identity_ctx(&b, &t, &p), &sealed)
-                        .and_then(|v| String::from_utf8(v).ok())
-                        .ok_or_else(|| StoreError::Crypto(format!("backend identity {b}/{t}/{p}")))?;
+                    let secret_key = open_identity_secret(key, &b, &t, &p, &sealed)?;
                     Ok(BackendIdentity {
                         backend: b,
                         tenant_id: t.clone(),
