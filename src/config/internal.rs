@@ -32,6 +32,29 @@ pub const DEFAULT_BACKEND_TIMEOUT: Duration = Duration::from_millis(10_000);
 pub const DEFAULT_RECONCILE_INTERVAL: Duration = Duration::from_secs(30);
 /// Default grace period for in-flight requests on SIGTERM.
 pub const DEFAULT_GRACE_PERIOD: Duration = Duration::from_secs(10);
+/// Default `server.limits.max_header_bytes`: 64 KiB, nginx's `large_client_header_buffers` order of
+/// magnitude. Real S3 requests send 1–4 KiB of headers (a long presigned query or many
+/// `x-amz-meta-*` stay far below); stops a client from making Osprey hold up to pingora's own 1 MiB
+/// per connection (issue 9: 200 × 1 MB unfinished headers grew RSS by 232 MB).
+pub const DEFAULT_MAX_HEADER_BYTES: usize = 64 * 1024;
+/// Smallest accepted `max_header_bytes`: 8 KiB (below it ordinary SigV4 requests fail).
+pub const MIN_MAX_HEADER_BYTES: usize = 8 * 1024;
+/// Default `server.limits.header_timeout_secs`: 30 s for a whole header section, counted from the
+/// connection (first request) or from the request's first byte (keep-alive). Stops slowloris: a
+/// client trickling one header line every few seconds held a connection open indefinitely.
+pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default `server.limits.idle_timeout_secs`: an idle keep-alive connection is closed after 60 s.
+/// Stops idle connections from holding connection slots forever.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default `server.limits.body_timeout_secs`: 60 s without a single body byte read from (or written
+/// to) the client ends the request. Stops a client that starts an upload, then stalls, from holding
+/// a connection and an upstream request open.
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default `server.limits.max_connections`, per listener: 4096. With the header limit this bounds
+/// what idle or slow clients can pin to about 4096 × 64 KiB = 256 MiB worst case; further
+/// connections are closed at once (a 503 is written on the S3 listener).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
+
 /// Longest backend name: it is stored in every placement row and printed in logs.
 pub const MAX_BACKEND_NAME_LEN: usize = 32;
 
@@ -55,6 +78,34 @@ pub struct ServerConfig {
     pub tls: Option<TlsConfig>,
     pub grace_period: Duration,
     pub reconcile_interval: Duration,
+    pub limits: Limits,
+}
+
+/// Connection and header limits, the same for the S3 and the OSIS listener (docs/security.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// [`DEFAULT_MAX_HEADER_BYTES`].
+    pub max_header_bytes: usize,
+    /// [`DEFAULT_HEADER_TIMEOUT`].
+    pub header_timeout: Duration,
+    /// [`DEFAULT_IDLE_TIMEOUT`].
+    pub idle_timeout: Duration,
+    /// [`DEFAULT_BODY_TIMEOUT`].
+    pub body_timeout: Duration,
+    /// [`DEFAULT_MAX_CONNECTIONS`].
+    pub max_connections: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
+            header_timeout: DEFAULT_HEADER_TIMEOUT,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            body_timeout: DEFAULT_BODY_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -93,6 +144,8 @@ pub struct S3Config {
     pub max_clock_skew: Duration,
     pub region: String,
     pub fanout_timeout: Duration,
+    /// Regions a credential scope may name; `None`: any (the default, as before).
+    pub regions: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone)]
@@ -359,6 +412,55 @@ fn parse_url(src: &Source<'_>, v: &Spanned<String>, key: &str) -> Result<http::U
     Ok(uri)
 }
 
+/// `[server.limits]`: each key bounded so a typo cannot switch a protection off (0) or make it
+/// meaningless (a day-long header deadline).
+fn limits(src: &Source<'_>, raw: &schema::LimitsSection) -> Result<Limits, ConfigError> {
+    let d = Limits::default();
+    let num = |v: &Option<Spanned<u64>>, key: &str, lo: u64, hi: u64, default: u64| match v {
+        None => Ok(default),
+        Some(x) if (lo..=hi).contains(x.get_ref()) => Ok(*x.get_ref()),
+        Some(x) => src.err_at(
+            x,
+            key,
+            format!("must be between {lo} and {hi}, got {}", x.get_ref()),
+        ),
+    };
+    let secs = |v: &Option<Spanned<u64>>, key: &str, default: Duration| {
+        num(v, key, 1, 3600, default.as_secs()).map(Duration::from_secs)
+    };
+    Ok(Limits {
+        max_header_bytes: num(
+            &raw.max_header_bytes,
+            "server.limits.max_header_bytes",
+            MIN_MAX_HEADER_BYTES as u64,
+            1024 * 1024,
+            d.max_header_bytes as u64,
+        )? as usize,
+        header_timeout: secs(
+            &raw.header_timeout_secs,
+            "server.limits.header_timeout_secs",
+            d.header_timeout,
+        )?,
+        idle_timeout: secs(
+            &raw.idle_timeout_secs,
+            "server.limits.idle_timeout_secs",
+            d.idle_timeout,
+        )?,
+        body_timeout: secs(
+            &raw.body_timeout_secs,
+            "server.limits.body_timeout_secs",
+            d.body_timeout,
+        )?,
+        max_connections: num(
+            &raw.max_connections,
+            "server.limits.max_connections",
+            1,
+            1_000_000,
+            d.max_connections as u64,
+        )? as usize,
+    })
+}
+
 fn resolve_path(base: &Path, p: &str) -> PathBuf {
     let p = Path::new(p);
     if p.is_absolute() {
@@ -473,6 +575,7 @@ impl Config {
                     )
                 }
             },
+            limits: limits(&src, &raw.server.limits)?,
         };
 
         // ---- osis
@@ -597,6 +700,17 @@ impl Config {
                 .fanout_timeout_ms
                 .map(Duration::from_millis)
                 .unwrap_or(DEFAULT_FANOUT_TIMEOUT),
+            regions: match &raw.s3.regions {
+                None => None,
+                Some(r) if r.get_ref().is_empty() || r.get_ref().iter().any(|x| x.is_empty()) => {
+                    return src.err_at(
+                        r,
+                        "s3.regions",
+                        "must list at least one region, none empty (remove the key to accept any)",
+                    )
+                }
+                Some(r) => Some(r.get_ref().clone()),
+            },
         };
 
         // ---- store

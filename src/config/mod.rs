@@ -5,7 +5,7 @@
 pub mod internal;
 pub mod toml;
 
-pub use internal::{BackendConfig, BackendKind, Config, Env, LogLevel};
+pub use internal::{BackendConfig, BackendKind, Config, Env, Limits, LogLevel};
 
 use std::path::Path;
 

@@ -47,6 +47,26 @@ pub struct ServerSection {
     /// Seconds between runs of the provisioning reconciler, which finishes backend work left by
     /// an outage or a crash (default 30; 1..=3600).
     pub reconcile_interval_secs: Option<Spanned<u64>>,
+    /// Connection and header limits of both listeners (`[server.limits]`).
+    #[serde(default)]
+    pub limits: LimitsSection,
+}
+
+/// `[server.limits]`: what one client may hold of Osprey (docs/security.md). Each key's default
+/// is the named constant in `config::internal`.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsSection {
+    /// Most bytes of one request's header section (request line + headers); larger → 431.
+    pub max_header_bytes: Option<Spanned<u64>>,
+    /// Seconds a client has to send a whole header section once it started (or once connected).
+    pub header_timeout_secs: Option<Spanned<u64>>,
+    /// Seconds an idle keep-alive connection is kept open between requests.
+    pub idle_timeout_secs: Option<Spanned<u64>>,
+    /// Seconds a request or response body may make no progress before the connection is closed.
+    pub body_timeout_secs: Option<Spanned<u64>>,
+    /// Most connections open at once on each listener; more are refused.
+    pub max_connections: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -84,6 +104,8 @@ pub struct S3Section {
     pub region: Option<String>,
     /// Deadline in milliseconds for fan-out calls (ListBuckets over several backends; default 5000).
     pub fanout_timeout_ms: Option<u64>,
+    /// Regions a client may name in its credential scope (default: any).
+    pub regions: Option<Spanned<Vec<String>>>,
 }
 
 #[derive(Debug, Deserialize, Default)]

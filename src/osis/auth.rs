@@ -2,6 +2,7 @@
 //! `osis.bearer` is on, HS512 JWT bearer tokens from `POST /api/v1/auth/login` and
 //! `POST /api/v1/auth/token` beside Basic (the verifier only speaks Basic, so Basic stays on).
 
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -30,12 +31,19 @@ pub const MAX_AUTH_HEADER_BYTES: usize = 8 * 1024;
 const ISSUER: &str = "osprey";
 const ROLE_ADMIN: &str = "ROLE_ADMIN";
 const ROLE_REFRESH: &str = "ROLE_REFRESH_TOKEN";
+/// Store counter carried by every token as `gen`; `POST /api/v1/auth/revoke` bumps it, and a
+/// token of an older generation is refused (issue 9: refresh tokens could not be revoked).
+pub const TOKEN_GENERATION: &str = "osis_token_generation";
 
 pub struct Authenticator {
     access_key: String,
     secret_key: String,
     /// `None` when bearer mode is off.
     jwt: Option<[u8; 32]>,
+    /// The current token generation (see [`TOKEN_GENERATION`]).
+    generation: AtomicI64,
+    /// Back-off on failed logins, per client address.
+    pub throttle: super::throttle::LoginThrottle,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -47,17 +55,33 @@ struct Claims {
     scopes: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     jti: Option<String>,
+    /// Token generation at issue time.
+    #[serde(default)]
+    gen: i64,
 }
 
 impl Authenticator {
     /// `jwt_key`: a key derived from the master key *and* the admin secret, so rotating the
     /// admin secret revokes every token issued under the old one.
-    pub fn new(access_key: String, secret_key: String, jwt_key: Option<[u8; 32]>) -> Self {
+    /// `generation`: the stored [`TOKEN_GENERATION`] at start.
+    pub fn new(
+        access_key: String,
+        secret_key: String,
+        jwt_key: Option<[u8; 32]>,
+        generation: i64,
+    ) -> Self {
         Authenticator {
             access_key,
             secret_key,
             jwt: jwt_key,
+            generation: AtomicI64::new(generation),
+            throttle: Default::default(),
         }
+    }
+
+    /// Adopt a new token generation (after the store's counter was bumped).
+    pub fn set_generation(&self, g: i64) {
+        self.generation.fetch_max(g, Ordering::SeqCst);
     }
 
     pub fn modes(&self) -> Vec<&'static str> {
@@ -102,6 +126,7 @@ impl Authenticator {
             exp: now + secs,
             scopes: vec![scope.into()],
             jti: (scope == ROLE_REFRESH).then(crate::store::ids::canonical_id),
+            gen: self.generation.load(Ordering::SeqCst),
         };
         jsonwebtoken::encode(
             &Header::new(Algorithm::HS512),
@@ -127,6 +152,11 @@ impl Authenticator {
         }
         if data.claims.sub != self.access_key {
             return Err(ApiError::unauthorized("token was issued to another admin"));
+        }
+        if data.claims.gen != self.generation.load(Ordering::SeqCst) {
+            return Err(ApiError::unauthorized(
+                "token was revoked (POST /api/v1/auth/revoke); log in again",
+            ));
         }
         Ok(data.claims)
     }
@@ -168,6 +198,51 @@ pub async fn require_admin(
         return Err(e);
     }
     Ok(next.run(req).await)
+}
+
+/// Back-off on failed logins around every OSIS route (see [`super::throttle`]): a client address
+/// in back-off gets 429 with `Retry-After` before its credentials are looked at; a 401 answered
+/// to a request that presented credentials (an `Authorization` header, or a token endpoint's
+/// body) counts as a failure; a success clears the record.
+pub async fn throttle_logins(
+    State(st): State<Arc<OsisState>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    use axum::response::IntoResponse;
+    let ip = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
+    let Some(ip) = ip else {
+        return next.run(req).await;
+    };
+    let now = std::time::Instant::now();
+    if let Err(wait) = st.auth.throttle.check(ip, now) {
+        return ApiError::too_many_attempts(wait).into_response();
+    }
+    let presented = req.headers().contains_key(header::AUTHORIZATION)
+        || req.uri().path().starts_with("/api/v1/auth/");
+    let resp = next.run(req).await;
+    if presented {
+        if resp.status() == axum::http::StatusCode::UNAUTHORIZED {
+            if let Some(wait) = st.auth.throttle.failed(ip, now) {
+                tracing::warn!(client = %ip, backoff_secs = wait.as_secs_f64(), "repeated failed OSIS logins; backing off");
+            }
+        } else if resp.status().is_success() {
+            st.auth.throttle.succeeded(ip);
+        }
+    }
+    resp
+}
+
+/// `POST /api/v1/auth/revoke` (admin): every access and refresh token issued so far stops
+/// working at once; Basic and new logins are unaffected.
+pub async fn revoke(State(st): State<Arc<OsisState>>) -> Result<axum::http::StatusCode, ApiError> {
+    let g = st.store.bump_counter(TOKEN_GENERATION).await?;
+    st.auth.set_generation(g);
+    tracing::info!(generation = g, "OSIS bearer tokens revoked");
+    Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
 /// `POST /api/v1/auth/login` `{"username","password"}` → access + refresh token (samples' shape).

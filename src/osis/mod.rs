@@ -9,6 +9,7 @@ pub mod error;
 pub mod filter;
 pub mod hooks;
 pub mod model;
+pub mod throttle;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -113,6 +114,7 @@ pub fn router(state: Arc<OsisState>) -> Router {
         .route("/admin/reload", post(admin_reload))
         .route("/admin/config", get(admin_config))
         .route("/admin/metrics", get(admin_metrics))
+        .route("/auth/revoke", post(auth::revoke))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_admin,
@@ -129,6 +131,10 @@ pub fn router(state: Arc<OsisState>) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::throttle_logins,
+        ))
         .layer(middleware::from_fn(signature))
         .with_state(state)
 }

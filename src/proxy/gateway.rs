@@ -31,6 +31,8 @@ pub const MAX_TRANSLATED_BODY: usize = super::translate::MAX_TRANSLATED_BODY;
 pub struct Gateway {
     pub snapshot: SharedSnapshot,
     pub directory: Arc<CachedDirectory>,
+    /// Connection limits; the body progress timeout is applied per request here.
+    limits: crate::config::Limits,
     /// Service keys of shared-scope backends, by backend name (with the instance they came from,
     /// so a reload that replaces the backend replaces the key).
     shared_keys: dashmap::DashMap<String, (Arc<dyn Backend>, Arc<SigningKey>)>,
@@ -104,6 +106,8 @@ pub struct RequestCtx {
     bytes_in: u64,
     /// Backends that did not answer a fan-out (ListBuckets), for `x-osprey-degraded`.
     degraded: Option<String>,
+    /// `http(s)://<Host the client used>`: absolute URLs in responses are re-rooted here.
+    origin: Option<String>,
 }
 
 fn sig_error(e: SigError) -> S3Error {
@@ -129,8 +133,37 @@ fn perr(e: &S3Error) -> Box<Error> {
     Error::explain(ErrorType::HTTPStatus(e.status.as_u16()), e.to_string())
 }
 
+/// A header's value as text. Values are UTF-8 once [`client_headers`] accepted the request (it
+/// refuses any other), so this never silently skips a header the client sent.
 fn header<'a>(req: &'a RequestHeader, name: &str) -> Option<&'a str> {
-    req.headers.get(name).and_then(|v| v.to_str().ok())
+    req.headers
+        .get(name)
+        .and_then(|v| std::str::from_utf8(v.as_bytes()).ok())
+}
+
+/// Every request header as `(name, value)` text, exactly as sent, for SigV4 verification.
+///
+/// AWS signs raw header bytes; a value that is UTF-8 is canonicalised from exactly those bytes.
+/// A value that is not UTF-8 is refused (400 InvalidArgument) rather than dropped: dropping it
+/// was issue 9's cross-tenant hole — the header escaped the "every x-amz-* header signed" check
+/// and the copy-source translation, and was still forwarded to the backend.
+fn client_headers(req: &RequestHeader) -> Result<Vec<(String, String)>, S3Error> {
+    let mut out = Vec::with_capacity(req.headers.len());
+    for (n, v) in req.headers.iter() {
+        let v = std::str::from_utf8(v.as_bytes()).map_err(|_| {
+            S3Error::invalid_argument(format!(
+                "the value of header `{}` is not valid UTF-8",
+                n.as_str()
+            ))
+        })?;
+        out.push((n.as_str().to_string(), v.to_string()));
+    }
+    if req.headers.get_all("x-amz-copy-source").iter().count() > 1 {
+        return Err(S3Error::invalid_argument(
+            "more than one x-amz-copy-source header",
+        ));
+    }
+    Ok(out)
 }
 
 /// Access key named by the request, before verification (to look its secret up).
@@ -158,10 +191,15 @@ fn is_authenticated(req: &RequestHeader) -> bool {
 }
 
 impl Gateway {
-    pub fn new(snapshot: SharedSnapshot, directory: Arc<CachedDirectory>) -> Self {
+    pub fn new(
+        snapshot: SharedSnapshot,
+        directory: Arc<CachedDirectory>,
+        limits: crate::config::Limits,
+    ) -> Self {
         Gateway {
             snapshot,
             directory,
+            limits,
             shared_keys: dashmap::DashMap::new(),
         }
     }
@@ -212,6 +250,7 @@ impl Gateway {
     async fn authenticate(
         &self,
         req: &RequestHeader,
+        headers: &[(String, String)],
         snap: &Snapshot,
     ) -> Result<Option<(Caller, Verified)>, S3Error> {
         if !is_authenticated(req) {
@@ -223,16 +262,11 @@ impl Gateway {
             ))
         })?;
         let entry = self.directory.key(&ak).await.map_err(store_error)?;
-        let headers: Vec<(String, String)> = req
-            .headers
-            .iter()
-            .filter_map(|(n, v)| Some((n.as_str().to_string(), v.to_str().ok()?.to_string())))
-            .collect();
         let parts = sigv4::RequestParts {
             method: req.method.as_str(),
             raw_path: req.uri.path(),
             raw_query: req.uri.query().unwrap_or(""),
-            headers: &headers,
+            headers,
         };
         let secret = entry.as_ref().map(|e| e.secret_key.clone());
         let verified = sigv4::verify(
@@ -251,6 +285,21 @@ impl Gateway {
                     verified.service
                 ),
             ));
+        }
+        // `s3.regions`: the credential scope must name one of them (issue 9, item 6)
+        if let Some(regions) = &snap.config.s3.regions {
+            if !regions.iter().any(|r| *r == verified.region) {
+                return Err(S3Error::new(
+                    StatusCode::BAD_REQUEST,
+                    "AuthorizationHeaderMalformed",
+                    format!(
+                        "The authorization header is malformed; the region '{}' is wrong; expecting '{}'",
+                        verified.region,
+                        regions.join("' or '")
+                    ),
+                )
+                .with_extra("Region", regions[0].clone()));
+            }
         }
         let entry = entry.ok_or_else(S3Error::invalid_access_key_id)?;
         if !entry.active {
@@ -456,6 +505,14 @@ impl Gateway {
         let req = session.req_header();
         let query = op::parse_query(req.uri.query())?;
         let host = header(req, "host").unwrap_or("");
+        if !host.is_empty() {
+            let scheme = if snap.config.server.tls.is_some() {
+                "https"
+            } else {
+                "http"
+            };
+            ctx.origin = Some(format!("{scheme}://{host}"));
+        }
         let vhost = op::virtual_host_bucket(host, snap.config.s3.domain.as_deref());
         let s3op = S3Op::parse(
             &req.method,
@@ -465,7 +522,8 @@ impl Gateway {
             req.headers.contains_key("x-amz-copy-source"),
         )?;
         ctx.op = Some(s3op.clone());
-        let auth = self.authenticate(req, &snap).await?;
+        let headers = client_headers(req)?;
+        let auth = self.authenticate(req, &headers, &snap).await?;
 
         let Some((caller, verified)) = auth else {
             return self.route_anonymous(ctx, &snap, &s3op).await;
@@ -573,24 +631,39 @@ impl Gateway {
                 "Anonymous users cannot create buckets; sign the request",
             ));
         }
-        let ps = self
-            .directory
-            .inner()
-            .placements_named(bucket)
-            .await
-            .map_err(store_error)?;
-        let p =
-            match ps.as_slice() {
-                [p] => p,
-                [] => return Err(S3Error::no_such_bucket(bucket)),
-                _ => return Err(S3Error::access_denied(
-                    "Several tenants own a bucket of this name; anonymous access cannot tell which",
-                )),
-            };
+        // Anonymous bucket resolution (docs/security.md, "Anonymous access"):
+        // - `<tenant id>:<bucket>` names one tenant's bucket, whatever other tenants call theirs
+        //   (RGW's own cross-tenant form), so no later bucket of another tenant can break it;
+        // - a plain name resolves only while exactly one tenant has it.
+        // Unknown and ambiguous names both answer AccessDenied, the answer a private bucket gives,
+        // so anonymous callers learn nothing about which names exist.
+        let denied = || S3Error::access_denied("Access Denied");
+        let p = match bucket.split_once(':') {
+            Some((tenant_id, name)) => self
+                .directory
+                .placement(tenant_id, name)
+                .await
+                .map_err(store_error)?
+                .map(|p| (*p).clone())
+                .ok_or_else(denied)?,
+            None => {
+                let mut ps = self
+                    .directory
+                    .inner()
+                    .placements_named(bucket)
+                    .await
+                    .map_err(store_error)?;
+                if ps.len() != 1 {
+                    return Err(denied());
+                }
+                ps.remove(0)
+            }
+        };
         let backend = snap
             .backend(&p.backend)
             .cloned()
             .ok_or_else(|| S3Error::service_unavailable(&p.backend, "not configured"))?;
+        // responses name the bucket as the client addressed it (qualified or not)
         if p.backend_bucket != bucket {
             ctx.translate = Some((p.backend_bucket.clone(), bucket.to_string()));
         }
@@ -612,10 +685,13 @@ impl Gateway {
         let modes = backend.data_path().payload_modes;
         Ok(match v.payload {
             PayloadMode::Unsigned => BodyPlan::Untouched,
-            PayloadMode::Sha256(h) => {
-                let empty = header(req, "content-length").is_none_or(|l| l == "0")
+            PayloadMode::Sha256(_) => {
+                // Only a request without a body skips the check. A non-empty body is checked
+                // against whatever hash was signed — the empty-payload hash included (issue 9:
+                // a body under `e3b0…` reached backends that trust their gateway).
+                let empty = header(req, "content-length").is_none_or(|l| l.trim() == "0")
                     && !req.headers.contains_key("transfer-encoding");
-                if empty || hex::encode(h) == sigv4::EMPTY_SHA256_HEX {
+                if empty {
                     BodyPlan::Untouched
                 } else {
                     BodyPlan::Sha256
@@ -669,6 +745,12 @@ impl Gateway {
             .parse()
             .map_err(|_| S3Error::invalid_argument("request target cannot be forwarded"))?;
         req.set_uri(uri);
+        // Only what the client signed (or standard unsigned headers) travels on; Osprey's own
+        // headers are set below.
+        upstream::retain_forwardable(
+            req,
+            ctx.verified.as_ref().map(|v| v.signed_headers.as_slice()),
+        );
         for h in upstream::DROPPED_HEADERS {
             req.remove_header(*h);
         }
@@ -876,6 +958,27 @@ impl BodyCodec {
     }
 }
 
+/// What a backend failure is called toward the client: its kind, no address or error text.
+fn upstream_failure(t: &ErrorType) -> &'static str {
+    match t {
+        ErrorType::ConnectRefused => "connection refused",
+        ErrorType::ConnectTimedout => "connection timed out",
+        ErrorType::ConnectError | ErrorType::ConnectNoRoute | ErrorType::SocketError => {
+            "cannot connect"
+        }
+        ErrorType::TLSHandshakeFailure | ErrorType::InvalidCert => "TLS handshake failed",
+        ErrorType::ConnectionClosed => "the backend closed the connection",
+        ErrorType::ReadError
+        | ErrorType::WriteError
+        | ErrorType::ReadTimedout
+        | ErrorType::WriteTimedout => "the connection to the backend broke",
+        ErrorType::InvalidHTTPHeader | ErrorType::H1Error | ErrorType::H2Error => {
+            "the backend sent an invalid response"
+        }
+        _ => "the request could not be completed",
+    }
+}
+
 fn translated_op(kind: OpKind) -> bool {
     matches!(
         kind,
@@ -915,7 +1018,26 @@ impl ProxyHttp for Gateway {
             status: 0,
             bytes_in: 0,
             degraded: None,
+            origin: None,
         }
+    }
+
+    /// Error log lines name the request by method and path only: pingora's default summary has
+    /// the full URI, i.e. a presigned URL's `X-Amz-Credential` and `X-Amz-Signature` (issue 9).
+    fn request_summary(&self, session: &Session, _ctx: &RequestCtx) -> String {
+        let req = session.req_header();
+        format!("{} {}", req.method, req.uri.path())
+    }
+
+    async fn early_request_filter(
+        &self,
+        session: &mut Session,
+        _ctx: &mut RequestCtx,
+    ) -> pingora::Result<()> {
+        // `server.limits.body_timeout_secs`: a body that makes no progress ends the request
+        session.set_read_timeout(Some(self.limits.body_timeout));
+        session.set_write_timeout(Some(self.limits.body_timeout));
+        Ok(())
     }
 
     async fn request_filter(
@@ -1050,11 +1172,23 @@ impl ProxyHttp for Gateway {
             }
             _ => {}
         }
-        if let Some((backend_bucket, bucket)) = &ctx.translate {
-            if let Some(loc) = resp.headers.get("location").and_then(|v| v.to_str().ok()) {
-                let l = super::translate::translate_path(loc, backend_bucket, bucket);
+        // `Location` (CompleteMultipartUpload, redirects): the client's bucket name at Osprey's
+        // address, never the backend's bucket name or host (issue 9, item 5)
+        if let Some(loc) = resp.headers.get("location").and_then(|v| v.to_str().ok()) {
+            let (bb, b) = match (
+                &ctx.translate,
+                ctx.op.as_ref().and_then(|o| o.bucket.as_deref()),
+            ) {
+                (Some((bb, b)), _) => (bb.as_str(), b.as_str()),
+                (None, Some(b)) => (b, b),
+                (None, None) => ("", ""),
+            };
+            if !b.is_empty() {
+                let l = super::translate::translate_url(loc, bb, b, ctx.origin.as_deref());
                 resp.insert_header("location", l)?;
             }
+        }
+        if ctx.translate.is_some() {
             let xml = resp
                 .headers
                 .get("content-type")
@@ -1098,7 +1232,12 @@ impl ProxyHttp for Gateway {
         if end_of_stream {
             if let Some((backend_bucket, bucket)) = &ctx.translate {
                 let text = String::from_utf8_lossy(&ctx.resp_buf);
-                let out = super::translate::translate_xml(&text, backend_bucket, bucket);
+                let out = super::translate::translate_xml_at(
+                    &text,
+                    backend_bucket,
+                    bucket,
+                    ctx.origin.as_deref(),
+                );
                 *body = Some(Bytes::from(out));
             }
         }
@@ -1117,21 +1256,26 @@ impl ProxyHttp for Gateway {
                 .as_ref()
                 .map(|r| r.backend.name().to_string())
                 .unwrap_or_else(|| "?".into());
+            // The client learns the backend's name and what went wrong, never pingora's error
+            // text, which carries the peer's address (issue 9, item 5); the detail is logged.
+            tracing::warn!(request_id = %ctx.request_id, backend, error = ?e.etype(), source = ?e.esource(), "proxying failed");
             match e.etype() {
-                ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout => {
+                ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout
+                    if e.esource() != &pingora::ErrorSource::Downstream =>
+                {
                     S3Error::slow_down(&backend)
                 }
                 ErrorType::HTTPStatus(code) if *code < 500 => S3Error::new(
                     StatusCode::from_u16(*code).unwrap_or(StatusCode::BAD_REQUEST),
                     "InvalidRequest",
-                    e.to_string(),
+                    "The request could not be processed.",
                 ),
                 _ if e.esource() == &pingora::ErrorSource::Downstream => S3Error::new(
                     StatusCode::BAD_REQUEST,
                     "IncompleteBody",
-                    format!("the request could not be read: {e}"),
+                    "The request body could not be read completely (the client stopped sending, or sent less than it announced).",
                 ),
-                _ => S3Error::service_unavailable(&backend, &e.to_string()),
+                _ => S3Error::service_unavailable(&backend, upstream_failure(e.etype())),
             }
         });
         let code = err.status.as_u16();

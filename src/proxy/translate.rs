@@ -12,8 +12,20 @@ pub const MAX_TRANSLATED_BODY: usize = 32 * 1024 * 1024;
 /// XML elements whose whole text is a bucket name.
 const BUCKET_ELEMENTS: &[&str] = &["Name", "Bucket", "BucketName"];
 
-/// Rewrite bucket names inside `xml`.
+/// Rewrite bucket names inside `xml` (absolute URLs keep their authority; see [`translate_xml_at`]).
 pub fn translate_xml(xml: &str, backend_bucket: &str, bucket: &str) -> String {
+    translate_xml_at(xml, backend_bucket, bucket, None)
+}
+
+/// Rewrite bucket names inside `xml`; absolute URLs (`<Location>`) are re-rooted at `origin`
+/// (`http://<the Host the client used>`) when given, so neither the backend's bucket name nor
+/// its address reaches the client (issue 9, item 5).
+pub fn translate_xml_at(
+    xml: &str,
+    backend_bucket: &str,
+    bucket: &str,
+    origin: Option<&str>,
+) -> String {
     let mut out = xml.to_string();
     for el in BUCKET_ELEMENTS {
         let from = format!("<{el}>{backend_bucket}</{el}>");
@@ -23,12 +35,18 @@ pub fn translate_xml(xml: &str, backend_bucket: &str, bucket: &str) -> String {
     }
     // <Resource>/backend-bucket/key</Resource>, <Location>http://host/backend-bucket/key</Location>
     for el in ["Resource", "Location"] {
-        out = rewrite_path_element(&out, el, backend_bucket, bucket);
+        out = rewrite_path_element(&out, el, backend_bucket, bucket, origin);
     }
     out
 }
 
-fn rewrite_path_element(xml: &str, el: &str, backend_bucket: &str, bucket: &str) -> String {
+fn rewrite_path_element(
+    xml: &str,
+    el: &str,
+    backend_bucket: &str,
+    bucket: &str,
+    origin: Option<&str>,
+) -> String {
     let open = format!("<{el}>");
     let close = format!("</{el}>");
     let mut out = String::with_capacity(xml.len());
@@ -38,11 +56,42 @@ fn rewrite_path_element(xml: &str, el: &str, backend_bucket: &str, bucket: &str)
         out.push_str(&rest[..start]);
         rest = &rest[start..];
         let Some(j) = rest.find(&close) else { break };
-        out.push_str(&translate_path(&rest[..j], backend_bucket, bucket));
+        out.push_str(&translate_url(&rest[..j], backend_bucket, bucket, origin));
         rest = &rest[j..];
     }
     out.push_str(rest);
     out
+}
+
+/// A `Location`-style value: an absolute URL in path style (`http://h/backend-bucket/key`) or
+/// virtual-host style (`http://backend-bucket.h/key`) becomes `<origin>/bucket/key` (path style at
+/// Osprey's own address; without `origin`, path style at the URL's host less the bucket label);
+/// anything else goes through [`translate_path`].
+pub fn translate_url(
+    text: &str,
+    backend_bucket: &str,
+    bucket: &str,
+    origin: Option<&str>,
+) -> String {
+    let Some((scheme, after)) = text.split_once("://") else {
+        return translate_path(text, backend_bucket, bucket);
+    };
+    let cut = after.find('/').unwrap_or(after.len());
+    let (authority, path) = after.split_at(cut);
+    let vhost = authority
+        .strip_prefix(backend_bucket)
+        .and_then(|rest| rest.strip_prefix('.'));
+    let (authority, path) = match vhost {
+        Some(host) => (
+            host,
+            format!("/{bucket}{}", if path.is_empty() { "/" } else { path }),
+        ),
+        None => (authority, translate_path(path, backend_bucket, bucket)),
+    };
+    match origin {
+        Some(o) => format!("{}{path}", o.trim_end_matches('/')),
+        None => format!("{scheme}://{authority}{path}"),
+    }
 }
 
 /// `/backend-bucket/key` → `/bucket/key` (also inside absolute URLs and for a bare `backend-bucket`).
@@ -86,6 +135,27 @@ mod tests {
             "photos",
         );
         assert_eq!(out, "<Location>http://h:1/photos/k</Location>");
+        // issue 9 item 5: the virtual-host form named the tenant-prefixed backend bucket
+        let out = translate_xml_at(
+            "<Location>http://t1-photos.rgw:7480/k</Location>",
+            "t1-photos",
+            "photos",
+            Some("http://osprey:9000"),
+        );
+        assert_eq!(out, "<Location>http://osprey:9000/photos/k</Location>");
+        assert_eq!(
+            translate_url("http://t1-photos.rgw:7480/a/b", "t1-photos", "photos", None),
+            "http://rgw:7480/photos/a/b"
+        );
+        assert_eq!(
+            translate_url(
+                "https://rgw/t1-photos/a",
+                "t1-photos",
+                "photos",
+                Some("https://o")
+            ),
+            "https://o/photos/a"
+        );
         assert_eq!(
             translate_path("/t1-photosX/k", "t1-photos", "photos"),
             "/t1-photosX/k"

@@ -26,6 +26,63 @@ pub const DROPPED_HEADERS: &[&str] = &[
     "proxy-authorization",
 ];
 
+/// Standard request headers forwarded although the client did not sign them: the ones S3 reads
+/// and lets go unsigned (framing, content metadata, conditionals, ranges, CORS preflight), so a
+/// presigned PUT with a `Content-Type` stores it as S3 would. Everything else reaches the backend
+/// only if the client signed it or Osprey set it — a whitelist at the upstream boundary (issue 9:
+/// an unsigned header that Osprey could not read was forwarded and executed by the backend).
+/// `x-amz-*` headers are never in this list: unsigned ones are refused before routing.
+pub const FORWARDED_UNSIGNED: &[&str] = &[
+    "accept",
+    "accept-encoding",
+    "access-control-request-headers",
+    "access-control-request-method",
+    "cache-control",
+    "connection",
+    "content-disposition",
+    "content-encoding",
+    "content-language",
+    "content-length",
+    "content-md5",
+    "content-type",
+    "expires",
+    "if-match",
+    "if-modified-since",
+    "if-none-match",
+    "if-unmodified-since",
+    "origin",
+    "range",
+    "transfer-encoding",
+    "user-agent",
+];
+
+/// Whether a client header may travel to the backend. `signed`: the sorted, lower-case names the
+/// client's signature covers; `None` for an anonymous request, which has no signature: it may
+/// carry `x-amz-*` headers (the backend treats the request as anonymous and decides), except
+/// copy sources, which Osprey resolves only for an authenticated caller.
+pub fn forwardable(name: &str, signed: Option<&[String]>) -> bool {
+    if FORWARDED_UNSIGNED.binary_search(&name).is_ok() {
+        return true;
+    }
+    match signed {
+        Some(list) => list.binary_search_by(|s| s.as_str().cmp(name)).is_ok(),
+        None => name.starts_with("x-amz-") && !name.starts_with("x-amz-copy-source"),
+    }
+}
+
+/// Remove every client header that may not travel to the backend (see [`forwardable`]).
+pub fn retain_forwardable(req: &mut RequestHeader, signed: Option<&[String]>) {
+    let drop: Vec<http::HeaderName> = req
+        .headers
+        .keys()
+        .filter(|n| !forwardable(n.as_str(), signed))
+        .cloned()
+        .collect();
+    for n in drop {
+        req.remove_header(&n);
+    }
+}
+
 /// Query parameters of presigned URLs (removed: the upstream request is header-signed).
 const PRESIGN_PARAMS: &[&str] = &[
     "x-amz-algorithm",
@@ -81,6 +138,7 @@ pub fn parse_copy_source(value: &str) -> Result<(String, String, Option<String>)
         .split_once('/')
         .filter(|(b, k)| !b.is_empty() && !k.is_empty())
         .ok_or_else(|| S3Error::invalid_argument("x-amz-copy-source must be /bucket/key"))?;
+    crate::s3::op::validate_key(k)?;
     Ok((b.to_string(), k.to_string(), version))
 }
 
@@ -109,7 +167,8 @@ pub fn headers_to_sign(req: &RequestHeader) -> Vec<(String, String)> {
             || n == "content-md5"
             || (n.starts_with("x-amz-") && n != "x-amz-date" && n != "x-amz-content-sha256")
         {
-            if let Ok(v) = value.to_str() {
+            // values are UTF-8 (the gateway refuses others before routing); signed as sent
+            if let Ok(v) = std::str::from_utf8(value.as_bytes()) {
                 out.push((n.to_string(), v.to_string()));
             }
         }
@@ -120,6 +179,33 @@ pub fn headers_to_sign(req: &RequestHeader) -> Vec<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn forwarded_unsigned_is_sorted_for_binary_search() {
+        let mut v = FORWARDED_UNSIGNED.to_vec();
+        v.sort_unstable();
+        assert_eq!(v, FORWARDED_UNSIGNED);
+    }
+
+    #[test]
+    fn only_signed_or_standard_headers_are_forwarded() {
+        let signed = vec![
+            "host".to_string(),
+            "x-amz-date".to_string(),
+            "x-amz-meta-a".to_string(),
+        ];
+        assert!(forwardable("content-type", Some(&signed)));
+        assert!(forwardable("x-amz-meta-a", Some(&signed)));
+        assert!(!forwardable("x-amz-meta-b", Some(&signed)));
+        assert!(!forwardable("x-amz-copy-source", Some(&signed)));
+        assert!(!forwardable("x-forwarded-for", Some(&signed)));
+        assert!(!forwardable("cookie", Some(&signed)));
+        // anonymous: x-amz-* yes (the backend decides), copy sources never
+        assert!(forwardable("x-amz-acl", None));
+        assert!(!forwardable("x-amz-copy-source", None));
+        assert!(!forwardable("x-amz-copy-source-range", None));
+        assert!(!forwardable("authorization", None));
+    }
 
     #[test]
     fn paths_are_aws_encoded_and_presign_params_dropped() {

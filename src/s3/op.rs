@@ -161,6 +161,19 @@ pub fn decode<'a>(s: &'a str, what: &str) -> Result<Cow<'a, str>, S3Error> {
     })
 }
 
+/// Object keys with a `.` or `..` path segment are refused, not forwarded (issue 9, item 6): a
+/// backend, proxy or file-system store that normalises paths would resolve `a/../../other/x`
+/// outside the bucket Osprey authorised. S3 itself treats keys as opaque, so this is a deliberate
+/// difference (docs/security.md); `a.b`, `..a` and `a..` remain ordinary keys.
+pub fn validate_key(key: &str) -> Result<(), S3Error> {
+    if key.split('/').any(|seg| seg == "." || seg == "..") {
+        return Err(S3Error::invalid_argument(
+            "object keys with `.` or `..` path segments are not accepted",
+        ));
+    }
+    Ok(())
+}
+
 fn has(q: &[(String, String)], name: &str) -> bool {
     q.iter().any(|(n, _)| n == name)
 }
@@ -211,6 +224,7 @@ impl S3Op {
             }
         };
         if let Some(k) = &key {
+            validate_key(k)?;
             if k.len() > MAX_KEY_BYTES {
                 return Err(S3Error::new(
                     http::StatusCode::BAD_REQUEST,

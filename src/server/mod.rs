@@ -6,6 +6,7 @@
 //! starts, so a busy port is a clear start-up error rather than a log line from a thread.
 
 pub mod explain;
+pub mod guard;
 pub mod license;
 pub mod support;
 pub mod wiring;
@@ -87,6 +88,7 @@ pub fn run(opts: ServeOptions) -> anyhow::Result<()> {
             router: planes.osis_router.clone(),
             tls: cfg.server.tls.clone(),
             grace: cfg.server.grace_period,
+            limits: cfg.server.limits,
         },
     );
     osis.threads = Some(2);
@@ -165,6 +167,7 @@ struct OsisService {
     router: axum::Router,
     tls: Option<TlsConfig>,
     grace: std::time::Duration,
+    limits: crate::config::Limits,
 }
 
 #[async_trait]
@@ -186,10 +189,12 @@ impl BackgroundService for OsisService {
             .into_make_service_with_connect_info::<std::net::SocketAddr>();
         let result = match &self.tls {
             None => {
-                axum_server::from_tcp(listener)
-                    .handle(handle)
-                    .serve(app)
-                    .await
+                let mut srv = axum_server::from_tcp(listener).acceptor(guard::LimitAcceptor::new(
+                    axum_server::accept::DefaultAcceptor,
+                    &self.limits,
+                ));
+                guard::configure_hyper(srv.http_builder(), &self.limits);
+                srv.handle(handle).serve(app).await
             }
             Some(tls) => {
                 match axum_server::tls_rustls::RustlsConfig::from_pem_file(
@@ -199,10 +204,15 @@ impl BackgroundService for OsisService {
                 .await
                 {
                     Ok(rc) => {
-                        axum_server::from_tcp_rustls(listener, rc)
-                            .handle(handle)
-                            .serve(app)
-                            .await
+                        let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(rc).acceptor(
+                            guard::LimitAcceptor::new(
+                                axum_server::accept::DefaultAcceptor,
+                                &self.limits,
+                            ),
+                        );
+                        let mut srv = axum_server::from_tcp(listener).acceptor(acceptor);
+                        guard::configure_hyper(srv.http_builder(), &self.limits);
+                        srv.handle(handle).serve(app).await
                     }
                     Err(e) => {
                         tracing::error!(cert = %tls.cert_file.display(), key = %tls.key_file.display(), error = %e, "cannot load OSIS TLS certificate/key; stopping");

@@ -125,6 +125,10 @@ pub async fn build(
             cfg.osis.admin_access_key, cfg.osis.admin_secret_key
         ))
     });
+    let token_generation = store
+        .counter(crate::osis::auth::TOKEN_GENERATION)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let state = Arc::new(OsisState {
         store: store.clone(),
         hooks,
@@ -132,6 +136,7 @@ pub async fn build(
             cfg.osis.admin_access_key.clone(),
             cfg.osis.admin_secret_key.clone(),
             jwt,
+            token_generation,
         ),
         capabilities,
         public_s3_endpoint: cfg.server.public_s3_endpoint.clone(),
@@ -158,9 +163,13 @@ fn s3_service(snapshot: SharedSnapshot, directory: Arc<CachedDirectory>) -> supe
                 "cannot listen for S3 on {addr}: {e} (is another Osprey running? change server.s3_listen)"
             )
         })?);
-        let gateway = Gateway::new(snapshot, directory);
-        let mut svc =
-            pingora::proxy::http_proxy_service_with_name(&server.configuration, gateway, "s3");
+        let gateway = Gateway::new(snapshot, directory, cfg.server.limits);
+        // the proxy behind Osprey's connection and header limits (server/guard.rs)
+        let proxy = pingora::proxy::http_proxy(&server.configuration, gateway);
+        let mut svc = pingora::services::listening::Service::new(
+            "s3".to_string(),
+            super::guard::Guarded::new(proxy, cfg.server.limits),
+        );
         match &cfg.server.tls {
             None => svc.add_tcp(&addr.to_string()),
             Some(t) => svc

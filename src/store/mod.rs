@@ -241,4 +241,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// A value generated once and kept forever (e.g. the anonymous user's id).
     async fn stable_value(&self, name: &str, generate: fn() -> String) -> Result<String>;
+
+    /// A counter's value (0 before its first bump).
+    async fn counter(&self, name: &str) -> Result<i64>;
+    /// Add one to a counter durably; returns the new value.
+    async fn bump_counter(&self, name: &str) -> Result<i64>;
 }

@@ -19,7 +19,8 @@ use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Transact
 use super::*;
 
 /// Numbered schema migrations; index + 1 is the schema version after applying it.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE tenants (
     tenant_id   TEXT PRIMARY KEY,
     name        TEXT NOT NULL,
@@ -88,7 +89,15 @@ CREATE TABLE stable_values (
     name  TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
-"#];
+"#,
+    // 2: counters that only grow (e.g. the OSIS token generation, bumped to revoke every token)
+    r#"
+CREATE TABLE counters (
+    name  TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
+"#,
+];
 
 pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
@@ -1061,6 +1070,33 @@ impl Store for SqliteStore {
                     r.get(0)
                 })?,
             )
+        })
+        .await
+    }
+
+    async fn counter(&self, name: &str) -> Result<i64> {
+        let n = name.to_string();
+        self.run(move |c, _| {
+            Ok(
+                c.query_row("SELECT value FROM counters WHERE name = ?", [n], |r| {
+                    r.get(0)
+                })
+                .optional()?
+                .unwrap_or(0),
+            )
+        })
+        .await
+    }
+
+    async fn bump_counter(&self, name: &str) -> Result<i64> {
+        let n = name.to_string();
+        self.run(move |c, _| {
+            Ok(c.query_row(
+                "INSERT INTO counters (name, value) VALUES (?1, 1)
+                 ON CONFLICT(name) DO UPDATE SET value = value + 1 RETURNING value",
+                [n],
+                |r| r.get(0),
+            )?)
         })
         .await
     }
