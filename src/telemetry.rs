@@ -65,7 +65,7 @@ pub fn init(level: LogLevel) {
     use tracing_subscriber::util::SubscriberInitExt;
     let layer = tracing_subscriber::fmt::layer()
         .with_ansi(false)
-        .with_writer(std::io::stderr)
+        .with_writer(RedactingStderr)
         .fmt_fields(DefaultFields::new())
         .event_format(format);
     let _ = tracing_subscriber::registry()
@@ -76,6 +76,87 @@ pub fn init(level: LogLevel) {
 
 /// A request id: 16 lowercase hex digits from a CSPRNG-seeded counter mix. Unique per process run and
 /// not guessable, so it can be shown to clients (`x-amz-request-id`, `X-Request-Id`).
+/// Parameters and header parts whose values are never written to a log (issue 9: pingora's error
+/// line carried presigned URLs' `X-Amz-Signature`). Matched case-insensitively, each followed by
+/// `=` (query parameters, `Authorization` parts) or a space (auth schemes).
+const SECRET_MARKERS: &[&str] = &[
+    "x-amz-signature=",
+    "x-amz-credential=",
+    "x-amz-security-token=",
+    "signature=",
+    "credential=",
+    "awsaccesskeyid=",
+    "basic ",
+    "bearer ",
+];
+
+/// `line` with every value after a [`SECRET_MARKERS`] entry replaced by `<redacted>` (the value
+/// runs to the next `&`, `,`, `;`, whitespace or quote).
+pub fn redact(line: &str) -> std::borrow::Cow<'_, str> {
+    let lower = line.to_ascii_lowercase();
+    if !SECRET_MARKERS.iter().any(|m| lower.contains(m)) {
+        return std::borrow::Cow::Borrowed(line);
+    }
+    let bytes = line.as_bytes();
+    let mut out = String::with_capacity(line.len());
+    let mut i = 0;
+    'scan: while i < bytes.len() {
+        for m in SECRET_MARKERS {
+            if lower.as_bytes()[i..].starts_with(m.as_bytes()) {
+                // keep the marker itself; skip its value
+                out.push_str(&line[i..i + m.len()]);
+                let mut j = i + m.len();
+                while j < bytes.len()
+                    && !matches!(bytes[j], b'&' | b',' | b';' | b' ' | b'\t' | b'\n' | b'"' | b'\'')
+                {
+                    j += 1;
+                }
+                if j > i + m.len() {
+                    out.push_str("<redacted>");
+                }
+                i = j;
+                continue 'scan;
+            }
+        }
+        let ch = line[i..].chars().next().unwrap_or(' ');
+        out.push(ch);
+        i += ch.len_utf8().max(1);
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// Standard error, one log event at a time, with [`redact`] applied to the whole formatted line —
+/// Osprey's own events and those of pingora, hyper and the other crates alike, at every level.
+struct RedactingStderr;
+
+/// One event's bytes; written, redacted, when the event is complete (dropped).
+struct RedactingLine(Vec<u8>);
+
+impl std::io::Write for RedactingLine {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for RedactingLine {
+    fn drop(&mut self) {
+        use std::io::Write;
+        let text = String::from_utf8_lossy(&self.0);
+        let _ = std::io::stderr().lock().write_all(redact(&text).as_bytes());
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for RedactingStderr {
+    type Writer = RedactingLine;
+    fn make_writer(&'a self) -> Self::Writer {
+        RedactingLine(Vec::with_capacity(256))
+    }
+}
+
 pub fn new_request_id() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::sync::OnceLock;
