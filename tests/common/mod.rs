@@ -97,7 +97,11 @@ impl Osprey {
             .append(true)
             .open(self.log_path())
             .unwrap();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_osprey"));
+        // OSPREY_TEST_BIN runs the suite against another build (e.g. the release before a fix,
+        // to show a regression test failing there)
+        let bin = std::env::var("OSPREY_TEST_BIN")
+            .unwrap_or_else(|_| env!("CARGO_BIN_EXE_osprey").to_string());
+        let mut cmd = Command::new(bin);
         cmd.arg("serve")
             .arg("--config")
             .arg(&self.config)
