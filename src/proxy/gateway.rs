@@ -288,7 +288,7 @@ impl Gateway {
         }
         // `s3.regions`: the credential scope must name one of them (issue 9, item 6)
         if let Some(regions) = &snap.config.s3.regions {
-            if !regions.iter().any(|r| *r == verified.region) {
+            if !regions.contains(&verified.region) {
                 return Err(S3Error::new(
                     StatusCode::BAD_REQUEST,
                     "AuthorizationHeaderMalformed",
