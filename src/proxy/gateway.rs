@@ -523,6 +523,12 @@ impl Gateway {
         )?;
         ctx.op = Some(s3op.clone());
         let headers = client_headers(req)?;
+        if s3op.kind == OpKind::CorsPreflight {
+            // preflights are unsigned by definition (Fetch standard, CORS-preflight request);
+            // presign parameters on one (s3-tests `options` on a presigned URL) are ignored and
+            // stripped, and the backend answers from the bucket's CORS rules
+            return self.route_anonymous(ctx, &snap, &s3op).await;
+        }
         let auth = self.authenticate(req, &headers, &snap).await?;
 
         let Some((caller, verified)) = auth else {
@@ -1154,10 +1160,15 @@ impl ProxyHttp for Gateway {
         ctx: &mut RequestCtx,
     ) -> pingora::Result<()> {
         ctx.status = resp.status.as_u16();
-        if let Some(up) = resp.headers.get("x-amz-request-id").cloned() {
-            resp.insert_header("x-osprey-upstream-request-id", up)?;
-        }
+        // One request id per response, the same in headers and body: a backend's answer keeps
+        // the backend's `x-amz-request-id` (its error bodies carry that id as `<RequestId>`);
+        // Osprey's own id is `x-request-id` and the log line's (issue 10).
+        let upstream_id = resp.headers.get("x-amz-request-id").cloned();
         self.stamp(resp, ctx)?;
+        if let Some(up) = upstream_id {
+            resp.insert_header("x-osprey-upstream-request-id", up.clone())?;
+            resp.insert_header("x-amz-request-id", up)?;
+        }
         let ok = resp.status.is_success();
         match std::mem::replace(&mut ctx.action, PlacementAction::None) {
             PlacementAction::Record(p) if ok => {

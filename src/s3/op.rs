@@ -45,6 +45,9 @@ pub enum OpKind {
     ListParts,
     /// An object sub-resource (`?acl`, `?tagging`, `?retention`, …).
     ObjectSubresource(&'static str),
+    /// `OPTIONS` on a bucket or object: a CORS preflight, answered by the bucket's backend from its
+    /// CORS rules. Browsers never sign preflights.
+    CorsPreflight,
 }
 
 impl OpKind {
@@ -76,6 +79,7 @@ impl OpKind {
                 OpKind::CompleteMultipartUpload => "CompleteMultipartUpload",
                 OpKind::AbortMultipartUpload => "AbortMultipartUpload",
                 OpKind::ListParts => "ListParts",
+                OpKind::CorsPreflight => "CorsPreflight",
                 OpKind::BucketSubresource(_) | OpKind::ObjectSubresource(_) => "",
             }),
         }
@@ -280,6 +284,7 @@ fn bucket_op(method: &Method, q: &[(String, String)]) -> Result<OpKind, S3Error>
                 OpKind::PostObject
             }
         }
+        Method::OPTIONS => OpKind::CorsPreflight,
         _ => return Err(S3Error::method_not_allowed()),
     })
 }
@@ -337,6 +342,7 @@ fn object_op(
                 return Err(S3Error::method_not_allowed());
             }
         }
+        Method::OPTIONS => OpKind::CorsPreflight,
         _ => return Err(S3Error::method_not_allowed()),
     })
 }
