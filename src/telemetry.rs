@@ -174,6 +174,33 @@ pub fn new_request_id() -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::redact;
+
+    #[test]
+    fn secrets_are_redacted_from_log_lines() {
+        let line = "Fail to proxy: GET /b/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKID%2F20261201%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Signature=abcdef0123&x=1";
+        let r = redact(line);
+        assert!(!r.contains("AKID") && !r.contains("abcdef0123"), "{r}");
+        assert!(r.contains("X-Amz-Signature=<redacted>&x=1"), "{r}");
+        let h = r#""authorization": "AWS4-HMAC-SHA256 Credential=AKID/20261201/us-east-1/s3/aws4_request, SignedHeaders=host;x-amz-date, Signature=fe5f80f7""#;
+        let r = redact(h);
+        assert!(!r.contains("AKID") && !r.contains("fe5f80f7"), "{r}");
+        assert!(r.contains("SignedHeaders=host;x-amz-date"), "{r}");
+        assert_eq!(
+            redact("authorization: Basic dGVzdDpwdw=="),
+            "authorization: Basic <redacted>"
+        );
+        assert_eq!(
+            redact("plain line, nothing secret"),
+            "plain line, nothing secret"
+        );
+        assert_eq!(redact("ünïcode signature="), "ünïcode signature=");
+        assert_eq!(
+            redact("ünïcode Signature=ab ü"),
+            "ünïcode Signature=<redacted> ü"
+        );
+    }
+
     #[test]
     fn request_ids_are_unique_hex() {
         let ids: std::collections::HashSet<_> =
