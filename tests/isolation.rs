@@ -410,6 +410,24 @@ fn matches(r: &Resp, want: &[(u16, &str)], head: bool) -> bool {
 /// Any refusal (status ≥ 400): where the backend, not Osprey, decides how to say no.
 const REFUSED: (u16, &str) = (0, "*");
 
+/// An SDK error as `code (HTTP status): body excerpt`, for failure lists.
+fn sdk_err<E: ProvideErrorMetadata + std::fmt::Debug>(
+    e: &aws_sdk_s3::error::SdkError<E>,
+) -> String {
+    let raw = e.raw_response();
+    let status = raw.map(|r| r.status().as_u16()).unwrap_or(0);
+    let body = raw
+        .and_then(|r| r.body().bytes())
+        .map(|b| {
+            String::from_utf8_lossy(b)
+                .chars()
+                .take(200)
+                .collect::<String>()
+        })
+        .unwrap_or_else(|| format!("{e:?}").chars().take(200).collect());
+    format!("{} (HTTP {status}): {body}", e.code().unwrap_or("-"))
+}
+
 /// The `<Message>` of an error answer (or the start of the body), for failure lists.
 fn brief(r: &Resp) -> String {
     let t = r.text();
@@ -474,7 +492,7 @@ async fn isolation(kind: Kind) {
         Err(e) => {
             failures.push(format!(
                 "set-up: B's own `{SAME}` (CreateBucket answered 2xx) is unusable: {:?}; the probes that need it are skipped",
-                e.code()
+                sdk_err(&e)
             ));
             false
         }
@@ -720,7 +738,7 @@ async fn isolation(kind: Kind) {
         if let Err(e) = &del {
             failures.push(format!(
                 "B's DeleteObjects on its own `same` failed: {:?}",
-                e.code()
+                sdk_err(&e)
             ));
         }
 
@@ -773,7 +791,7 @@ async fn isolation(kind: Kind) {
                 }
                 Err(e) => failures.push(format!(
                     "B's new `{A_ONLY}` (CreateBucket answered 2xx) is unusable: {:?}",
-                    e.code()
+                    sdk_err(&e)
                 )),
             }
             if let Ok(got) = sdk_get(&w.b.s3, A_ONLY, "k1").await {
@@ -785,7 +803,7 @@ async fn isolation(kind: Kind) {
         }
         Err(e) => failures.push(format!(
             "B cannot create its own `{A_ONLY}`: {:?}",
-            e.code()
+            sdk_err(&e)
         )),
     }
 
@@ -809,67 +827,39 @@ async fn isolation(kind: Kind) {
         failures.push(format!("A's `same` keys: {keys:?}"));
     }
     for (bucket, id) in [(A_ONLY, &w.a_upload), (SAME, &w.a_upload_same)] {
-        match w
-            .a
-            .s3
-            .list_parts()
-            .bucket(bucket)
-            .key("mp")
-            .upload_id(id)
-            .send()
-            .await
-        {
-            Ok(p) => {
-                let sizes: Vec<_> = p
-                    .parts()
-                    .iter()
-                    .map(|p| (p.part_number(), p.size()))
-                    .collect();
-                if sizes != vec![(Some(1), Some(PART.len() as i64))] {
-                    failures.push(format!("A's upload on {bucket}: parts {sizes:?}"));
-                }
-            }
-            Err(e) => failures.push(format!("A's upload on {bucket} is gone: {:?}", e.code())),
+        // raw ListParts: moto's answer has the root `ListPartsResponse`, which aws-sdk-s3 refuses
+        let parts = list_parts(&w, &w.a.creds, bucket, "mp", id);
+        if parts.len() != 1 || parts[0].0 != 1 || parts[0].1 != PART.len() as u64 {
+            failures.push(format!("A's upload on {bucket}: parts {parts:?}"));
+            continue;
         }
-        let p =
+        let done =
             w.a.s3
-                .list_parts()
+                .complete_multipart_upload()
                 .bucket(bucket)
                 .key("mp")
                 .upload_id(id)
-                .send()
-                .await;
-        if let Ok(p) = p {
-            if let Some(etag) = p.parts().first().and_then(|x| x.e_tag()) {
-                let done =
-                    w.a.s3
-                        .complete_multipart_upload()
-                        .bucket(bucket)
-                        .key("mp")
-                        .upload_id(id)
-                        .multipart_upload(
-                            aws_sdk_s3::types::CompletedMultipartUpload::builder()
-                                .parts(
-                                    aws_sdk_s3::types::CompletedPart::builder()
-                                        .part_number(1)
-                                        .e_tag(etag)
-                                        .build(),
-                                )
+                .multipart_upload(
+                    aws_sdk_s3::types::CompletedMultipartUpload::builder()
+                        .parts(
+                            aws_sdk_s3::types::CompletedPart::builder()
+                                .part_number(1)
+                                .e_tag(&parts[0].2)
                                 .build(),
                         )
-                        .send()
-                        .await;
-                match done {
-                    Ok(_) => match sdk_get(&w.a.s3, bucket, "mp").await {
-                        Ok(got) if got == PART => {}
-                        other => failures.push(format!("A's completed {bucket}/mp: {other:?}")),
-                    },
-                    Err(e) => failures.push(format!(
-                        "A cannot complete its upload on {bucket}: {:?}",
-                        e.code()
-                    )),
-                }
-            }
+                        .build(),
+                )
+                .send()
+                .await;
+        match done {
+            Ok(_) => match sdk_get(&w.a.s3, bucket, "mp").await {
+                Ok(got) if got == PART => {}
+                other => failures.push(format!("A's completed {bucket}/mp: {other:?}")),
+            },
+            Err(e) => failures.push(format!(
+                "A cannot complete its upload on {bucket}: {}",
+                sdk_err(&e)
+            )),
         }
     }
 
@@ -890,6 +880,14 @@ async fn isolation(kind: Kind) {
             }
         }
     }
+    // Osprey's own account of refused placements (e.g. a store constraint), for the report
+    for line in o
+        .logs()
+        .lines()
+        .filter(|l| l.contains("placement could not be recorded"))
+    {
+        failures.push(format!("osprey log: {line}"));
+    }
     eprintln!("{label}: {probes} probes, {} failures", failures.len());
     assert!(
         failures.is_empty(),
@@ -901,21 +899,9 @@ async fn isolation(kind: Kind) {
 
 /// B's own upload (the target of the UploadPartCopy probes) got no part; then it is aborted.
 async fn b_same_probes_end(w: &World, b_upload: &str, failures: &mut Vec<String>) {
-    let bparts =
-        w.b.s3
-            .list_parts()
-            .bucket(SAME)
-            .key("bmp")
-            .upload_id(b_upload)
-            .send()
-            .await;
-    if let Ok(p) = bparts {
-        if !p.parts().is_empty() {
-            failures.push(format!(
-                "B's own upload got parts copied from A: {:?}",
-                p.parts()
-            ));
-        }
+    let parts = list_parts(w, &w.b.creds, SAME, "bmp", b_upload);
+    if !parts.is_empty() {
+        failures.push(format!("B's own upload got parts copied from A: {parts:?}"));
     }
     let _ =
         w.b.s3
@@ -925,4 +911,38 @@ async fn b_same_probes_end(w: &World, b_upload: &str, failures: &mut Vec<String>
             .upload_id(b_upload)
             .send()
             .await;
+}
+
+/// ListParts through the raw requester: `(part number, size, etag)` of every part; panics unless
+/// the answer is 200.
+fn list_parts(
+    w: &World,
+    creds: &raw::Creds,
+    bucket: &str,
+    key: &str,
+    upload: &str,
+) -> Vec<(u32, u64, String)> {
+    let r = raw::send(
+        &w.addr,
+        &Req::new("GET", &w.addr, &format!("/{bucket}/{key}"))
+            .query(&format!("uploadId={}", enc(upload)))
+            .sign_std(creds, &[]),
+    );
+    assert_eq!(r.status, 200, "ListParts {bucket}: {}", r.text());
+    raw::xml_values(&r.text(), "Part")
+        .iter()
+        .map(|p| {
+            (
+                raw::xml_value(p, "PartNumber")
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(0),
+                raw::xml_value(p, "Size")
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(0),
+                raw::xml_value(p, "ETag")
+                    .unwrap_or_default()
+                    .replace("&quot;", "\""),
+            )
+        })
+        .collect()
 }
