@@ -107,7 +107,10 @@ pub fn redact(line: &str) -> std::borrow::Cow<'_, str> {
                 out.push_str(&line[i..i + m.len()]);
                 let mut j = i + m.len();
                 while j < bytes.len()
-                    && !matches!(bytes[j], b'&' | b',' | b';' | b' ' | b'\t' | b'\n' | b'"' | b'\'')
+                    && !matches!(
+                        bytes[j],
+                        b'&' | b',' | b';' | b' ' | b'\t' | b'\n' | b'"' | b'\''
+                    )
                 {
                     j += 1;
                 }

@@ -146,6 +146,8 @@ pub struct S3Config {
     pub fanout_timeout: Duration,
     /// Regions a credential scope may name; `None`: any (the default, as before).
     pub regions: Option<Vec<String>>,
+    /// Whether SigV2 requests are verified (true) or refused with `InvalidRequest` (false).
+    pub sigv2: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -711,6 +713,7 @@ impl Config {
                 }
                 Some(r) => Some(r.get_ref().clone()),
             },
+            sigv2: raw.s3.sigv2.unwrap_or(true),
         };
 
         // ---- store

@@ -106,6 +106,8 @@ pub struct S3Section {
     pub fanout_timeout_ms: Option<u64>,
     /// Regions a client may name in its credential scope (default: any).
     pub regions: Option<Spanned<Vec<String>>>,
+    /// Accept legacy SigV2 (header, presigned query; default true, for clients that default to it).
+    pub sigv2: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, Default)]

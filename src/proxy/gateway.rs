@@ -185,8 +185,12 @@ fn access_key_of(req: &RequestHeader) -> Option<String> {
 fn is_authenticated(req: &RequestHeader) -> bool {
     req.headers.contains_key("authorization")
         || req.uri.query().is_some_and(|q| {
-            q.split('&')
-                .any(|p| p.starts_with("X-Amz-Signature=") || p.starts_with("X-Amz-Credential="))
+            q.split('&').any(|p| {
+                p.starts_with("X-Amz-Signature=")
+                    || p.starts_with("X-Amz-Credential=")
+                    || p.starts_with("AWSAccessKeyId=")
+                    || p.starts_with("Signature=")
+            })
         })
 }
 
@@ -251,12 +255,23 @@ impl Gateway {
         &self,
         req: &RequestHeader,
         headers: &[(String, String)],
+        vhost: Option<&str>,
         snap: &Snapshot,
     ) -> Result<Option<(Caller, Verified)>, S3Error> {
         if !is_authenticated(req) {
             return Ok(None);
         }
-        let ak = access_key_of(req).ok_or_else(|| {
+        let raw_query = req.uri.query().unwrap_or("");
+        let v2 = crate::s3::sigv2::is_sigv2(header(req, "authorization"), raw_query);
+        if v2 && !snap.config.s3.sigv2 {
+            return Err(sig_error(SigError::UnsupportedAlgorithm("AWS".into())));
+        }
+        let ak = if v2 {
+            crate::s3::sigv2::access_key(header(req, "authorization"), raw_query)
+        } else {
+            access_key_of(req)
+        }
+        .ok_or_else(|| {
             sig_error(SigError::MalformedAuth(
                 "no access key in the credential".into(),
             ))
@@ -269,12 +284,14 @@ impl Gateway {
             headers,
         };
         let secret = entry.as_ref().map(|e| e.secret_key.clone());
-        let verified = sigv4::verify(
-            &parts,
-            |k| (k == ak).then_some(secret).flatten(),
-            chrono::Utc::now(),
-            snap.config.s3.max_clock_skew,
-        )
+        let lookup = |k: &str| (k == ak).then_some(secret).flatten();
+        let now = chrono::Utc::now();
+        let skew = snap.config.s3.max_clock_skew;
+        let verified = if v2 {
+            crate::s3::sigv2::verify(&parts, vhost, lookup, now, skew)
+        } else {
+            sigv4::verify(&parts, lookup, now, skew)
+        }
         .map_err(sig_error)?;
         if verified.service != "s3" {
             return Err(S3Error::new(
@@ -287,7 +304,8 @@ impl Gateway {
             ));
         }
         // `s3.regions`: the credential scope must name one of them (issue 9, item 6)
-        if let Some(regions) = &snap.config.s3.regions {
+        if let (Some(regions), sigv4::SigVersion::V4) = (&snap.config.s3.regions, verified.version)
+        {
             if !regions.contains(&verified.region) {
                 return Err(S3Error::new(
                     StatusCode::BAD_REQUEST,
@@ -529,7 +547,7 @@ impl Gateway {
             // stripped, and the backend answers from the bucket's CORS rules
             return self.route_anonymous(ctx, &snap, &s3op).await;
         }
-        let auth = self.authenticate(req, &headers, &snap).await?;
+        let auth = self.authenticate(req, &headers, vhost, &snap).await?;
 
         let Some((caller, verified)) = auth else {
             return self.route_anonymous(ctx, &snap, &s3op).await;

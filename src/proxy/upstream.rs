@@ -92,6 +92,10 @@ const PRESIGN_PARAMS: &[&str] = &[
     "x-amz-signedheaders",
     "x-amz-signature",
     "x-amz-security-token",
+    // SigV2 query authentication
+    "awsaccesskeyid",
+    "expires",
+    "signature",
 ];
 
 /// Build `/backend-bucket/key?query` for the backend.

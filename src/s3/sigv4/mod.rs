@@ -128,6 +128,14 @@ pub struct RequestParts<'a> {
     pub headers: &'a [(String, String)],
 }
 
+/// Which signature scheme a request was verified with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SigVersion {
+    V4,
+    /// Legacy SigV2 (`super::super::sigv2`): no region, no scope, body unsigned.
+    V2,
+}
+
 /// A request whose signature verified.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Verified {
@@ -149,6 +157,7 @@ pub struct Verified {
     pub signed_headers: Vec<String>,
     /// Whether the request was authenticated by a presigned URL.
     pub presigned: bool,
+    pub version: SigVersion,
 }
 
 impl std::fmt::Debug for Verified {
@@ -164,6 +173,7 @@ impl std::fmt::Debug for Verified {
             .field("payload", &self.payload)
             .field("signed_headers", &self.signed_headers)
             .field("presigned", &self.presigned)
+            .field("version", &self.version)
             .finish()
     }
 }
@@ -383,6 +393,7 @@ pub fn verify_header_auth(
         payload,
         signed_headers: auth.signed_headers,
         presigned: false,
+        version: SigVersion::V4,
     })
 }
 
@@ -469,6 +480,7 @@ pub fn verify_presigned(
         payload,
         signed_headers: p.signed_headers,
         presigned: true,
+        version: SigVersion::V4,
     })
 }
 
