@@ -12,12 +12,12 @@ use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
 
-/// Failures allowed within [`FAILURE_WINDOW`] before back-off starts: 5 (OSE retries a refused
+/// Failures within [`FAILURE_WINDOW`] that start the back-off: 5 (OSE retries a refused
 /// call a few times; a typo'd password in `ose osis admin set` must not lock the provider out).
 pub const FREE_FAILURES: u32 = 5;
 /// Window in which failures are counted: 60 s; a quieter client starts afresh.
 pub const FAILURE_WINDOW: Duration = Duration::from_secs(60);
-/// First back-off once [`FREE_FAILURES`] is exceeded: 1 s, doubled per further failure.
+/// First back-off, at the [`FREE_FAILURES`]th failure: 1 s, doubled per further failure.
 pub const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 /// Longest back-off: 5 minutes — slows guessing to a crawl, lets a provider who fixed the
 /// password in OSE back in soon.
@@ -74,8 +74,8 @@ impl LoginThrottle {
             };
         }
         r.failures += 1;
-        if r.failures > FREE_FAILURES {
-            let doublings = (r.failures - FREE_FAILURES - 1).min(16);
+        if r.failures >= FREE_FAILURES {
+            let doublings = (r.failures - FREE_FAILURES).min(16);
             let wait = FIRST_BACKOFF
                 .saturating_mul(1u32 << doublings)
                 .min(MAX_BACKOFF);
@@ -102,7 +102,7 @@ mod tests {
         let t = LoginThrottle::default();
         let ip: IpAddr = "192.0.2.1".parse().unwrap();
         let t0 = Instant::now();
-        for _ in 0..FREE_FAILURES {
+        for _ in 1..FREE_FAILURES {
             assert_eq!(t.failed(ip, t0), None);
             assert!(t.check(ip, t0).is_ok());
         }
@@ -121,7 +121,7 @@ mod tests {
         let t = LoginThrottle::default();
         let ip: IpAddr = "192.0.2.3".parse().unwrap();
         let t0 = Instant::now();
-        for _ in 0..FREE_FAILURES {
+        for _ in 1..FREE_FAILURES {
             t.failed(ip, t0);
         }
         let later = t0 + FAILURE_WINDOW;

@@ -1308,6 +1308,16 @@ impl ProxyHttp for Gateway {
             }
         });
         let code = err.status.as_u16();
+        if session.response_written().is_some() {
+            // The response began (e.g. the backend's body broke off after its header): nothing
+            // may be appended to it; closing the connection tells the client it is incomplete.
+            ctx.status = code;
+            ctx.error = Some(err);
+            return FailToProxy {
+                error_code: 0,
+                can_reuse_downstream: false,
+            };
+        }
         if let Err(we) = self.respond_error(session, ctx, &err).await {
             tracing::debug!(error = %we, "could not write the error response (client gone or response started)");
         }
