@@ -97,6 +97,25 @@ CREATE TABLE counters (
     value INTEGER NOT NULL
 );
 "#,
+    // 3: a backend bucket name is unique per tenant, not per backend: on per-tenant-namespace
+    // backends (RGW tenants) two tenants each have their own `same` (the isolation suite found
+    // the old UNIQUE (backend, backend_bucket) refusing the second tenant's placement)
+    r#"
+CREATE TABLE placements_v3 (
+    tenant_id      TEXT NOT NULL,
+    bucket         TEXT NOT NULL,
+    backend        TEXT NOT NULL,
+    backend_bucket TEXT NOT NULL,
+    owner_user_id  TEXT NOT NULL,
+    created_at     TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, bucket),
+    UNIQUE (backend, tenant_id, backend_bucket)
+);
+INSERT INTO placements_v3 SELECT tenant_id, bucket, backend, backend_bucket, owner_user_id, created_at FROM placements;
+DROP TABLE placements;
+ALTER TABLE placements_v3 RENAME TO placements;
+CREATE INDEX placements_bucket ON placements(bucket);
+"#,
 ];
 
 pub struct SqliteStore {
