@@ -1,0 +1,125 @@
+//! Replays every seed and fuzzer-found input under `fuzz/corpus/<target>/` and every saved crash
+//! under `fuzz/crashes/<target>/` through the same target functions the AFL++ binaries run
+//! (`fuzz/targets.rs`), so a regression in a parser is caught by `cargo test` without AFL.
+//!
+//! Crashes listed in `fuzz/crashes/OPEN` (one `target/file` per line, `#` comments) are bugs that
+//! are known and not fixed yet: they are replayed and reported but do not fail
+//! `replay_crashes`; `open_crashes_are_fixed` (ignored by default) fails until they are.
+//! See docs/fuzzing.md.
+
+#[path = "../fuzz/targets.rs"]
+mod targets;
+
+use std::path::{Path, PathBuf};
+
+fn fuzz_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz")
+}
+
+fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.path())
+                .filter(|p| {
+                    p.is_file()
+                        && !p
+                            .file_name()
+                            .and_then(|n| n.to_str())
+                            .is_some_and(|n| n.starts_with('.') || n == "README.txt")
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out
+}
+
+/// Runs `f` on the file's bytes; `Err` with the panic message if it panicked.
+fn replay(f: fn(&[u8]), path: &Path) -> Result<(), String> {
+    let data = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    std::panic::catch_unwind(move || f(&data)).map_err(|p| {
+        p.downcast_ref::<String>()
+            .cloned()
+            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "non-string panic".into())
+    })
+}
+
+fn open_crashes() -> Vec<String> {
+    std::fs::read_to_string(fuzz_dir().join("crashes").join("OPEN"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or("").trim().to_owned())
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+#[test]
+fn replay_corpora() {
+    let mut failures = Vec::new();
+    for (name, f) in targets::TARGETS {
+        let dir = fuzz_dir().join("corpus").join(name);
+        let inputs = files(&dir);
+        assert!(!inputs.is_empty(), "no corpus files in {}", dir.display());
+        for p in &inputs {
+            if let Err(msg) = replay(*f, p) {
+                failures.push(format!("{}: {msg}", p.display()));
+            }
+        }
+        eprintln!("{name}: {} corpus inputs replayed", inputs.len());
+    }
+    assert!(
+        failures.is_empty(),
+        "{} corpus inputs panic:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+fn crash_results() -> Vec<(String, Result<(), String>)> {
+    let mut out = Vec::new();
+    for (name, f) in targets::TARGETS {
+        for p in files(&fuzz_dir().join("crashes").join(name)) {
+            let id = format!(
+                "{name}/{}",
+                p.file_name().and_then(|n| n.to_str()).unwrap_or("?")
+            );
+            out.push((id, replay(*f, &p)));
+        }
+    }
+    out
+}
+
+#[test]
+fn replay_crashes() {
+    let open = open_crashes();
+    let mut failures = Vec::new();
+    for (id, r) in crash_results() {
+        match (r, open.contains(&id)) {
+            (Ok(()), true) => {
+                eprintln!("{id}: listed in fuzz/crashes/OPEN but passes now: remove it")
+            }
+            (Ok(()), false) => {}
+            (Err(msg), true) => eprintln!("{id}: known open bug: {msg}"),
+            (Err(msg), false) => failures.push(format!("{id}: {msg}")),
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "saved crashes panic again:\n{}",
+        failures.join("\n")
+    );
+}
+
+#[test]
+#[ignore = "fails while fuzz/crashes/OPEN lists unfixed bugs; run with --ignored"]
+fn open_crashes_are_fixed() {
+    let open = open_crashes();
+    let still: Vec<String> = crash_results()
+        .into_iter()
+        .filter(|(id, r)| open.contains(id) && r.is_err())
+        .map(|(id, r)| format!("{id}: {}", r.unwrap_err()))
+        .collect();
+    assert!(still.is_empty(), "open crashes:\n{}", still.join("\n"));
+}
