@@ -568,11 +568,12 @@ async fn full_suite(o: &Osprey) {
         .await
         .unwrap();
     assert_eq!(r.status(), 403);
+    // an unknown name answers as a private bucket does: no existence oracle (issue 9, item 6)
     let r = reqwest::get(format!("{}/no-such-bucket-anywhere/x", o.s3()))
         .await
         .unwrap();
-    assert_eq!(r.status(), 404);
-    assert!(r.text().await.unwrap().contains("NoSuchBucket"));
+    assert_eq!(r.status(), 403);
+    assert!(r.text().await.unwrap().contains("AccessDenied"));
     let r = reqwest::get(o.s3()).await.unwrap();
     assert_eq!(r.status(), 403, "anonymous ListBuckets");
     assert!(r.headers()["server"]
