@@ -391,6 +391,12 @@ impl ChunkedDecoder {
         {
             return Err(bad("chunk size is not a hexadecimal number"));
         }
+        // Signed bodies may be re-chained toward the backend with the client's Content-Length,
+        // so their framing must be the canonical one the re-chainer writes (`{size:x}`): a
+        // leading zero would change the body's length (found by fuzzing, fuzz/crashes/chunked/).
+        if self.signed && size_hex.len() > 1 && size_hex.starts_with('0') {
+            return Err(bad("chunk size has leading zeros"));
+        }
         let size = u64::from_str_radix(size_hex, 16)
             .map_err(|_| bad("chunk size is not a hexadecimal number"))?;
         if self.signed {
@@ -498,6 +504,15 @@ impl ChunkedDecoder {
             .ok_or_else(|| bad("trailer line is not name:value".into()))?;
         let name = name.trim().to_ascii_lowercase();
         let value = value.trim();
+        // signed trailers are re-serialised as `name:value` when re-chained (same length rule as
+        // the chunk sizes above)
+        if self.signed && (text.len() != name.len() + 1 + value.len() || !text.starts_with(&name))
+        {
+            return Err(bad(
+                "signed trailing headers must be written lower-case `name:value` without spaces"
+                    .into(),
+            ));
+        }
 
         if name == TRAILER_SIG_NAME {
             return self.verify_trailer_signature(value);
