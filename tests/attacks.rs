@@ -352,7 +352,8 @@ async fn attack1cd_signed_copy_sources(o: &Osprey) {
     let pct_backend: String = p.b_backend.bytes().map(|b| format!("%{b:02X}")).collect();
     let bk = &p.b_backend;
     // (dest key, copy source, allowed answers)
-    let cases: Vec<(&str, Vec<u8>, &[(u16, &str)])> = vec![
+    type Case<'a> = (&'a str, Vec<u8>, &'a [(u16, &'a str)]);
+    let cases: Vec<Case> = vec![
         // (c)
         (
             "stolen-ff",

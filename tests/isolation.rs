@@ -560,26 +560,117 @@ async fn isolation(kind: Kind) {
             &nosuch
         };
         #[rustfmt::skip]
-    let sources: Vec<(&str, Vec<u8>, bool, &Vec<(u16, &str)>)> = vec![
-        ("client", format!("/{A_ONLY}/k1").into_bytes(), true, &nosuch),
-        ("client-noslash", format!("{A_ONLY}/k1").into_bytes(), true, &nosuch),
-        ("backend", format!("/{}/k1", w.a_backend).into_bytes(), true, backend_want),
-        ("backend-pct-colon", format!("/{}/k1", w.a_backend.replace(':', "%3A")).into_bytes(), true, backend_want),
-        ("qualified", format!("/{}:{A_ONLY}/k1", w.a.tenant_id).into_bytes(), true, &refused),
-        ("qualified-pct", format!("/{}%3A{A_ONLY}/k1", w.a.tenant_id).into_bytes(), true, &refused),
-        ("backend-utf8-signed", utf8(&format!("/{}/k1", w.a_backend)), true, backend_want),
-        ("backend-utf8-unsigned", utf8(&format!("/{}/k1", w.a_backend)), false, &denied),
-        ("client-utf8-unsigned", utf8(&format!("/{A_ONLY}/k1")), false, &denied),
-        ("backend-ascii-unsigned", format!("/{}/k1", w.a_backend).into_bytes(), false, &denied),
-        ("backend-0xff-signed", [format!("/{}/k1", w.a_backend).as_bytes(), b"\xff"].concat(), true, &bad_utf8),
-        ("pct-client", "/%69so-a-only/k1".as_bytes().to_vec(), true, &refused),
-        ("pct-backend", format!("/{pct_backend}/k1").into_bytes(), true, &refused),
-        ("dotdot-backend", format!("/{SAME}/../{}/k1", w.a_backend).into_bytes(), true, &refused),
-        ("dotdot-client", format!("/{SAME}/../{A_ONLY}/k1").into_bytes(), true, &refused),
-        ("dotdot-pct", format!("/{SAME}/%2E%2E/{}/k1", w.a_backend).into_bytes(), true, &refused),
-        ("dotdot-slash-pct", format!("/{SAME}%2F..%2F{}%2Fk1", w.a_backend).into_bytes(), true, &refused),
-        ("dotdot-deep", format!("/{SAME}/x/../../{}/k1", w.a_backend).into_bytes(), true, &refused),
-    ];
+    type Source<'a> = (&'a str, Vec<u8>, bool, &'a Vec<(u16, &'a str)>);
+        let sources: Vec<Source> = vec![
+            (
+                "client",
+                format!("/{A_ONLY}/k1").into_bytes(),
+                true,
+                &nosuch,
+            ),
+            (
+                "client-noslash",
+                format!("{A_ONLY}/k1").into_bytes(),
+                true,
+                &nosuch,
+            ),
+            (
+                "backend",
+                format!("/{}/k1", w.a_backend).into_bytes(),
+                true,
+                backend_want,
+            ),
+            (
+                "backend-pct-colon",
+                format!("/{}/k1", w.a_backend.replace(':', "%3A")).into_bytes(),
+                true,
+                backend_want,
+            ),
+            (
+                "qualified",
+                format!("/{}:{A_ONLY}/k1", w.a.tenant_id).into_bytes(),
+                true,
+                &refused,
+            ),
+            (
+                "qualified-pct",
+                format!("/{}%3A{A_ONLY}/k1", w.a.tenant_id).into_bytes(),
+                true,
+                &refused,
+            ),
+            (
+                "backend-utf8-signed",
+                utf8(&format!("/{}/k1", w.a_backend)),
+                true,
+                backend_want,
+            ),
+            (
+                "backend-utf8-unsigned",
+                utf8(&format!("/{}/k1", w.a_backend)),
+                false,
+                &denied,
+            ),
+            (
+                "client-utf8-unsigned",
+                utf8(&format!("/{A_ONLY}/k1")),
+                false,
+                &denied,
+            ),
+            (
+                "backend-ascii-unsigned",
+                format!("/{}/k1", w.a_backend).into_bytes(),
+                false,
+                &denied,
+            ),
+            (
+                "backend-0xff-signed",
+                [format!("/{}/k1", w.a_backend).as_bytes(), b"\xff"].concat(),
+                true,
+                &bad_utf8,
+            ),
+            (
+                "pct-client",
+                "/%69so-a-only/k1".as_bytes().to_vec(),
+                true,
+                &refused,
+            ),
+            (
+                "pct-backend",
+                format!("/{pct_backend}/k1").into_bytes(),
+                true,
+                &refused,
+            ),
+            (
+                "dotdot-backend",
+                format!("/{SAME}/../{}/k1", w.a_backend).into_bytes(),
+                true,
+                &refused,
+            ),
+            (
+                "dotdot-client",
+                format!("/{SAME}/../{A_ONLY}/k1").into_bytes(),
+                true,
+                &refused,
+            ),
+            (
+                "dotdot-pct",
+                format!("/{SAME}/%2E%2E/{}/k1", w.a_backend).into_bytes(),
+                true,
+                &refused,
+            ),
+            (
+                "dotdot-slash-pct",
+                format!("/{SAME}%2F..%2F{}%2Fk1", w.a_backend).into_bytes(),
+                true,
+                &refused,
+            ),
+            (
+                "dotdot-deep",
+                format!("/{SAME}/x/../../{}/k1", w.a_backend).into_bytes(),
+                true,
+                &refused,
+            ),
+        ];
         let mut n = 0;
         for (label_cs, value, signed, want) in &sources {
             for upc in [false, true] {
@@ -652,7 +743,8 @@ async fn isolation(kind: Kind) {
             vec![(404, "NoSuchUpload")]
         };
         let refused_any = vec![REFUSED];
-        let upload_probes: Vec<(&str, Req, &Vec<(u16, &str)>)> = vec![
+        type Probe<'a> = (&'a str, Req, &'a Vec<(u16, &'a str)>);
+        let upload_probes: Vec<Probe> = vec![
             (
                 "UploadPart",
                 Req::new("PUT", &w.addr, "/same/mp")
@@ -738,7 +830,7 @@ async fn isolation(kind: Kind) {
         if let Err(e) = &del {
             failures.push(format!(
                 "B's DeleteObjects on its own `same` failed: {:?}",
-                sdk_err(&e)
+                sdk_err(e)
             ));
         }
 
