@@ -506,8 +506,7 @@ impl ChunkedDecoder {
         let value = value.trim();
         // signed trailers are re-serialised as `name:value` when re-chained (same length rule as
         // the chunk sizes above)
-        if self.signed && (text.len() != name.len() + 1 + value.len() || !text.starts_with(&name))
-        {
+        if self.signed && (text.len() != name.len() + 1 + value.len() || !text.starts_with(&name)) {
             return Err(bad(
                 "signed trailing headers must be written lower-case `name:value` without spaces"
                     .into(),
