@@ -834,7 +834,13 @@ pub fn s3op(data: &[u8]) {
             assert!(!name.contains(".."));
         }
     }
-    let up = upstream::upstream_path_and_query(Some(tenant), Some(path), Some(query));
+    // the backend bucket is a valid bucket name in practice (a placement's, see naming.rs)
+    let backend = if op::validate_bucket_name(tenant).is_ok() {
+        tenant
+    } else {
+        "backend-bucket"
+    };
+    let up = upstream::upstream_path_and_query(Some(backend), Some(path), Some(query));
     assert!(up.starts_with('/'));
     if let Some((_, q)) = up.split_once('?') {
         for part in q.split('&') {
@@ -906,11 +912,15 @@ pub fn xml(data: &[u8]) {
     if !bb.is_empty() && !doc.contains(bb) {
         assert_eq!(out, doc, "text without the backend bucket name was changed");
     }
-    assert_eq!(
-        translate_xml(doc, bb, bb),
-        doc,
-        "translating to the same name changed the text"
-    );
+    // (not with an empty name, which no placement has; a virtual-host URL `scheme://bb.host/...`
+    // is deliberately rewritten to path style `scheme://host/bb/...`)
+    if !bb.is_empty() && !doc.contains(&format!("://{bb}.")) {
+        assert_eq!(
+            translate_xml(doc, bb, bb),
+            doc,
+            "translating to the same name changed the text"
+        );
+    }
     let bucket_tags = [
         "<Name>",
         "<Bucket>",
