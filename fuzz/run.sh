@@ -21,7 +21,7 @@ NICE=${FUZZ_NICE:-10}
 export AFL_NO_UI=1 AFL_SKIP_CPUFREQ=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 AFL_NO_AFFINITY=1
 export AFL_FAST_CAL=1
 # Known open bugs (fuzz/crashes/OPEN) are not re-found on every run unless FUZZ_STRICT=1.
-[[ ${FUZZ_STRICT:-0} == 1 ]] || export OSPREY_FUZZ_SKIP_OPEN=${OSPREY_FUZZ_SKIP_OPEN:-rechain-length}
+[[ ${FUZZ_STRICT:-0} == 1 ]] || export OSPREY_FUZZ_SKIP_OPEN=${OSPREY_FUZZ_SKIP_OPEN:-}
 # A crash must not cost a core dump (AFL's speed on a crashing input; core_pattern may pipe).
 ulimit -c 0
 

@@ -690,9 +690,15 @@ fn constructed(mode_b: u8, seed: u8, flags: u8, variant: u8, payload: &[u8]) {
     }
     let declared = (flags & 8 != 0).then_some(payload.len() as u64);
     let split = split_pieces(&body, seed);
+    // Non-canonical framing (leading zeros, blank after the trailer colon) of a *signed* body
+    // may be refused: such a body would change length when re-chained (src/s3/chunked.rs).
+    let signed = mode != PayloadMode::StreamingUnsignedTrailer;
+    let non_canonical = (variant & 1 != 0 && variant & 4 != 0)
+        || (variant & 8 != 0 && mode == PayloadMode::StreamingSignedTrailer);
     let good = run_decoder(new_decoder(mode, alg, declared), &split);
     match &good {
         Ok((d, _)) => assert_eq!(d, payload, "constructed body decodes to other data"),
+        Err(_) if signed && non_canonical => return,
         Err(e) => panic!("a body made by Osprey's encoder was refused: {e:?}"),
     }
     if mode != PayloadMode::StreamingUnsignedTrailer && mode_b & 16 != 0 {
