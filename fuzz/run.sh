@@ -116,7 +116,12 @@ cmin() { # merge seeds + queue of the last run into fuzz/corpus/<t>
     for q in "$OUT/$t/default/queue"/id:*; do
       cp "$q" "$tmp/in/queue-$i"; i=$((i + 1))
     done
-    nice -n "$NICE" cargo afl cmin -t 1000 -i "$tmp/in" -o "$tmp/out" -- "$FUZZ_DIR/target/release/$t" >"$tmp/cmin.log" 2>&1 \
+    # afl-cmin.bash: `cargo afl cmin` (the Python afl-cmin) records no tuples for these
+    # persistent-mode stdin targets here
+    local bin_dir
+    bin_dir=$(dirname "$(ls "$HOME"/.local/share/afl.rs/rustc-*/afl.rs-*/afl/bin/afl-cmin.bash | tail -1)")
+    PATH=$bin_dir:$PATH nice -n "$NICE" "$bin_dir/afl-cmin.bash" -t 1000 -i "$tmp/in" -o "$tmp/out" \
+      -- "$FUZZ_DIR/target/release/$t" >"$tmp/cmin.log" 2>&1 \
       || { tail -20 "$tmp/cmin.log"; rm -rf "$tmp"; return 1; }
     # keep every seed; add the fuzzer's inputs that afl-cmin kept, named by content hash
     rm -f "$FUZZ_DIR/corpus/$t"/min-*
