@@ -761,7 +761,19 @@ fn connection_cap(l: Listener) {
     let mut held: Vec<Conn> = (0..MAX_CONNS)
         .map(|i| Conn::connect(&addr).unwrap_or_else(|e| panic!("connection {i}: {e}")))
         .collect();
-    std::thread::sleep(Duration::from_millis(500));
+    // one answered request on each (kept alive) proves the server accepted all of them before
+    // the extra connection is made: on a loaded machine the accept order is otherwise a race
+    for (i, c) in held.iter_mut().enumerate() {
+        c.write_raw(&probe(l, &addr)).unwrap();
+        let r = c
+            .read_response(false)
+            .unwrap_or_else(|e| panic!("held connection {i}: {e}"));
+        assert!(
+            r.status == 200 || r.status == 403,
+            "held connection {i}: {}",
+            r.summary()
+        );
+    }
     // number max_connections + 1: refused, closed, or at least not served
     let extra = match Conn::connect(&addr) {
         Err(_) => "connect refused".to_string(),
