@@ -24,8 +24,11 @@ use osprey::s3::chunked::{
 };
 use osprey::s3::sigv4::{self, PayloadMode, RequestParts, SigError};
 
-/// Every target by name (the directory names under fuzz/corpus and fuzz/crashes).
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+/// A target's name (its directory under fuzz/corpus and fuzz/crashes) and body.
+pub type Target = (&'static str, fn(&[u8]));
+
+/// Every target by name.
+pub const TARGETS: &[Target] = &[
     ("sigv4", sigv4),
     ("chunked", chunked),
     ("s3op", s3op),

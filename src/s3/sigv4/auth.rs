@@ -141,9 +141,10 @@ pub fn parse_presigned(query_pairs: &[(String, String)]) -> Result<Presigned> {
         expires
             .parse()
             .map_err(|_| SigError::MalformedPresign("X-Amz-Expires is not a number".into()))?
-    } else if expires.strip_prefix('-').is_some_and(|d| {
-        !d.is_empty() && d.len() <= 10 && d.bytes().all(|b| b.is_ascii_digit())
-    }) {
+    } else if expires
+        .strip_prefix('-')
+        .is_some_and(|d| !d.is_empty() && d.len() <= 10 && d.bytes().all(|b| b.is_ascii_digit()))
+    {
         // a negative lifetime (boto3 `ExpiresIn=-1000`) is out of range, as zero is
         return Err(SigError::PresignTooLong);
     } else {
