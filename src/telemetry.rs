@@ -93,37 +93,43 @@ const SECRET_MARKERS: &[&str] = &[
 /// `line` with every value after a [`SECRET_MARKERS`] entry replaced by `<redacted>` (the value
 /// runs to the next `&`, `,`, `;`, whitespace or quote).
 pub fn redact(line: &str) -> std::borrow::Cow<'_, str> {
-    let lower = line.to_ascii_lowercase();
-    if !SECRET_MARKERS.iter().any(|m| lower.contains(m)) {
-        return std::borrow::Cow::Borrowed(line);
-    }
     let bytes = line.as_bytes();
+    let marker_at = |i: usize| {
+        SECRET_MARKERS.iter().find(|m| {
+            bytes
+                .get(i..i + m.len())
+                .is_some_and(|w| w.eq_ignore_ascii_case(m.as_bytes()))
+        })
+    };
+    // the common case — a line with no marker — is answered without allocating
+    let Some(first) = (0..bytes.len()).find(|&i| marker_at(i).is_some()) else {
+        return std::borrow::Cow::Borrowed(line);
+    };
     let mut out = String::with_capacity(line.len());
-    let mut i = 0;
-    'scan: while i < bytes.len() {
-        for m in SECRET_MARKERS {
-            if lower.as_bytes()[i..].starts_with(m.as_bytes()) {
-                // keep the marker itself; skip its value
-                out.push_str(&line[i..i + m.len()]);
-                let mut j = i + m.len();
-                while j < bytes.len()
-                    && !matches!(
-                        bytes[j],
-                        b'&' | b',' | b';' | b' ' | b'\t' | b'\n' | b'"' | b'\''
-                    )
-                {
-                    j += 1;
-                }
-                if j > i + m.len() {
-                    out.push_str("<redacted>");
-                }
-                i = j;
-                continue 'scan;
+    out.push_str(&line[..first]);
+    let mut i = first;
+    while i < bytes.len() {
+        if let Some(m) = marker_at(i) {
+            // keep the marker itself; skip its value
+            out.push_str(&line[i..i + m.len()]);
+            let mut j = i + m.len();
+            while j < bytes.len()
+                && !matches!(
+                    bytes[j],
+                    b'&' | b',' | b';' | b' ' | b'\t' | b'\n' | b'"' | b'\''
+                )
+            {
+                j += 1;
             }
+            if j > i + m.len() {
+                out.push_str("<redacted>");
+            }
+            i = j;
+            continue;
         }
         let ch = line[i..].chars().next().unwrap_or(' ');
         out.push(ch);
-        i += ch.len_utf8().max(1);
+        i += ch.len_utf8();
     }
     std::borrow::Cow::Owned(out)
 }

@@ -106,7 +106,8 @@ pub struct RequestCtx {
     bytes_in: u64,
     /// Backends that did not answer a fan-out (ListBuckets), for `x-osprey-degraded`.
     degraded: Option<String>,
-    /// `http(s)://<Host the client used>`: absolute URLs in responses are re-rooted here.
+    /// `http(s)://<Host the client used>`, built only when a response carries an absolute URL
+    /// to re-root (`Location`, translated XML bodies).
     origin: Option<String>,
 }
 
@@ -523,14 +524,6 @@ impl Gateway {
         let req = session.req_header();
         let query = op::parse_query(req.uri.query())?;
         let host = header(req, "host").unwrap_or("");
-        if !host.is_empty() {
-            let scheme = if snap.config.server.tls.is_some() {
-                "https"
-            } else {
-                "http"
-            };
-            ctx.origin = Some(format!("{scheme}://{host}"));
-        }
         let vhost = op::virtual_host_bucket(host, snap.config.s3.domain.as_deref());
         let s3op = S3Op::parse(
             &req.method,
@@ -982,6 +975,13 @@ impl BodyCodec {
     }
 }
 
+/// `http(s)://<Host>` of the request as the client addressed Osprey.
+fn client_origin(req: &RequestHeader, snap: Option<&Snapshot>) -> Option<String> {
+    let host = header(req, "host").filter(|h| !h.is_empty())?;
+    let tls = snap.is_some_and(|s| s.config.server.tls.is_some());
+    Some(format!("{}://{host}", if tls { "https" } else { "http" }))
+}
+
 /// What a backend failure is called toward the client: its kind, no address or error text.
 fn upstream_failure(t: &ErrorType) -> &'static str {
     match t {
@@ -1203,6 +1203,10 @@ impl ProxyHttp for Gateway {
         }
         // `Location` (CompleteMultipartUpload, redirects): the client's bucket name at Osprey's
         // address, never the backend's bucket name or host (issue 9, item 5)
+        let needs_origin = resp.headers.contains_key("location") || ctx.translate.is_some();
+        if needs_origin && ctx.origin.is_none() {
+            ctx.origin = client_origin(session.req_header(), ctx.snapshot.as_deref());
+        }
         if let Some(loc) = resp.headers.get("location").and_then(|v| v.to_str().ok()) {
             let (bb, b) = match (
                 &ctx.translate,
