@@ -179,6 +179,9 @@ impl Backend for CephRgwBackend {
     fn data_path(&self) -> &DataPath {
         &self.data_path
     }
+    fn own_principals(&self) -> bool {
+        true
+    }
     fn identity_scope(&self) -> IdentityScope {
         IdentityScope::PerUser
     }

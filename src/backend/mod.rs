@@ -152,6 +152,13 @@ pub trait Backend: Send + Sync + 'static {
     }
     fn data_path(&self) -> &DataPath;
     fn identity_scope(&self) -> IdentityScope;
+    /// The backend names each user by a principal of its own in ACLs, owners and listings
+    /// (RGW: `tenant$uid`), which Osprey translates to and from the OSIS canonical id clients
+    /// know (issue 10, src/proxy/identity.rs). Backends that see one identity for everybody do
+    /// not (their owners are the authorization issue's).
+    fn own_principals(&self) -> bool {
+        false
+    }
 
     /// Make sure the tenant exists (idempotent).
     async fn ensure_tenant(&self, tenant: &TenantRef) -> Result<(), BackendError>;

@@ -45,6 +45,45 @@ pub struct TenantInfo {
     pub active: bool,
 }
 
+/// A user as clients know them (OSIS canonical id, display name) beside the principal one backend
+/// knows them by (RGW: `tenant$uid`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub tenant_id: String,
+    pub canonical_user_id: String,
+    pub display_name: String,
+    pub backend_user: String,
+}
+
+/// One tenant's users on one backend, indexed both ways (issue 10: identity translation).
+#[derive(Debug, Default)]
+pub struct PrincipalMap {
+    by_backend_user: std::collections::HashMap<String, Arc<Principal>>,
+    by_canonical: std::collections::HashMap<String, Arc<Principal>>,
+}
+
+impl PrincipalMap {
+    pub fn new(principals: impl IntoIterator<Item = Principal>) -> Self {
+        let mut m = PrincipalMap::default();
+        for p in principals {
+            let p = Arc::new(p);
+            m.by_backend_user.insert(p.backend_user.clone(), p.clone());
+            m.by_canonical.insert(p.canonical_user_id.clone(), p);
+        }
+        m
+    }
+
+    /// The user a backend principal stands for.
+    pub fn by_backend_user(&self, backend_user: &str) -> Option<&Principal> {
+        self.by_backend_user.get(backend_user).map(|p| &**p)
+    }
+
+    /// The backend principal of an OSIS canonical id.
+    pub fn by_canonical(&self, canonical_user_id: &str) -> Option<&Principal> {
+        self.by_canonical.get(canonical_user_id).map(|p| &**p)
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum DirectoryError {
     #[error("conflict: {0}")]
@@ -83,6 +122,17 @@ pub trait Directory: Send + Sync + 'static {
         backend_user: &str,
         key: &SigningKey,
     ) -> Result<(), DirectoryError>;
+    /// The tenant's users that have an identity on `backend`.
+    async fn principals(
+        &self,
+        backend: &str,
+        tenant_id: &str,
+    ) -> Result<Vec<Principal>, DirectoryError>;
+    /// The tenant of the user with this OSIS canonical id.
+    async fn tenant_of_canonical(
+        &self,
+        canonical_user_id: &str,
+    ) -> Result<Option<String>, DirectoryError>;
 }
 
 /// Caches in front of a [`Directory`]. Only positive answers are cached; the control plane calls the
@@ -93,6 +143,8 @@ pub struct CachedDirectory {
     placements: DashMap<(String, String), Arc<Placement>>,
     identities: DashMap<(String, String, String), Arc<SigningKey>>,
     tenants: DashMap<String, Arc<TenantInfo>>,
+    /// (backend, tenant) → the tenant's users on that backend.
+    principal_maps: DashMap<(String, String), Arc<PrincipalMap>>,
 }
 
 impl CachedDirectory {
@@ -103,6 +155,7 @@ impl CachedDirectory {
             placements: DashMap::new(),
             identities: DashMap::new(),
             tenants: DashMap::new(),
+            principal_maps: DashMap::new(),
         }
     }
 
@@ -191,6 +244,8 @@ impl CachedDirectory {
             .put_identity(backend, tenant_id, principal, backend_user, &key)
             .await?;
         let k = Arc::new(key);
+        self.principal_maps
+            .remove(&(backend.to_string(), tenant_id.to_string()));
         self.identities.insert(
             (
                 backend.to_string(),
@@ -200,6 +255,33 @@ impl CachedDirectory {
             k.clone(),
         );
         Ok(k)
+    }
+
+    /// The tenant's users on `backend`, both ways (cached; dropped whenever an identity or a
+    /// user of the tenant changes).
+    pub async fn principal_map(
+        &self,
+        backend: &str,
+        tenant_id: &str,
+    ) -> Result<Arc<PrincipalMap>, DirectoryError> {
+        let id = (backend.to_string(), tenant_id.to_string());
+        if let Some(m) = self.principal_maps.get(&id) {
+            return Ok(m.clone());
+        }
+        let m = Arc::new(PrincipalMap::new(
+            self.inner.principals(backend, tenant_id).await?,
+        ));
+        self.principal_maps.insert(id, m.clone());
+        Ok(m)
+    }
+
+    /// The tenant of the user with this OSIS canonical id (not cached: only requests that name
+    /// another tenant's user ask).
+    pub async fn tenant_of_canonical(
+        &self,
+        canonical_user_id: &str,
+    ) -> Result<Option<String>, DirectoryError> {
+        self.inner.tenant_of_canonical(canonical_user_id).await
     }
 
     /// The tenant facts routing needs, cached (every authenticated request reads them).
@@ -239,11 +321,13 @@ impl CachedDirectory {
         self.forget_keys_of(tenant_id, None);
         self.placements.retain(|(t, _), _| t != tenant_id);
         self.identities.retain(|(_, t, _), _| t != tenant_id);
+        self.principal_maps.retain(|(_, t), _| t != tenant_id);
     }
 
     pub fn forget_identities_of(&self, tenant_id: &str, principal: &str) {
         self.identities
             .retain(|(_, t, p), _| !(t == tenant_id && p == principal));
+        self.principal_maps.retain(|(_, t), _| t != tenant_id);
     }
 }
 
@@ -396,5 +480,37 @@ impl Directory for StoreDirectory {
             })
             .await
             .map_err(unavailable)
+    }
+
+    async fn principals(
+        &self,
+        backend: &str,
+        tenant_id: &str,
+    ) -> Result<Vec<Principal>, DirectoryError> {
+        Ok(self
+            .store
+            .principals_on(backend, tenant_id)
+            .await
+            .map_err(unavailable)?
+            .into_iter()
+            .map(|r| Principal {
+                tenant_id: r.tenant_id,
+                canonical_user_id: r.canonical_user_id,
+                display_name: r.username,
+                backend_user: r.backend_user,
+            })
+            .collect())
+    }
+
+    async fn tenant_of_canonical(
+        &self,
+        canonical_user_id: &str,
+    ) -> Result<Option<String>, DirectoryError> {
+        Ok(self
+            .store
+            .user_by_canonical(canonical_user_id)
+            .await
+            .map_err(unavailable)?
+            .map(|u| u.tenant_id))
     }
 }

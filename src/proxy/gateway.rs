@@ -11,7 +11,8 @@ use pingora::prelude::HttpPeer;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::{Error, ErrorType};
 
-use super::directory::{CachedDirectory, KeyEntry, Placement, TenantInfo};
+use super::directory::{CachedDirectory, KeyEntry, Placement, PrincipalMap, TenantInfo};
+use super::identity::{self, Mapped};
 use super::upstream;
 use super::{SharedSnapshot, Snapshot};
 use crate::backend::{Address, Backend, IdentityScope, SigningKey, TenantRef, UserRef};
@@ -27,6 +28,10 @@ pub const UPSTREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(20);
 /// from shared-namespace backends). Larger bodies pass untranslated with a warning; S3 listings
 /// are capped at 1000 keys, far below this.
 pub const MAX_TRANSLATED_BODY: usize = super::translate::MAX_TRANSLATED_BODY;
+/// Most bytes of a PutBucketAcl/PutObjectAcl body Osprey reads to translate the principals in
+/// it: 64 KiB, the size of pingora's request retry buffer the body is replayed from (a larger
+/// body is refused with 400 EntityTooLarge). An S3 ACL holds at most 100 grants, about 20 KiB.
+pub const MAX_ACL_BODY: usize = 64 * 1024;
 
 pub struct Gateway {
     pub snapshot: SharedSnapshot,
@@ -109,6 +114,13 @@ pub struct RequestCtx {
     /// `http(s)://<Host the client used>`, built only when a response carries an absolute URL
     /// to re-root (`Location`, translated XML bodies).
     origin: Option<String>,
+    /// The caller's tenant's users on a backend with principals of its own (issue 10): ids in
+    /// ACLs, owners and listings are translated with it.
+    principals: Option<Arc<PrincipalMap>>,
+    /// An ACL body to read whole and translate before forwarding.
+    read_acl_body: bool,
+    /// The body that replaces the client's (its principals translated).
+    body_replacement: Option<Bytes>,
 }
 
 fn sig_error(e: SigError) -> S3Error {
@@ -559,17 +571,27 @@ impl Gateway {
             .clone()
             .ok_or_else(|| S3Error::invalid_request("this operation needs a bucket"))?;
 
-        let (backend, backend_bucket) = if s3op.kind == OpKind::CreateBucket {
+        let existing = if s3op.kind == OpKind::CreateBucket {
             op::validate_bucket_name(&bucket)?;
-            if self
-                .directory
+            self.directory
                 .placement(&caller.key.tenant_id, &bucket)
                 .await
                 .map_err(store_error)?
-                .is_some()
-            {
-                return Err(S3Error::bucket_already_exists(&bucket));
-            }
+        } else {
+            None
+        };
+        let (backend, backend_bucket) = if let Some(p) = existing {
+            // CreateBucket of a name the tenant already has goes to the bucket's backend, whose
+            // answer is the client's (issue 10): RGW answers the owner 200 (us-east-1
+            // behaviour), another user 409 BucketAlreadyExists. The placement stays as it is.
+            let backend = snap.backend(&p.backend).cloned().ok_or_else(|| {
+                S3Error::service_unavailable(
+                    &p.backend,
+                    "the backend holding this bucket is no longer in the configuration",
+                )
+            })?;
+            (backend, p.backend_bucket.clone())
+        } else if s3op.kind == OpKind::CreateBucket {
             let (table, _) = snap.routing.table_for(crate::routing::TenantKey {
                 tenant_id: &tenant.tenant_id,
                 tenant_name: &tenant.name,
@@ -622,6 +644,15 @@ impl Gateway {
         }
         ctx.plan = self.body_plan(&verified, &backend, req)?;
         let key = self.signing_key(&backend, &caller, &tenant).await?;
+        if backend.own_principals() {
+            ctx.principals = Some(
+                self.directory
+                    .principal_map(backend.name(), &caller.key.tenant_id)
+                    .await
+                    .map_err(store_error)?,
+            );
+            ctx.read_acl_body = is_acl_upload(&s3op, req);
+        }
         ctx.verified = Some(verified);
         ctx.route = Some(Route {
             backend,
@@ -629,6 +660,133 @@ impl Gateway {
             key: Some(key),
         });
         Ok(None)
+    }
+
+    /// OSIS canonical ids → the backend's principals for them: the caller's tenant from `own`,
+    /// any other Osprey user through the store. Ids nobody has are left out (forwarded as sent,
+    /// so the backend answers an unknown grantee as it would directly).
+    async fn resolve_canonical(
+        &self,
+        backend: &str,
+        own: &PrincipalMap,
+        ids: impl IntoIterator<Item = String>,
+    ) -> Result<std::collections::HashMap<String, String>, S3Error> {
+        let mut out = std::collections::HashMap::new();
+        for id in ids {
+            if out.contains_key(&id) {
+                continue;
+            }
+            if let Some(p) = own.by_canonical(&id) {
+                out.insert(id, p.backend_user.clone());
+                continue;
+            }
+            // not a well-formed canonical id (64 hex): not worth a store round trip
+            if id.len() != 64 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+                continue;
+            }
+            let Some(t) = self
+                .directory
+                .tenant_of_canonical(&id)
+                .await
+                .map_err(store_error)?
+            else {
+                continue;
+            };
+            let map = self
+                .directory
+                .principal_map(backend, &t)
+                .await
+                .map_err(store_error)?;
+            if let Some(p) = map.by_canonical(&id) {
+                out.insert(id, p.backend_user.clone());
+            }
+        }
+        Ok(out)
+    }
+
+    /// PutBucketAcl/PutObjectAcl on a backend with principals of its own: read the (small) body
+    /// whole, check it against what the client signed or declared, and translate its principals.
+    /// pingora replays the body from its retry buffer, where `request_body_filter` swaps in the
+    /// translation.
+    async fn take_acl_body(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+    ) -> Result<(), S3Error> {
+        session.as_mut().enable_retry_buffering();
+        let mut buf = BytesMut::new();
+        loop {
+            match session.read_request_body().await {
+                Ok(Some(b)) => {
+                    if buf.len() + b.len() > MAX_ACL_BODY {
+                        return Err(S3Error::new(
+                            StatusCode::BAD_REQUEST,
+                            "EntityTooLarge",
+                            format!("an ACL body may hold at most {MAX_ACL_BODY} bytes"),
+                        ));
+                    }
+                    buf.extend_from_slice(&b);
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    return Err(S3Error::new(
+                        StatusCode::BAD_REQUEST,
+                        "IncompleteBody",
+                        format!(
+                            "the request body could not be read ({})",
+                            e.etype().as_str()
+                        ),
+                    ))
+                }
+            }
+        }
+        let body = buf.freeze();
+        let verified = ctx
+            .verified
+            .as_ref()
+            .ok_or_else(|| S3Error::internal("not verified"))?;
+        match verified.payload {
+            PayloadMode::Sha256(h) => {
+                let mut c = sigv4::PayloadSha256Check::new(h);
+                c.update(&body);
+                c.finish().map_err(sig_error)?;
+            }
+            PayloadMode::Unsigned => {}
+            _ => {
+                return Err(S3Error::invalid_request(
+                    "an ACL body cannot be sent aws-chunked: sign it with its SHA-256 or UNSIGNED-PAYLOAD",
+                ))
+            }
+        }
+        check_declared_digests(session.req_header(), &body)?;
+        let map = ctx
+            .principals
+            .clone()
+            .ok_or_else(|| S3Error::internal("no principals"))?;
+        let backend = ctx
+            .route
+            .as_ref()
+            .map(|r| r.backend.name().to_string())
+            .unwrap_or_default();
+        // a body that is not UTF-8 XML goes on unchanged: the backend's own error answers it
+        let text = std::str::from_utf8(&body).ok();
+        let ids = text.and_then(|t| identity::principal_ids(t).ok());
+        let out = match (text, ids) {
+            (Some(text), Some(ids)) => {
+                let resolved = self.resolve_canonical(&backend, &map, ids).await?;
+                identity::rewrite_principals(text, |id| {
+                    resolved.get(id).map(|b| Mapped {
+                        id: b.as_str().into(),
+                        display_name: None,
+                    })
+                })
+                .map(Bytes::from)
+                .unwrap_or(body)
+            }
+            _ => body,
+        };
+        ctx.body_replacement = Some(out);
+        Ok(())
     }
 
     /// Anonymous requests reach only buckets Osprey knows; the backend's own ACL/policy decides.
@@ -809,6 +967,51 @@ impl Gateway {
                 .map_err(|_| S3Error::internal("bad copy source"))?;
         }
 
+        if let Some(map) = ctx.principals.clone() {
+            // `x-amz-grant-*: id="<canonical id>"` names the backend's principal upstream
+            for h in identity::GRANT_HEADERS {
+                let Some(v) = header(req, h).map(str::to_string) else {
+                    continue;
+                };
+                let ids = identity::grant_header_ids(&v)
+                    .into_iter()
+                    .map(str::to_string)
+                    .collect::<Vec<_>>();
+                let resolved = self
+                    .resolve_canonical(route.backend.name(), &map, ids)
+                    .await?;
+                let nv = identity::rewrite_grant_header(&v, |id| {
+                    resolved.get(id).map(|b| b.as_str().into())
+                });
+                req.insert_header(*h, nv)
+                    .map_err(|_| S3Error::invalid_argument(format!("bad {h} header")))?;
+            }
+        }
+        if let Some(b) = &ctx.body_replacement {
+            // the translated ACL body: its own length and digests
+            req.remove_header("transfer-encoding");
+            req.insert_header("content-length", b.len().to_string())
+                .map_err(|_| S3Error::internal("bad length"))?;
+            if req.headers.contains_key("content-md5") {
+                use md5::Digest as _;
+                let md5 = base64::Engine::encode(
+                    &base64::engine::general_purpose::STANDARD,
+                    md5::Md5::digest(b),
+                );
+                req.insert_header("content-md5", md5)
+                    .map_err(|_| S3Error::internal("bad content-md5"))?;
+            }
+            for alg in crate::s3::checksum::ChecksumAlgorithm::ALL {
+                if req.headers.contains_key(alg.header_name()) {
+                    req.insert_header(
+                        alg.header_name(),
+                        crate::s3::checksum::checksum_base64(alg, b),
+                    )
+                    .map_err(|_| S3Error::internal("bad checksum"))?;
+                }
+            }
+        }
+
         let Some(key) = route.key.clone() else {
             // anonymous: forwarded unsigned
             return Ok(());
@@ -847,6 +1050,13 @@ impl Gateway {
                 sigv4::STREAMING_UNSIGNED_TRAILER.to_string()
             }
         };
+        let payload_hash = match &ctx.body_replacement {
+            Some(b) => {
+                use sha2::Digest as _;
+                hex::encode(sha2::Sha256::digest(b))
+            }
+            None => payload_hash,
+        };
         let headers = upstream::headers_to_sign(req);
         let path_and_query = req
             .uri
@@ -868,6 +1078,10 @@ impl Gateway {
                 .map_err(|_| S3Error::internal("bad signed header"))?;
         }
         // set up the body transform now that the upstream signing context exists
+        if ctx.body_replacement.is_some() {
+            ctx.codec = None;
+            return Ok(());
+        }
         ctx.codec = match &ctx.plan {
             BodyPlan::Untouched => None,
             BodyPlan::Sha256 => match verified.payload {
@@ -908,6 +1122,40 @@ impl Gateway {
         };
         Ok(())
     }
+}
+
+/// A body read whole must match the `Content-MD5` and `x-amz-checksum-*` its client declared
+/// (S3 answers 400 BadDigest); Osprey recomputes both for the body it forwards instead.
+fn check_declared_digests(req: &RequestHeader, body: &[u8]) -> Result<(), S3Error> {
+    let bad = |what: &str| {
+        S3Error::new(
+            StatusCode::BAD_REQUEST,
+            "BadDigest",
+            format!("The {what} you specified did not match the calculated checksum."),
+        )
+    };
+    if let Some(v) = header(req, "content-md5") {
+        use md5::Digest as _;
+        let ours = base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            md5::Md5::digest(body),
+        );
+        if ours != v.trim() {
+            return Err(S3Error::new(
+                StatusCode::BAD_REQUEST,
+                "BadDigest",
+                "The Content-MD5 you specified did not match what we received.",
+            ));
+        }
+    }
+    for alg in crate::s3::checksum::ChecksumAlgorithm::ALL {
+        if let Some(v) = header(req, alg.header_name()) {
+            if crate::s3::checksum::checksum_base64(alg, body) != v.trim() {
+                return Err(bad(alg.name()));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Remove the `aws-chunked` token from `Content-Encoding` (keeping any real encoding).
@@ -1003,6 +1251,31 @@ fn upstream_failure(t: &ErrorType) -> &'static str {
     }
 }
 
+/// Operations whose answers name principals (`Owner`, `Grantee`, `Initiator`).
+fn principal_op(kind: OpKind) -> bool {
+    matches!(
+        kind,
+        OpKind::ListObjects
+            | OpKind::ListObjectsV2
+            | OpKind::ListObjectVersions
+            | OpKind::ListMultipartUploads
+            | OpKind::ListParts
+            | OpKind::BucketSubresource("acl")
+            | OpKind::ObjectSubresource("acl")
+    )
+}
+
+/// PutBucketAcl / PutObjectAcl with a body (an AccessControlPolicy naming principals).
+fn is_acl_upload(op: &S3Op, req: &RequestHeader) -> bool {
+    let acl = matches!(
+        op.kind,
+        OpKind::BucketSubresource("acl") | OpKind::ObjectSubresource("acl")
+    );
+    let body = header(req, "content-length").is_some_and(|l| l.trim() != "0")
+        || req.headers.contains_key("transfer-encoding");
+    acl && req.method == http::Method::PUT && body
+}
+
 fn translated_op(kind: OpKind) -> bool {
     matches!(
         kind,
@@ -1043,6 +1316,9 @@ impl ProxyHttp for Gateway {
             bytes_in: 0,
             degraded: None,
             origin: None,
+            principals: None,
+            read_acl_body: false,
+            body_replacement: None,
         }
     }
 
@@ -1081,6 +1357,13 @@ impl ProxyHttp for Gateway {
                     .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
                 if expects {
                     session.write_continue_response().await?;
+                }
+                if ctx.read_acl_body {
+                    if let Err(e) = self.take_acl_body(session, ctx).await {
+                        self.respond_error(session, ctx, &e).await?;
+                        ctx.error = Some(e);
+                        return Ok(true);
+                    }
                 }
                 Ok(false)
             }
@@ -1158,6 +1441,16 @@ impl ProxyHttp for Gateway {
         if let Some(b) = body.as_ref() {
             ctx.bytes_in += b.len() as u64;
         }
+        if let Some(new) = &ctx.body_replacement {
+            // read whole in request_filter and replayed by pingora from its retry buffer:
+            // this call carries all of it, and the translated body goes instead
+            *body = Some(if end_of_stream {
+                new.clone()
+            } else {
+                Bytes::new()
+            });
+            return Ok(());
+        }
         if let Some(codec) = ctx.codec.as_mut() {
             if let Err(e) = codec.transform(body, end_of_stream) {
                 // the upstream request is aborted before it is complete: nothing is stored
@@ -1221,20 +1514,23 @@ impl ProxyHttp for Gateway {
                 resp.insert_header("location", l)?;
             }
         }
-        if ctx.translate.is_some() {
+        let names = ctx.translate.is_some()
+            && (ctx.op.as_ref().is_some_and(|o| translated_op(o.kind)) || !ok);
+        let ids =
+            ctx.principals.is_some() && ok && ctx.op.as_ref().is_some_and(|o| principal_op(o.kind));
+        if names || ids {
             let xml = resp
                 .headers
                 .get("content-type")
                 .and_then(|v| v.to_str().ok())
                 .is_some_and(|c| c.contains("xml"));
-            let kind_ok = ctx.op.as_ref().is_some_and(|o| translated_op(o.kind)) || !ok;
             let small = resp
                 .headers
                 .get("content-length")
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.parse::<usize>().ok())
                 .is_none_or(|n| n <= MAX_TRANSLATED_BODY);
-            if xml && kind_ok && small && session.req_header().method != http::Method::HEAD {
+            if xml && small && session.req_header().method != http::Method::HEAD {
                 ctx.translating = true;
                 resp.remove_header("content-length");
                 resp.insert_header("transfer-encoding", "chunked")?;
@@ -1263,16 +1559,30 @@ impl ProxyHttp for Gateway {
             ctx.resp_buf.extend_from_slice(&b);
         }
         if end_of_stream {
-            if let Some((backend_bucket, bucket)) = &ctx.translate {
-                let text = String::from_utf8_lossy(&ctx.resp_buf);
-                let out = super::translate::translate_xml_at(
+            let text = String::from_utf8_lossy(&ctx.resp_buf);
+            let mut out = match &ctx.translate {
+                Some((backend_bucket, bucket)) => super::translate::translate_xml_at(
                     &text,
                     backend_bucket,
                     bucket,
                     ctx.origin.as_deref(),
-                );
-                *body = Some(Bytes::from(out));
+                ),
+                None => text.into_owned(),
+            };
+            if let Some(map) = &ctx.principals {
+                match identity::rewrite_principals(&out, |id| {
+                    map.by_backend_user(id).map(|p| Mapped {
+                        id: p.canonical_user_id.as_str().into(),
+                        display_name: Some(p.display_name.as_str().into()),
+                    })
+                }) {
+                    Ok(x) => out = x,
+                    Err(e) => {
+                        tracing::warn!(request_id = %ctx.request_id, error = %e, "backend answer not translated (principal ids)")
+                    }
+                }
             }
+            *body = Some(Bytes::from(out));
         }
         Ok(None)
     }

@@ -101,6 +101,17 @@ pub struct PlacementRow {
     pub created_at: DateTime<Utc>,
 }
 
+/// A user as one backend knows it: the OSIS ids clients see beside the backend's principal
+/// (issue 10: identity translation in ACLs and listings). Secrets are not part of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrincipalRow {
+    pub tenant_id: String,
+    pub user_id: String,
+    pub canonical_user_id: String,
+    pub username: String,
+    pub backend_user: String,
+}
+
 /// What Osprey holds on one backend for a (tenant, principal): principal is a user id, or the
 /// tenant id itself for tenant-level identities.
 #[derive(Clone, PartialEq, Eq)]
@@ -223,6 +234,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<BackendIdentity>>;
     async fn identities_of_tenant(&self, tenant_id: &str) -> Result<Vec<BackendIdentity>>;
     async fn identities_on_backend(&self, backend: &str) -> Result<u64>;
+    /// The users of a tenant that have an identity on `backend`, with their OSIS ids.
+    async fn principals_on(&self, backend: &str, tenant_id: &str) -> Result<Vec<PrincipalRow>>;
     async fn delete_identity(
         &self,
         backend: &str,

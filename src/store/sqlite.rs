@@ -945,6 +945,28 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn principals_on(&self, backend: &str, tenant_id: &str) -> Result<Vec<PrincipalRow>> {
+        let (b, t) = (backend.to_string(), tenant_id.to_string());
+        self.run(move |c, _| {
+            let mut st = c.prepare(
+                "SELECT u.user_id, u.canonical_user_id, u.username, i.backend_user FROM backend_identities i JOIN users u ON u.tenant_id = i.tenant_id AND u.user_id = i.principal WHERE i.backend = ? AND i.tenant_id = ? ORDER BY u.user_id",
+            )?;
+            let rows = st
+                .query_map([&b, &t], |r| {
+                    Ok(PrincipalRow {
+                        tenant_id: t.clone(),
+                        user_id: r.get(0)?,
+                        canonical_user_id: r.get(1)?,
+                        username: r.get(2)?,
+                        backend_user: r.get(3)?,
+                    })
+                })?
+                .collect::<std::result::Result<Vec<_>, _>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
     async fn identities_of_tenant(&self, tenant_id: &str) -> Result<Vec<BackendIdentity>> {
         let t = tenant_id.to_string();
         self.run(move |c, key| {

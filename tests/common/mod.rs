@@ -311,3 +311,15 @@ impl Osis {
         )
     }
 }
+
+/// [`LOCAL_CONFIG`] with every bucket routed to a Ceph RGW through the `ceph-rgw` kind (one RGW
+/// user per OSIS user, per-tenant namespaces).
+pub fn ceph_rgw_kind_config(endpoint: &str) -> String {
+    LOCAL_CONFIG
+        .replace(
+            "[[backends]]\nname = \"local\"\nkind = \"local\"\n",
+            &format!("[[backends]]\nname = \"ceph\"\nkind = \"ceph-rgw\"\nendpoint = \"{endpoint}\"\naccess_key = \"ADMINKEY\"\nsecret_key = \"ADMINSECRET\"\nregion = \"default\"\ntimeout_ms = 2000\n"),
+        )
+        .replace("backend = \"local\"", "backend = \"ceph\"")
+        .replace("[log]", "[s3]\nfanout_timeout_ms = 1500\n[log]")
+}

@@ -1,0 +1,242 @@
+//! Identity translation between what clients see and what a backend sees (issue 10).
+//!
+//! Clients know a user by the OSIS `canonical_user_id` OSE issued (and its display name); a
+//! backend with its own per-user principals knows the same user by another id (RGW:
+//! `<tenant>$<uid>`). Both directions go through here as plain functions over text:
+//!
+//! - out: `<ID>` of `Owner`, `Grantee` and `Initiator` in ACLs, listings, ListMultipartUploads
+//!   and ListParts: backend principal → canonical id (and its display name);
+//! - in: the same elements in an `AccessControlPolicy` request body, and `id=` in the
+//!   `x-amz-grant-*` headers: canonical id → backend principal.
+//!
+//! An id the map does not know is left as it is, so the backend answers an unknown grantee
+//! exactly as it would directly (RGW: 400 InvalidArgument). XML is read and written with
+//! quick-xml events, so only the text of those elements changes and everything else (keys,
+//! whitespace, namespaces) is passed through as it came.
+
+use std::borrow::Cow;
+
+use quick_xml::events::{BytesText, Event};
+use quick_xml::{Reader, Writer};
+
+/// Elements whose `<ID>` child names a principal (S3 API reference: `Owner`, `Grantee`,
+/// `Initiator`).
+const PRINCIPAL_PARENTS: &[&[u8]] = &[b"Owner", b"Grantee", b"Initiator"];
+
+/// What an id becomes: its new text, and for responses the display name that goes with it.
+pub struct Mapped<'a> {
+    pub id: Cow<'a, str>,
+    pub display_name: Option<Cow<'a, str>>,
+}
+
+/// An XML body Osprey could not read (the backend's or the client's).
+#[derive(Debug, thiserror::Error)]
+#[error("malformed XML: {0}")]
+pub struct XmlError(String);
+
+impl From<quick_xml::Error> for XmlError {
+    fn from(e: quick_xml::Error) -> Self {
+        XmlError(e.to_string())
+    }
+}
+
+impl From<std::io::Error> for XmlError {
+    fn from(e: std::io::Error) -> Self {
+        XmlError(e.to_string())
+    }
+}
+
+/// Rewrite the `<ID>` (and, when `map` gives one, the sibling `<DisplayName>`) of every principal
+/// element. `map` answers for an id it knows and `None` for one to leave unchanged.
+pub fn rewrite_principals<'m>(
+    xml: &str,
+    map: impl Fn(&str) -> Option<Mapped<'m>>,
+) -> Result<String, XmlError> {
+    let mut reader = Reader::from_str(xml);
+    reader.config_mut().trim_text(false);
+    let mut writer = Writer::new(Vec::with_capacity(xml.len() + 64));
+    // element names from the root down
+    let mut path: Vec<Vec<u8>> = Vec::new();
+    // display name decided by the last `<ID>` of the principal element being read
+    let mut pending_name: Option<String> = None;
+    let mut changed = false;
+    loop {
+        let ev = reader.read_event()?;
+        match &ev {
+            Event::Start(e) => {
+                let name = e.local_name().as_ref().to_vec();
+                if PRINCIPAL_PARENTS.contains(&name.as_slice()) {
+                    pending_name = None;
+                }
+                path.push(name);
+                writer.write_event(ev)?;
+            }
+            Event::End(_) => {
+                path.pop();
+                writer.write_event(ev)?;
+            }
+            Event::Text(t) => {
+                let n = path.len();
+                let in_principal = n >= 2 && PRINCIPAL_PARENTS.contains(&path[n - 2].as_slice());
+                let leaf = path.last().map(Vec::as_slice);
+                if in_principal && leaf == Some(b"ID") {
+                    let text = t.unescape()?;
+                    if let Some(m) = map(text.trim()) {
+                        pending_name = m.display_name.map(Cow::into_owned);
+                        writer.write_event(Event::Text(BytesText::new(&m.id)))?;
+                        changed = true;
+                        continue;
+                    }
+                } else if in_principal && leaf == Some(b"DisplayName") {
+                    if let Some(dn) = pending_name.as_deref() {
+                        writer.write_event(Event::Text(BytesText::new(dn)))?;
+                        changed = true;
+                        continue;
+                    }
+                }
+                writer.write_event(ev)?;
+            }
+            Event::Eof => break,
+            _ => writer.write_event(ev)?,
+        }
+    }
+    if !changed {
+        return Ok(xml.to_string());
+    }
+    String::from_utf8(writer.into_inner()).map_err(|e| XmlError(e.to_string()))
+}
+
+/// Rewrite the `id=` grantees of one `x-amz-grant-*` header value
+/// (`id="…", emailAddress="…", uri="…"`, S3 API reference, PutObjectAcl request headers).
+/// Quotes and the other grantees are kept as sent.
+pub fn rewrite_grant_header<'m>(value: &str, map: impl Fn(&str) -> Option<Cow<'m, str>>) -> String {
+    let mut out = Vec::new();
+    for part in value.split(',') {
+        let trimmed = part.trim();
+        let Some((k, v)) = trimmed.split_once('=') else {
+            out.push(part.to_string());
+            continue;
+        };
+        if !k.trim().eq_ignore_ascii_case("id") {
+            out.push(part.to_string());
+            continue;
+        }
+        let v = v.trim();
+        let (quoted, id) = match v.strip_prefix('"').and_then(|s| s.strip_suffix('"')) {
+            Some(inner) => (true, inner),
+            None => (false, v),
+        };
+        match map(id) {
+            Some(new) if quoted => out.push(format!("{}=\"{new}\"", k.trim())),
+            Some(new) => out.push(format!("{}={new}", k.trim())),
+            None => out.push(part.to_string()),
+        }
+    }
+    out.join(", ")
+}
+
+/// The `id=` grantees named in an `x-amz-grant-*` header value.
+pub fn grant_header_ids(value: &str) -> Vec<&str> {
+    value
+        .split(',')
+        .filter_map(|p| p.trim().split_once('='))
+        .filter(|(k, _)| k.trim().eq_ignore_ascii_case("id"))
+        .map(|(_, v)| v.trim().trim_matches('"'))
+        .collect()
+}
+
+/// The `<ID>`s of principal elements in an XML body (to look up before rewriting).
+pub fn principal_ids(xml: &str) -> Result<Vec<String>, XmlError> {
+    // collected through the rewriter, so "a principal's ID" has one definition
+    let ids = std::cell::RefCell::new(Vec::new());
+    rewrite_principals(xml, |id| {
+        ids.borrow_mut().push(id.to_string());
+        None
+    })?;
+    Ok(ids.into_inner())
+}
+
+/// The `x-amz-grant-*` headers (PutObject, CreateBucket, CopyObject, PutObjectAcl, PutBucketAcl).
+pub const GRANT_HEADERS: &[&str] = &[
+    "x-amz-grant-read",
+    "x-amz-grant-write",
+    "x-amz-grant-read-acp",
+    "x-amz-grant-write-acp",
+    "x-amz-grant-full-control",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rgw(id: &str) -> Option<Mapped<'static>> {
+        match id {
+            "t1$main" => Some(Mapped {
+                id: "c0ffee".into(),
+                display_name: Some("Main User".into()),
+            }),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn owner_and_grantee_ids_out() {
+        let xml = r#"<?xml version="1.0" encoding="UTF-8"?><AccessControlPolicy xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Owner><ID>t1$main</ID><DisplayName>main</DisplayName></Owner><AccessControlList><Grant><Grantee xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:type="CanonicalUser"><ID>t1$main</ID><DisplayName>main</DisplayName></Grantee><Permission>FULL_CONTROL</Permission></Grant><Grant><Grantee xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:type="Group"><URI>http://acs.amazonaws.com/groups/global/AllUsers</URI></Grantee><Permission>READ</Permission></Grant></AccessControlList></AccessControlPolicy>"#;
+        let out = rewrite_principals(xml, rgw).unwrap();
+        assert_eq!(out.matches("<ID>c0ffee</ID>").count(), 2, "{out}");
+        assert_eq!(
+            out.matches("<DisplayName>Main User</DisplayName>").count(),
+            2
+        );
+        assert!(!out.contains("t1$main"));
+        // everything else as sent
+        assert!(out.contains(
+            r#"xsi:type="Group"><URI>http://acs.amazonaws.com/groups/global/AllUsers</URI>"#
+        ));
+        assert!(out.starts_with(r#"<?xml version="1.0" encoding="UTF-8"?><AccessControlPolicy xmlns="http://s3.amazonaws.com/doc/2006-03-01/">"#));
+    }
+
+    #[test]
+    fn keys_and_unknown_ids_are_untouched() {
+        // a key that looks like a principal, an unknown principal, an ID outside a principal
+        let xml = "<ListBucketResult><Contents><Key>t1$main</Key><Owner><ID>t2$other</ID><DisplayName>o</DisplayName></Owner></Contents><ID>t1$main</ID></ListBucketResult>";
+        let out = rewrite_principals(xml, rgw).unwrap();
+        assert_eq!(out, xml);
+    }
+
+    #[test]
+    fn initiator_in_listings_and_escaped_text() {
+        let xml = "<ListPartsResult><Initiator><ID>t1$main</ID><DisplayName>x</DisplayName></Initiator><Owner><ID>t1&#36;main</ID></Owner></ListPartsResult>";
+        let out = rewrite_principals(xml, rgw).unwrap();
+        assert_eq!(out, "<ListPartsResult><Initiator><ID>c0ffee</ID><DisplayName>Main User</DisplayName></Initiator><Owner><ID>c0ffee</ID></Owner></ListPartsResult>");
+    }
+
+    #[test]
+    fn malformed_xml_is_an_error_not_a_panic() {
+        assert!(rewrite_principals("<Owner><ID>t1$main</Owner>", rgw).is_err());
+    }
+
+    #[test]
+    fn grant_headers() {
+        let map = |id: &str| (id == "c0ffee").then(|| Cow::Borrowed("t1$main"));
+        assert_eq!(
+            rewrite_grant_header(
+                r#"id="c0ffee", uri="http://acs.amazonaws.com/groups/global/AllUsers""#,
+                map
+            ),
+            r#"id="t1$main", uri="http://acs.amazonaws.com/groups/global/AllUsers""#
+        );
+        assert_eq!(
+            rewrite_grant_header("ID=c0ffee,id=unknown", map),
+            "ID=t1$main, id=unknown"
+        );
+        assert_eq!(
+            grant_header_ids(r#"id="a", emailAddress="x@y", id=b"#),
+            vec!["a", "b"]
+        );
+        assert_eq!(
+            principal_ids("<A><Owner><ID>x</ID></Owner><Grantee><ID>y</ID></Grantee></A>").unwrap(),
+            vec!["x", "y"]
+        );
+    }
+}

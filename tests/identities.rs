@@ -1,0 +1,221 @@
+//! Issue 10: through the `ceph-rgw` kind a client sees and writes the OSIS canonical ids OSE knows
+//! its users by, never RGW's `tenant$uid` principals; and CreateBucket is the backend's answer.
+//! The real binary against a real Ceph RGW (tests/real), driven by aws-sdk-rust.
+
+mod common;
+mod real;
+
+use aws_sdk_s3::error::ProvideErrorMetadata;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{
+    AccessControlPolicy, Grant, Grantee, Owner, Permission, Type as GranteeType,
+};
+use common::{ceph_rgw_kind_config, Osis, Osprey};
+
+struct User {
+    s3: aws_sdk_s3::Client,
+    canonical: String,
+    name: String,
+}
+
+fn client(endpoint: &str, ak: &str, sk: &str) -> aws_sdk_s3::Client {
+    let creds = aws_sdk_s3::config::Credentials::new(ak, sk, None, None, "test");
+    let conf = aws_sdk_s3::config::Builder::new()
+        .behavior_version_latest()
+        .endpoint_url(endpoint)
+        .region(aws_sdk_s3::config::Region::new("us-east-1"))
+        .credentials_provider(creds)
+        .force_path_style(true)
+        .build();
+    aws_sdk_s3::Client::from_conf(conf)
+}
+
+async fn user(o: &Osprey, api: &Osis, tid: &str, cd: &str, name: &str) -> User {
+    let (uid, ak, sk) = api.user(tid, cd, name).await;
+    let r = api
+        .admin("GET", &format!("/api/v1/tenants/{tid}/users/{uid}"), None)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    User {
+        s3: client(&o.s3(), &ak, &sk),
+        canonical: r.json()["canonical_user_id"].as_str().unwrap().to_string(),
+        name: name.to_string(),
+    }
+}
+
+fn code<T, E: ProvideErrorMetadata + std::fmt::Debug>(
+    r: Result<T, aws_sdk_s3::error::SdkError<E>>,
+) -> String {
+    match r {
+        Ok(_) => "OK".into(),
+        Err(e) => e
+            .code()
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("{e:?}")),
+    }
+}
+
+fn grant(id: &str, p: Permission) -> Grant {
+    Grant::builder()
+        .grantee(
+            Grantee::builder()
+                .r#type(GranteeType::CanonicalUser)
+                .id(id)
+                .build()
+                .unwrap(),
+        )
+        .permission(p)
+        .build()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn canonical_ids_both_ways_and_create_bucket_is_the_backends() {
+    real::ceph_rgw();
+    let o = Osprey::start(&ceph_rgw_kind_config(real::RGW_ENDPOINT));
+    let api = Osis::new(o.osis());
+    let tid = api.tenant("ids", "org-ids").await;
+    let main = user(&o, &api, &tid, "org-ids", "ids-main").await;
+    let alt = user(&o, &api, &tid, "org-ids", "ids-alt").await;
+    let b = "ids-bucket";
+
+    // ---- CreateBucket: RGW's answers (owner re-creates: 200; another user: 409)
+    assert_eq!(code(main.s3.create_bucket().bucket(b).send().await), "OK");
+    main.s3
+        .put_object()
+        .bucket(b)
+        .key("kept")
+        .body(ByteStream::from_static(b"still here"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(code(main.s3.create_bucket().bucket(b).send().await), "OK");
+    assert_eq!(
+        code(alt.s3.create_bucket().bucket(b).send().await),
+        "BucketAlreadyExists"
+    );
+    let listed = main.s3.list_buckets().send().await.unwrap();
+    let names: Vec<_> = listed.buckets().iter().filter_map(|x| x.name()).collect();
+    assert_eq!(names, vec![b], "one placement, nothing lost");
+    let kept = main.s3.get_object().bucket(b).key("kept").send().await;
+    assert_eq!(code(kept), "OK");
+
+    // ---- out: owners and grantees are canonical ids with the OSIS display name
+    let acl = main.s3.get_bucket_acl().bucket(b).send().await.unwrap();
+    let owner = acl.owner().unwrap();
+    assert_eq!(owner.id(), Some(main.canonical.as_str()));
+    assert_eq!(owner.display_name(), Some(main.name.as_str()));
+    let ids: Vec<_> = acl
+        .grants()
+        .iter()
+        .filter_map(|g| g.grantee().and_then(|g| g.id()))
+        .collect();
+    assert_eq!(ids, vec![main.canonical.as_str()]);
+    let list = main
+        .s3
+        .list_objects_v2()
+        .bucket(b)
+        .fetch_owner(true)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        list.contents()[0].owner().and_then(|o| o.id()),
+        Some(main.canonical.as_str())
+    );
+
+    // ---- in: an AccessControlPolicy naming the canonical ids (owner and alt)
+    assert_eq!(
+        code(alt.s3.list_objects_v2().bucket(b).send().await),
+        "AccessDenied"
+    );
+    let policy = AccessControlPolicy::builder()
+        .owner(Owner::builder().id(&main.canonical).build())
+        .grants(grant(&main.canonical, Permission::FullControl))
+        .grants(grant(&alt.canonical, Permission::Read))
+        .build();
+    main.s3
+        .put_bucket_acl()
+        .bucket(b)
+        .access_control_policy(policy)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(code(alt.s3.list_objects_v2().bucket(b).send().await), "OK");
+    let acl = main.s3.get_bucket_acl().bucket(b).send().await.unwrap();
+    let alt_grant = acl
+        .grants()
+        .iter()
+        .find(|g| g.permission() == Some(&Permission::Read))
+        .and_then(|g| g.grantee())
+        .unwrap();
+    assert_eq!(alt_grant.id(), Some(alt.canonical.as_str()));
+    assert_eq!(alt_grant.display_name(), Some(alt.name.as_str()));
+
+    // ---- in: x-amz-grant-read with a canonical id
+    assert_eq!(
+        code(alt.s3.get_object().bucket(b).key("kept").send().await),
+        "AccessDenied"
+    );
+    main.s3
+        .put_object()
+        .bucket(b)
+        .key("shared")
+        .grant_read(format!("id=\"{}\"", alt.canonical))
+        .body(ByteStream::from_static(b"for alt"))
+        .send()
+        .await
+        .unwrap();
+    let got = alt.s3.get_object().bucket(b).key("shared").send().await;
+    assert_eq!(code(got), "OK");
+    let oacl = main
+        .s3
+        .get_object_acl()
+        .bucket(b)
+        .key("shared")
+        .send()
+        .await
+        .unwrap();
+    // grant headers replace the default ACL (S3 semantics): alt's grant only, by canonical id
+    let ids: Vec<_> = oacl
+        .grants()
+        .iter()
+        .filter_map(|g| g.grantee().and_then(|g| g.id()))
+        .collect();
+    assert_eq!(ids, vec![alt.canonical.as_str()]);
+    assert_eq!(
+        oacl.owner().and_then(|o| o.id()),
+        Some(main.canonical.as_str())
+    );
+
+    // ---- an id nobody has: RGW's own answer for an unknown grantee
+    let unknown = "0".repeat(64);
+    let r = main
+        .s3
+        .put_object_acl()
+        .bucket(b)
+        .key("shared")
+        .access_control_policy(
+            AccessControlPolicy::builder()
+                .owner(Owner::builder().id(&main.canonical).build())
+                .grants(grant(&unknown, Permission::Read))
+                .build(),
+        )
+        .send()
+        .await;
+    assert_eq!(code(r), "InvalidArgument");
+    // nothing changed by the refused request
+    let got = alt.s3.get_object().bucket(b).key("shared").send().await;
+    assert_eq!(code(got), "OK");
+
+    for k in ["kept", "shared"] {
+        main.s3
+            .delete_object()
+            .bucket(b)
+            .key(k)
+            .send()
+            .await
+            .unwrap();
+    }
+    main.s3.delete_bucket().bucket(b).send().await.unwrap();
+    assert!(!o.logs().contains("panicked"));
+}
