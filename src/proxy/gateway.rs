@@ -119,8 +119,27 @@ pub struct RequestCtx {
     principals: Option<Arc<PrincipalMap>>,
     /// An ACL body to read whole and translate before forwarding.
     read_acl_body: bool,
-    /// The body that replaces the client's (its principals translated).
-    body_replacement: Option<Bytes>,
+    /// A browser POST upload's form to read (its fields name the signer, issue 10).
+    read_post_form: bool,
+    /// Bytes sent upstream before (or instead of) the client's next body piece: a body or form
+    /// prefix Osprey read in `request_filter` and rewrote.
+    body_prefix: Option<BodyPrefix>,
+    /// `body_prefix` went out in this upstream attempt.
+    prefix_sent: bool,
+}
+
+/// What Osprey read of the client's body in `request_filter`, rewritten for the backend.
+///
+/// pingora replays the body read before proxying from its retry buffer (≤ 64 KiB), but only
+/// what was read after the buffer was enabled, and nothing if it overflowed. Osprey enables it
+/// only once the rest of the body fits (`Content-Length` known), so either the first
+/// `request_body_filter` call is that replay (`replaces_first`: swap it for `bytes`) or the
+/// buffer stayed empty and the first call is new data (`bytes` go before it).
+struct BodyPrefix {
+    bytes: Bytes,
+    replaces_first: bool,
+    /// The body's length upstream.
+    upstream_len: u64,
 }
 
 fn sig_error(e: SigError) -> S3Error {
@@ -555,6 +574,11 @@ impl Gateway {
         let auth = self.authenticate(req, &headers, vhost, &snap).await?;
 
         let Some((caller, verified)) = auth else {
+            if s3op.kind == OpKind::PostObject {
+                // a browser form names its signer in its fields: read in request_filter
+                ctx.read_post_form = true;
+                return Ok(None);
+            }
             return self.route_anonymous(ctx, &snap, &s3op).await;
         };
         ctx.caller = Some(caller.clone());
@@ -785,7 +809,167 @@ impl Gateway {
             }
             _ => body,
         };
-        ctx.body_replacement = Some(out);
+        ctx.body_prefix = Some(BodyPrefix {
+            upstream_len: out.len() as u64,
+            bytes: out,
+            replaces_first: true,
+        });
+        Ok(())
+    }
+
+    /// A browser POST upload (S3 POST Object, src/s3/post.rs): read the form fields up to the
+    /// file, verify the policy's signature against Osprey's keys, route the caller's bucket, and
+    /// prepare the form the backend gets (same fields and policy, signed by the backend identity).
+    /// A form without a policy is an anonymous upload, forwarded as sent.
+    async fn take_post_form(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+    ) -> Result<(), S3Error> {
+        use crate::s3::post;
+        let perr = |e: post::PostError| {
+            let status = match e {
+                post::PostError::NotMultipart => StatusCode::PRECONDITION_FAILED,
+                _ => StatusCode::BAD_REQUEST,
+            };
+            S3Error::new(status, e.s3_code(), e.to_string())
+        };
+        let req = session.req_header();
+        let boundary = post::boundary(header(req, "content-type").unwrap_or("")).map_err(perr)?;
+        let len: u64 = header(req, "content-length")
+            .and_then(|v| v.trim().parse().ok())
+            .ok_or_else(|| {
+                S3Error::new(
+                    StatusCode::LENGTH_REQUIRED,
+                    "MissingContentLength",
+                    "You must provide the Content-Length HTTP header.",
+                )
+            })?;
+        let mut buf = BytesMut::new();
+        let mut replay = false;
+        let form = loop {
+            if let Some(f) = post::parse_prefix(&buf, &boundary).map_err(perr)? {
+                break f;
+            }
+            if buf.len() as u64 >= len {
+                return Err(perr(post::PostError::NoFile));
+            }
+            // see BodyPrefix: buffer for pingora's replay only once the rest fits in it
+            if !replay && len - buf.len() as u64 <= MAX_ACL_BODY as u64 {
+                session.as_mut().enable_retry_buffering();
+                replay = true;
+            }
+            match session.read_request_body().await {
+                Ok(Some(b)) => buf.extend_from_slice(&b),
+                Ok(None) => return Err(perr(post::PostError::NoFile)),
+                Err(e) => {
+                    return Err(S3Error::new(
+                        StatusCode::BAD_REQUEST,
+                        "IncompleteBody",
+                        format!(
+                            "the request body could not be read ({})",
+                            e.etype().as_str()
+                        ),
+                    ))
+                }
+            }
+        };
+        let read = buf.freeze();
+        let snap = ctx
+            .snapshot
+            .clone()
+            .ok_or_else(|| S3Error::internal("no snapshot"))?;
+        let s3op = ctx
+            .op
+            .clone()
+            .ok_or_else(|| S3Error::internal("no operation"))?;
+        let auth = post::auth_of(&form).map_err(perr)?;
+        let (ak, v2) = match &auth {
+            post::PostAuth::Anonymous => {
+                self.route_anonymous(ctx, &snap, &s3op).await?;
+                ctx.body_prefix = Some(BodyPrefix {
+                    bytes: read,
+                    replaces_first: replay,
+                    upstream_len: len,
+                });
+                return Ok(());
+            }
+            post::PostAuth::V2 { access_key, .. } => (access_key.clone(), true),
+            post::PostAuth::V4 { access_key, .. } => (access_key.clone(), false),
+        };
+        if v2 && !snap.config.s3.sigv2 {
+            return Err(sig_error(SigError::UnsupportedAlgorithm("AWS".into())));
+        }
+        let entry = self
+            .directory
+            .key(&ak)
+            .await
+            .map_err(store_error)?
+            .ok_or_else(S3Error::invalid_access_key_id)?;
+        let policy = form.get("policy").unwrap_or_default();
+        if !post::verify(&auth, policy, &entry.secret_key) {
+            return Err(S3Error::new(
+                StatusCode::FORBIDDEN,
+                "SignatureDoesNotMatch",
+                "The request signature we calculated does not match the signature you provided. Check your key and signing method.",
+            ));
+        }
+        if !entry.active {
+            return Err(S3Error::access_denied(
+                "The access key, its user or its tenant is disabled",
+            ));
+        }
+        let caller = Caller { key: entry };
+        let tenant = self.tenant(&caller.key.tenant_id).await?;
+        let bucket = s3op
+            .bucket
+            .clone()
+            .ok_or_else(|| S3Error::invalid_request("a POST upload names a bucket"))?;
+        let p = self
+            .directory
+            .placement(&caller.key.tenant_id, &bucket)
+            .await
+            .map_err(store_error)?
+            .ok_or_else(|| S3Error::no_such_bucket(&bucket))?;
+        let backend = snap.backend(&p.backend).cloned().ok_or_else(|| {
+            S3Error::service_unavailable(
+                &p.backend,
+                "the backend holding this bucket is no longer in the configuration",
+            )
+        })?;
+        let key = self.signing_key(&backend, &caller, &tenant).await?;
+        let fields = post::backend_fields(
+            &form,
+            &auth,
+            &post::BackendSigner {
+                backend_bucket: &p.backend_bucket,
+                client_bucket: &bucket,
+                access_key: &key.access_key,
+                secret_key: &key.secret_key,
+                region: &backend.data_path().region,
+                now: chrono::Utc::now(),
+            },
+        )
+        .map_err(perr)?;
+        let prefix = post::rebuild(&boundary, &fields, &read[form.file_part..]);
+        if p.backend_bucket != bucket {
+            ctx.translate = Some((p.backend_bucket.clone(), bucket.clone()));
+        }
+        ctx.caller = Some(caller);
+        // the form carries the backend's signature: the HTTP request itself goes unsigned, and
+        // names the bucket as unsigned requests must (RGW resolves a POST's bucket before it
+        // reads the form: `tenant:bucket` on per-tenant namespaces)
+        let path_bucket = backend.anonymous_bucket_path(&p.tenant_id, &p.backend_bucket);
+        ctx.route = Some(Route {
+            backend,
+            backend_bucket: Some(path_bucket),
+            key: None,
+        });
+        ctx.body_prefix = Some(BodyPrefix {
+            upstream_len: len - read.len() as u64 + prefix.len() as u64,
+            bytes: Bytes::from(prefix),
+            replaces_first: replay,
+        });
         Ok(())
     }
 
@@ -987,11 +1171,15 @@ impl Gateway {
                     .map_err(|_| S3Error::invalid_argument(format!("bad {h} header")))?;
             }
         }
-        if let Some(b) = &ctx.body_replacement {
-            // the translated ACL body: its own length and digests
+        ctx.prefix_sent = false;
+        if let Some(p) = &ctx.body_prefix {
             req.remove_header("transfer-encoding");
-            req.insert_header("content-length", b.len().to_string())
+            req.insert_header("content-length", p.upstream_len.to_string())
                 .map_err(|_| S3Error::internal("bad length"))?;
+        }
+        if let (Some(p), true) = (&ctx.body_prefix, ctx.read_acl_body) {
+            // the translated ACL body: its own digests
+            let b = &p.bytes;
             if req.headers.contains_key("content-md5") {
                 use md5::Digest as _;
                 let md5 = base64::Engine::encode(
@@ -1050,12 +1238,12 @@ impl Gateway {
                 sigv4::STREAMING_UNSIGNED_TRAILER.to_string()
             }
         };
-        let payload_hash = match &ctx.body_replacement {
-            Some(b) => {
+        let payload_hash = match (&ctx.body_prefix, ctx.read_acl_body) {
+            (Some(p), true) => {
                 use sha2::Digest as _;
-                hex::encode(sha2::Sha256::digest(b))
+                hex::encode(sha2::Sha256::digest(&p.bytes))
             }
-            None => payload_hash,
+            _ => payload_hash,
         };
         let headers = upstream::headers_to_sign(req);
         let path_and_query = req
@@ -1078,7 +1266,7 @@ impl Gateway {
                 .map_err(|_| S3Error::internal("bad signed header"))?;
         }
         // set up the body transform now that the upstream signing context exists
-        if ctx.body_replacement.is_some() {
+        if ctx.body_prefix.is_some() {
             ctx.codec = None;
             return Ok(());
         }
@@ -1289,6 +1477,7 @@ fn translated_op(kind: OpKind) -> bool {
             | OpKind::DeleteObjects
             | OpKind::CopyObject
             | OpKind::UploadPartCopy
+            | OpKind::PostObject
     )
 }
 
@@ -1318,7 +1507,9 @@ impl ProxyHttp for Gateway {
             origin: None,
             principals: None,
             read_acl_body: false,
-            body_replacement: None,
+            read_post_form: false,
+            body_prefix: None,
+            prefix_sent: false,
         }
     }
 
@@ -1358,8 +1549,15 @@ impl ProxyHttp for Gateway {
                 if expects {
                     session.write_continue_response().await?;
                 }
-                if ctx.read_acl_body {
-                    if let Err(e) = self.take_acl_body(session, ctx).await {
+                let taken = if ctx.read_acl_body {
+                    self.take_acl_body(session, ctx).await
+                } else if ctx.read_post_form {
+                    self.take_post_form(session, ctx).await
+                } else {
+                    Ok(())
+                };
+                {
+                    if let Err(e) = taken {
                         self.respond_error(session, ctx, &e).await?;
                         ctx.error = Some(e);
                         return Ok(true);
@@ -1441,14 +1639,21 @@ impl ProxyHttp for Gateway {
         if let Some(b) = body.as_ref() {
             ctx.bytes_in += b.len() as u64;
         }
-        if let Some(new) = &ctx.body_replacement {
-            // read whole in request_filter and replayed by pingora from its retry buffer:
-            // this call carries all of it, and the translated body goes instead
-            *body = Some(if end_of_stream {
-                new.clone()
-            } else {
-                Bytes::new()
-            });
+        if let (Some(p), false) = (&ctx.body_prefix, ctx.prefix_sent) {
+            ctx.prefix_sent = true;
+            let out = match body.take() {
+                Some(b) if !p.replaces_first && !b.is_empty() => {
+                    let mut all = BytesMut::with_capacity(p.bytes.len() + b.len());
+                    all.extend_from_slice(&p.bytes);
+                    all.extend_from_slice(&b);
+                    all.freeze()
+                }
+                _ => p.bytes.clone(),
+            };
+            *body = Some(out);
+            return Ok(());
+        }
+        if ctx.body_prefix.is_some() {
             return Ok(());
         }
         if let Some(codec) = ctx.codec.as_mut() {
@@ -1509,7 +1714,28 @@ impl ProxyHttp for Gateway {
                 (None, Some(b)) => (b, b),
                 (None, None) => ("", ""),
             };
-            if !b.is_empty() {
+            let backend_host = ctx
+                .route
+                .as_ref()
+                .map(|r| r.backend.data_path().host.clone());
+            let foreign = backend_host
+                .as_deref()
+                .is_some_and(|h| !super::translate::url_is_at_host(loc, h));
+            if foreign {
+                // a browser POST's `success_action_redirect`: the client's own URL, with the
+                // bucket named as the backend knows it in `?bucket=` (S3 POST Object)
+                if let (Some(r), Some(b)) = (
+                    ctx.route.as_ref(),
+                    ctx.op.as_ref().and_then(|o| o.bucket.as_deref()),
+                ) {
+                    let l = super::translate::translate_query_bucket(
+                        loc,
+                        r.backend_bucket.as_deref().unwrap_or(b),
+                        b,
+                    );
+                    resp.insert_header("location", l)?;
+                }
+            } else if !b.is_empty() {
                 let l = super::translate::translate_url(loc, bb, b, ctx.origin.as_deref());
                 resp.insert_header("location", l)?;
             }

@@ -94,6 +94,53 @@ pub fn translate_url(
     }
 }
 
+/// Whether an absolute URL points at `host` (or a virtual-host name under it); relative
+/// references count as the backend's own.
+pub fn url_is_at_host(url: &str, host: &str) -> bool {
+    let Some((_, after)) = url.split_once("://") else {
+        return true;
+    };
+    let authority = after.split('/').next().unwrap_or("");
+    let authority = authority.split('?').next().unwrap_or("");
+    authority.eq_ignore_ascii_case(host)
+        || authority
+            .to_ascii_lowercase()
+            .ends_with(&format!(".{}", host.to_ascii_lowercase()))
+}
+
+/// `…?bucket=<backend-bucket>&…` → `…?bucket=<bucket>&…` (percent-encoded either way).
+pub fn translate_query_bucket(url: &str, backend_bucket: &str, bucket: &str) -> String {
+    use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
+    let Some((base, query)) = url.split_once('?') else {
+        return url.to_string();
+    };
+    // RGW's tenant-qualified form `tenant:bucket` comes back as `tenant=…&bucket=…`
+    let decoded = percent_encoding::percent_decode_str(backend_bucket).decode_utf8_lossy();
+    let backend_bucket: &str = &decoded;
+    let (tenant, plain) = match backend_bucket.split_once(':') {
+        Some((t, b)) => (Some(t), b),
+        None => (None, backend_bucket),
+    };
+    let names = [
+        backend_bucket.to_string(),
+        utf8_percent_encode(backend_bucket, NON_ALPHANUMERIC).to_string(),
+        plain.to_string(),
+    ];
+    let parts: Vec<String> = query
+        .split('&')
+        .filter(
+            |kv| !matches!((kv.split_once('='), tenant), (Some(("tenant", v)), Some(t)) if v == t),
+        )
+        .map(|kv| match kv.split_once('=') {
+            Some(("bucket", v)) if names.iter().any(|n| n == v) => {
+                format!("bucket={}", utf8_percent_encode(bucket, NON_ALPHANUMERIC))
+            }
+            _ => kv.to_string(),
+        })
+        .collect();
+    format!("{base}?{}", parts.join("&"))
+}
+
 /// `/backend-bucket/key` → `/bucket/key` (also inside absolute URLs and for a bare `backend-bucket`).
 pub fn translate_path(text: &str, backend_bucket: &str, bucket: &str) -> String {
     if text == backend_bucket {
@@ -112,6 +159,37 @@ pub fn translate_path(text: &str, backend_bucket: &str, bucket: &str) -> String 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn redirect_urls_of_post_uploads() {
+        assert!(url_is_at_host(
+            "http://127.0.0.1:7480/b/k",
+            "127.0.0.1:7480"
+        ));
+        assert!(url_is_at_host("http://b.rgw:1/k", "rgw:1"));
+        assert!(!url_is_at_host("http://example.com/done?x", "rgw:1"));
+        assert!(url_is_at_host("/relative", "rgw:1"));
+        assert_eq!(
+            translate_query_bucket(
+                "http://e.com/ok?bucket=t1%3Aphotos&key=a",
+                "t1:photos",
+                "photos"
+            ),
+            "http://e.com/ok?bucket=photos&key=a"
+        );
+        assert_eq!(
+            translate_query_bucket(
+                "http://e.com/ok?tenant=t1&bucket=photos&key=a",
+                "t1%3Aphotos",
+                "photos"
+            ),
+            "http://e.com/ok?bucket=photos&key=a"
+        );
+        assert_eq!(
+            translate_query_bucket("http://e.com/ok?key=a", "t1:photos", "photos"),
+            "http://e.com/ok?key=a"
+        );
+    }
 
     #[test]
     fn rewrites_only_bucket_elements() {

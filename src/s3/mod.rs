@@ -4,6 +4,7 @@ pub mod checksum;
 pub mod chunked;
 pub mod error;
 pub mod op;
+pub mod post;
 pub mod sigv2;
 pub mod sigv4;
 
