@@ -78,6 +78,8 @@ pub struct FormPrefix {
     pub fields: Vec<(String, Vec<u8>)>,
     /// Offset of the file part's headers (just after its `--boundary\r\n`).
     pub file_part: usize,
+    /// The file part's `filename` (what `${filename}` in `key` stands for).
+    pub file_name: Option<String>,
 }
 
 impl FormPrefix {
@@ -104,15 +106,15 @@ fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
         .map(|i| i + from)
 }
 
-/// `name` and `filename` of a `Content-Disposition: form-data; name="…"; filename="…"`.
-fn disposition_name(v: &str) -> Option<String> {
+/// A parameter (`name`, `filename`) of a `Content-Disposition: form-data; name="…"; …`.
+fn disposition_param(v: &str, param: &str) -> Option<String> {
     let mut parts = v.split(';');
     if !parts.next()?.trim().eq_ignore_ascii_case("form-data") {
         return None;
     }
     for p in parts {
         if let Some((k, val)) = p.trim().split_once('=') {
-            if k.trim().eq_ignore_ascii_case("name") {
+            if k.trim().eq_ignore_ascii_case(param) {
                 return Some(val.trim().trim_matches('"').to_string());
             }
         }
@@ -151,16 +153,18 @@ pub fn parse_prefix(buf: &[u8], boundary: &str) -> Result<Option<FormPrefix>, Po
             Ok(httparse::Status::Partial) => return need_more(buf.len()),
             Err(_) => return Err(PostError::Malformed("part headers")),
         };
-        let name = headers
+        let disposition = headers
             .iter()
             .find(|h| h.name.eq_ignore_ascii_case("content-disposition"))
             .and_then(|h| std::str::from_utf8(h.value).ok())
-            .and_then(disposition_name)
+            .unwrap_or("");
+        let name = disposition_param(disposition, "name")
             .ok_or(PostError::Malformed("a part without a form-data name"))?;
         if name.eq_ignore_ascii_case("file") {
             return Ok(Some(FormPrefix {
                 fields,
                 file_part: pos,
+                file_name: disposition_param(disposition, "filename"),
             }));
         }
         let start = pos + hlen;
@@ -347,6 +351,17 @@ pub fn backend_fields(
         .filter(|(n, _)| !SIGNATURE_FIELDS.iter().any(|f| f.eq_ignore_ascii_case(n)))
         .cloned()
         .collect();
+    // `${filename}` in `key` is the file's name (S3 POST Object), substituted here so every
+    // backend stores the same key (the embedded store would keep it literally)
+    if let Some(name) = form.file_name.as_deref() {
+        for (n, v) in out.iter_mut() {
+            if n.eq_ignore_ascii_case("key") {
+                if let Ok(k) = std::str::from_utf8(v) {
+                    *v = k.replace("${filename}", name).into_bytes();
+                }
+            }
+        }
+    }
     out.push(("policy".into(), policy.clone()));
     if v4 {
         let key = crate::s3::sigv4::signing_key(s.secret_key, &day, s.region, "s3");
@@ -511,7 +526,7 @@ mod tests {
                 ("x-amz-date", "20300101T000000Z"),
                 ("x-amz-signature", &sig4),
                 ("policy", &policy),
-                ("key", "k"),
+                ("key", "k/${filename}"),
             ],
             "x",
         );
@@ -539,7 +554,7 @@ mod tests {
                 .map(|(_, v)| String::from_utf8(v.clone()).unwrap())
                 .unwrap()
         };
-        assert_eq!(get("key"), "k");
+        assert_eq!(get("key"), "k/f", "${{filename}} is the file part's name");
         assert_eq!(
             get("x-amz-credential"),
             "BAK/20300101/default/s3/aws4_request"

@@ -78,7 +78,26 @@ def main():
                     step("s3 wrong secret refused", False, "200")
                 except Exception as e:  # botocore ClientError
                     step("s3 wrong secret refused", "SignatureDoesNotMatch" in str(e), e)
-            for k in (key, "p"):
+            # browser POST upload (issue 10): V2 policy with `s3`, V4 with `s3v4`, conditions
+            # enforced on the same policy by the backend
+            post = c.generate_presigned_post(
+                b, "up/${filename}",
+                Conditions=[["starts-with", "$key", "up/"], ["content-length-range", 1, 64]],
+                ExpiresIn=300,
+            )
+            r = requests.post(post["url"], data=post["fields"], files={"file": ("f.txt", b"posted")})
+            got = c.get_object(Bucket=b, Key="up/f.txt")["Body"].read() if r.status_code == 204 else b""
+            step(f"{sv} presigned post", r.status_code == 204 and got == b"posted", f"{r.status_code} {r.text[:200]}")
+            r = requests.post(post["url"], data=post["fields"], files={"file": ("big.txt", b"x" * 65)})
+            step(f"{sv} presigned post over content-length-range refused", r.status_code == 400, f"{r.status_code} {r.text[:200]}")
+            bad = dict(post["fields"])
+            sig = "signature" if "signature" in bad else "x-amz-signature"
+            first = bad[sig][0]
+            bad[sig] = ("B" if first == "A" else "A") if sv == "s3" else ("1" if first == "0" else "0")
+            bad[sig] += post["fields"][sig][1:]
+            r = requests.post(post["url"], data=bad, files={"file": ("evil.txt", b"evil")})
+            step(f"{sv} presigned post with a forged signature refused", r.status_code == 403 and b"SignatureDoesNotMatch" in r.content, f"{r.status_code} {r.text[:200]}")
+            for k in (key, "p", "up/f.txt"):
                 c.delete_object(Bucket=b, Key=k)
             c.delete_bucket(Bucket=b)
             step(f"{sv} cleanup", True)
