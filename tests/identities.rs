@@ -1,8 +1,10 @@
-//! Issue 10: through the `ceph-rgw` kind a client sees and writes the OSIS canonical ids OSE knows
+//! Issue 10 (through Osprey = the backend): through the `ceph-rgw` kind a client sees and writes the OSIS canonical ids OSE knows
 //! its users by, never RGW's `tenant$uid` principals; and CreateBucket is the backend's answer.
 //! The real binary against a real Ceph RGW (tests/real), driven by aws-sdk-rust.
 
 mod common;
+#[path = "common/raw.rs"]
+mod raw;
 mod real;
 
 use aws_sdk_s3::error::ProvideErrorMetadata;
@@ -218,4 +220,53 @@ async fn canonical_ids_both_ways_and_create_bucket_is_the_backends() {
     }
     main.s3.delete_bucket().bucket(b).send().await.unwrap();
     assert!(!o.logs().contains("panicked"));
+}
+
+/// The first status line a server writes after the head of `req` (its body is never sent).
+fn first_status_line(s3: &str, req: &raw::Req) -> String {
+    use std::io::{Read, Write};
+    let addr = s3.trim_start_matches("http://");
+    let mut sock = std::net::TcpStream::connect(addr).unwrap();
+    sock.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    let bytes = req.to_bytes();
+    let head_end = bytes.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    sock.write_all(&bytes[..head_end]).unwrap();
+    let mut buf = [0u8; 256];
+    let n = sock.read(&mut buf).unwrap_or(0);
+    String::from_utf8_lossy(&buf[..n])
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_string()
+}
+
+/// Issue 10: `Expect: 100-continue` is answered 100 only for a request that will be forwarded;
+/// an anonymous PUT to a private bucket gets the backend's 403 before sending its body.
+#[tokio::test(flavor = "multi_thread")]
+async fn expect_continue_only_for_requests_that_go_through() {
+    use raw::{Creds, Req};
+    real::ceph_rgw();
+    let o = Osprey::start(&ceph_rgw_kind_config(real::RGW_ENDPOINT));
+    let api = Osis::new(o.osis());
+    let tid = api.tenant("expect", "org-expect").await;
+    let (_uid, ak, sk) = api.user(&tid, "org-expect", "expect-main").await;
+    let s3 = client(&o.s3(), &ak, &sk);
+    let b = "expect-private";
+    s3.create_bucket().bucket(b).send().await.unwrap();
+    let host = o.s3().trim_start_matches("http://").to_string();
+
+    let anon = Req::new("PUT", &host, &format!("/{b}/k"))
+        .set_header("content-length", "5")
+        .header("expect", "100-continue");
+    let line = first_status_line(&o.s3(), &anon);
+    assert!(line.starts_with("HTTP/1.1 403"), "anonymous: {line}");
+
+    let signed = Req::new("PUT", &host, &format!("/{b}/k"))
+        .header("expect", "100-continue")
+        .body("hello")
+        .sign_std(&Creds::new(&ak, &sk), &[]);
+    let line = first_status_line(&o.s3(), &signed);
+    assert!(line.starts_with("HTTP/1.1 100"), "signed: {line}");
+    s3.delete_bucket().bucket(b).send().await.unwrap();
 }

@@ -1113,7 +1113,10 @@ impl Gateway {
         for h in upstream::DROPPED_HEADERS {
             req.remove_header(*h);
         }
-        req.remove_header("expect");
+        if route.key.is_some() || ctx.body_prefix.is_some() {
+            // released by Osprey already (request_filter)
+            req.remove_header("expect");
+        }
         // RGW answers 411 MissingContentLength to a PUT/POST without a length (e.g. UploadPartCopy
         // from aws-sdk-rust, which sends none for an empty body)
         if (req.method == http::Method::PUT || req.method == http::Method::POST)
@@ -1538,15 +1541,18 @@ impl ProxyHttp for Gateway {
     ) -> pingora::Result<bool> {
         match self.prepare(session, ctx).await {
             Ok(None) => {
-                // Authenticated and routed: release a client waiting on `Expect: 100-continue`
-                // now (RFC 9110 §10.1.1); the backend gets the body without the expectation, so
-                // nothing waits on a 100 that pingora would not relay.
+                // `Expect: 100-continue` (RFC 9110 §10.1.1): 100 only for a request that will be
+                // forwarded. Authenticated and routed, or a form Osprey must read to know its
+                // signer: released here, and the backend gets the body without the expectation.
+                // Anonymous: the backend decides (the expectation is forwarded and pingora
+                // relays its 100 or its refusal, which then comes before the body).
                 let expects = session
                     .req_header()
                     .headers
                     .get("expect")
                     .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
-                if expects {
+                let signed = ctx.route.as_ref().is_some_and(|r| r.key.is_some());
+                if expects && (signed || ctx.read_post_form) {
                     session.write_continue_response().await?;
                 }
                 let taken = if ctx.read_acl_body {
