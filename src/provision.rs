@@ -233,6 +233,7 @@ impl Provisioner {
                             tenant_id: tenant_id.clone(),
                             user_id: user_id.clone(),
                             display_name: u.username.clone(),
+                            email: u.email.clone(),
                         };
                         // reuse the identity Osprey holds (some drivers rotate keys on ensure);
                         // make a new one only when there is none or the backend lost it
@@ -296,6 +297,7 @@ impl Provisioner {
                                             tenant_id: tenant_id.clone(),
                                             user_id: user_id.clone(),
                                             display_name: display_name.clone(),
+                                            email: None,
                                         },
                                     )
                                     .await?;
@@ -502,6 +504,7 @@ impl Provisioner {
                 tenant_id: p.tenant_id.clone(),
                 user_id: p.owner_user_id.clone(),
                 display_name: String::new(),
+                email: None,
             };
             return backend.ensure_identity(&t, &u).await.ok().map(|i| i.key);
         }

@@ -608,7 +608,7 @@ fn addr_of(o: &Osprey, l: Listener) -> String {
     }
 }
 
-/// A complete, harmless request for the listener (S3: anonymous ListBuckets → 403; OSIS: info).
+/// A complete, harmless request for the listener (S3: anonymous ListBuckets, an empty list; OSIS: info).
 fn probe(l: Listener, host: &str) -> Vec<u8> {
     let path = match l {
         Listener::S3 => "/",

@@ -53,6 +53,7 @@ async fn ceph_rgw_identity_lifecycle() {
         tenant_id: tenant.tenant_id.clone(),
         user_id: "4f1c-22aa-user".into(),
         display_name: "alice".into(),
+        email: None,
     };
 
     rgw.ensure_tenant(&tenant).await.unwrap();
@@ -125,6 +126,7 @@ async fn ceph_rgw_bad_admin_key_is_refused_with_backend_name() {
         tenant_id: tenant.tenant_id.clone(),
         user_id: "u".into(),
         display_name: "u".into(),
+        email: None,
     };
     match rgw.ensure_identity(&tenant, &user).await {
         Err(e @ BackendError::Refused { .. }) => {
@@ -152,6 +154,7 @@ async fn unreachable_backend_is_unavailable_and_retryable() {
         tenant_id: "t1".into(),
         user_id: "u".into(),
         display_name: "u".into(),
+        email: None,
     };
     let e = rgw.ensure_identity(&tenant, &user).await.unwrap_err();
     assert!(e.retryable(), "{e}");
@@ -175,6 +178,7 @@ async fn iam_identity_lifecycle_against_moto() {
         tenant_id: tenant.tenant_id.clone(),
         user_id: "alice".into(),
         display_name: "alice".into(),
+        email: None,
     };
     let id = iam.ensure_identity(&tenant, &user).await.unwrap();
     assert_eq!(id.backend_user, "t0123456789abcdef.alice");

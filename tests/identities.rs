@@ -209,7 +209,55 @@ async fn canonical_ids_both_ways_and_create_bucket_is_the_backends() {
     let got = alt.s3.get_object().bucket(b).key("shared").send().await;
     assert_eq!(code(got), "OK");
 
-    for k in ["kept", "shared"] {
+    // ---- another OSE org: kept apart, until a grant by its canonical id shares an object;
+    // it names the bucket `<tenant id>:<bucket>` and RGW decides with its own identity
+    let tid2 = api.tenant("ids-other", "org-ids-other").await;
+    let other = user(&o, &api, &tid2, "org-ids-other", "ids-other").await;
+    let qualified = format!("{tid}:{b}");
+    let r = other
+        .s3
+        .get_object()
+        .bucket(&qualified)
+        .key("kept")
+        .send()
+        .await;
+    assert_eq!(code(r), "AccessDenied");
+    let r = other.s3.get_object().bucket(b).key("kept").send().await;
+    assert_eq!(
+        code(r),
+        "NoSuchBucket",
+        "a plain name is the caller's tenant's"
+    );
+    main.s3
+        .put_object()
+        .bucket(b)
+        .key("cross")
+        .grant_read(format!("id=\"{}\"", other.canonical))
+        .body(ByteStream::from_static(b"for another org"))
+        .send()
+        .await
+        .unwrap();
+    let got = other
+        .s3
+        .get_object()
+        .bucket(&qualified)
+        .key("cross")
+        .send()
+        .await
+        .unwrap();
+    let body = got.body.collect().await.unwrap().into_bytes();
+    assert_eq!(&body[..], b"for another org");
+    let r = other
+        .s3
+        .put_object()
+        .bucket(&qualified)
+        .key("cross")
+        .body(ByteStream::from_static(b"overwritten"))
+        .send()
+        .await;
+    assert_eq!(code(r), "AccessDenied", "READ does not let it write");
+
+    for k in ["kept", "shared", "cross"] {
         main.s3
             .delete_object()
             .bucket(b)

@@ -236,23 +236,29 @@ impl Backend for CephRgwBackend {
         } else {
             user.display_name.clone()
         };
-        let r = self
+        // the OSIS e-mail lets RGW resolve `emailAddress` grantees (issue 10); RGW e-mails are
+        // unique across all its users, so a taken one is dropped rather than failing the user
+        let mut params = vec![
+            ("uid", uid.as_str()),
+            ("display-name", display.as_str()),
+            ("key-type", "s3"),
+            ("generate-key", "true"),
+        ];
+        if let Some(e) = user.email.as_deref().filter(|e| !e.is_empty()) {
+            params.push(("email", e));
+        }
+        let mut r = self
             .admin
-            .call(
-                Method::PUT,
-                &self.url(
-                    "user",
-                    &[
-                        ("uid", &uid),
-                        ("display-name", &display),
-                        ("key-type", "s3"),
-                        ("generate-key", "true"),
-                    ],
-                ),
-                None,
-                Vec::new(),
-            )
+            .call(Method::PUT, &self.url("user", &params), None, Vec::new())
             .await?;
+        if r.status == 409 && r.body.contains("EmailExists") {
+            params.retain(|(k, _)| *k != "email");
+            tracing::warn!(%uid, "RGW already has a user with this e-mail; created without it");
+            r = self
+                .admin
+                .call(Method::PUT, &self.url("user", &params), None, Vec::new())
+                .await?;
+        }
         match r.status {
             200..=299 => {
                 let created: RgwUser =

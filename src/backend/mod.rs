@@ -100,6 +100,8 @@ pub struct UserRef {
     pub tenant_id: String,
     pub user_id: String,
     pub display_name: String,
+    /// The OSIS user's e-mail, for platforms that resolve `emailAddress` grantees (RGW).
+    pub email: Option<String>,
 }
 
 /// What a driver created for a tenant/user: persisted as a backend identity, so later requests and

@@ -32,6 +32,8 @@ pub const MAX_TRANSLATED_BODY: usize = super::translate::MAX_TRANSLATED_BODY;
 /// it: 64 KiB, the size of pingora's request retry buffer the body is replayed from (a larger
 /// body is refused with 400 EntityTooLarge). An S3 ACL holds at most 100 grants, about 20 KiB.
 pub const MAX_ACL_BODY: usize = 64 * 1024;
+/// The answer to an anonymous ListBuckets (RGW's: nobody's buckets).
+const ANONYMOUS_LIST_BUCKETS: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ListAllMyBucketsResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Owner><ID>anonymous</ID><DisplayName></DisplayName></Owner><Buckets></Buckets></ListAllMyBucketsResult>";
 
 pub struct Gateway {
     pub snapshot: SharedSnapshot,
@@ -405,6 +407,7 @@ impl Gateway {
             tenant_id: tenant.tenant_id.clone(),
             user_id: caller.key.user_id.clone(),
             display_name: caller.key.username.clone(),
+            email: None,
         };
         let fail = |e: crate::backend::BackendError| {
             tracing::warn!(backend = backend.name(), error = %e, "provisioning on first use failed");
@@ -523,6 +526,12 @@ impl Gateway {
         if !degraded.is_empty() {
             ctx.degraded = Some(degraded.join(","));
         }
+        // On backends with per-user principals a user lists the buckets it owns, as it would
+        // there directly (RGW); on backends that see one identity, the tenant's.
+        ps.retain(|p| {
+            snap.backend(&p.backend).is_none_or(|b| !b.own_principals())
+                || p.owner_user_id == caller.key.user_id
+        });
         ps.sort_by(|a, b| a.bucket.cmp(&b.bucket));
         let mut x = String::with_capacity(256 + ps.len() * 128);
         x.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ListAllMyBucketsResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Owner><ID>");
@@ -643,9 +652,17 @@ impl Gateway {
             });
             (backend, backend_bucket)
         } else {
+            // `<tenant id>:<bucket>` names another tenant's bucket (RGW's cross-tenant form).
+            // Only on backends with per-user principals: the request is signed with the
+            // caller's own identity there, so the backend's ACL/policy decides. Backends that see
+            // one identity would let anybody in, so there the name is unknown.
+            let (owner_tenant, name) = match bucket.split_once(':') {
+                Some((t, n)) if !t.is_empty() && !n.is_empty() => (t.to_string(), n.to_string()),
+                _ => (caller.key.tenant_id.clone(), bucket.clone()),
+            };
             let p = self
                 .directory
-                .placement(&caller.key.tenant_id, &bucket)
+                .placement(&owner_tenant, &name)
                 .await
                 .map_err(store_error)?
                 .ok_or_else(|| S3Error::no_such_bucket(&bucket))?;
@@ -655,13 +672,22 @@ impl Gateway {
                     "the backend holding this bucket is no longer in the configuration",
                 )
             })?;
+            let cross = owner_tenant != caller.key.tenant_id;
+            if cross && !backend.own_principals() {
+                return Err(S3Error::no_such_bucket(&bucket));
+            }
             if s3op.kind == OpKind::DeleteBucket {
                 ctx.action = PlacementAction::Delete {
                     tenant_id: p.tenant_id.clone(),
-                    bucket: bucket.clone(),
+                    bucket: p.bucket.clone(),
                 };
             }
-            (backend, p.backend_bucket.clone())
+            let backend_bucket = if cross {
+                backend.anonymous_bucket_path(&p.tenant_id, &p.backend_bucket)
+            } else {
+                p.backend_bucket.clone()
+            };
+            (backend, backend_bucket)
         };
         if backend_bucket != bucket {
             ctx.translate = Some((backend_bucket.clone(), bucket.clone()));
@@ -981,9 +1007,9 @@ impl Gateway {
         s3op: &S3Op,
     ) -> Result<Option<String>, S3Error> {
         let Some(bucket) = s3op.bucket.as_deref() else {
-            return Err(S3Error::access_denied(
-                "Anonymous users cannot list buckets; sign the request",
-            ));
+            // anonymous ListBuckets: an empty list owned by `anonymous`, as RGW answers (no
+            // tenant is named, so no bucket is the caller's)
+            return Ok(Some(ANONYMOUS_LIST_BUCKETS.to_string()));
         };
         if s3op.kind == OpKind::CreateBucket {
             return Err(S3Error::access_denied(
@@ -1150,6 +1176,13 @@ impl Gateway {
             }
             let v =
                 upstream::copy_source_for_backend(&p.backend_bucket, &src_key, version.as_deref());
+            // the client's form, with or without the leading `/`: backends evaluate bucket-policy
+            // conditions on `s3:x-amz-copy-source` against the header as they receive it
+            let v = if cs.starts_with('/') {
+                v
+            } else {
+                v.trim_start_matches('/').to_string()
+            };
             req.insert_header("x-amz-copy-source", v)
                 .map_err(|_| S3Error::internal("bad copy source"))?;
         }
