@@ -209,6 +209,46 @@ async fn canonical_ids_both_ways_and_create_bucket_is_the_backends() {
     let got = alt.s3.get_object().bucket(b).key("shared").send().await;
     assert_eq!(code(got), "OK");
 
+    // ---- a bucket policy whose condition names a grantee by canonical id (s3-tests
+    // test_bucket_policy_put_obj_grant): the backend compares it with the translated header
+    let policy = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"*"}},"Action":"s3:PutObject","Resource":"arn:aws:s3:::{b}/*","Condition":{{"StringEquals":{{"s3:x-amz-grant-full-control":"id={}"}}}}}}]}}"#,
+        main.canonical
+    );
+    main.s3
+        .put_bucket_policy()
+        .bucket(b)
+        .policy(&policy)
+        .send()
+        .await
+        .unwrap();
+    let r = alt
+        .s3
+        .put_object()
+        .bucket(b)
+        .key("by-alt")
+        .grant_full_control(format!("id={}", main.canonical))
+        .body(ByteStream::from_static(b"alt's"))
+        .send()
+        .await;
+    assert_eq!(code(r), "OK");
+    let r = alt
+        .s3
+        .put_object()
+        .bucket(b)
+        .key("by-alt-2")
+        .body(ByteStream::from_static(b"no grant"))
+        .send()
+        .await;
+    assert_eq!(code(r), "AccessDenied", "the policy's condition holds");
+    let back = main.s3.get_bucket_policy().bucket(b).send().await.unwrap();
+    let back = back.policy().unwrap_or_default();
+    assert!(
+        back.contains(&format!("id={}", main.canonical)) && !back.contains('$'),
+        "{back}"
+    );
+    main.s3.delete_bucket_policy().bucket(b).send().await.unwrap();
+
     // ---- another OSE org: kept apart, until a grant by its canonical id shares an object;
     // it names the bucket `<tenant id>:<bucket>` and RGW decides with its own identity
     let tid2 = api.tenant("ids-other", "org-ids-other").await;
@@ -257,7 +297,7 @@ async fn canonical_ids_both_ways_and_create_bucket_is_the_backends() {
         .await;
     assert_eq!(code(r), "AccessDenied", "READ does not let it write");
 
-    for k in ["kept", "shared", "cross"] {
+    for k in ["kept", "shared", "cross", "by-alt"] {
         main.s3
             .delete_object()
             .bucket(b)

@@ -818,8 +818,28 @@ impl Gateway {
             .as_ref()
             .map(|r| r.backend.name().to_string())
             .unwrap_or_default();
-        // a body that is not UTF-8 XML goes on unchanged: the backend's own error answers it
+        // a body that is not UTF-8 XML (JSON for a policy) goes on unchanged: the backend's own
+        // error answers it
         let text = std::str::from_utf8(&body).ok();
+        let policy = ctx
+            .op
+            .as_ref()
+            .is_some_and(|o| o.kind == OpKind::BucketSubresource("policy"));
+        if let (true, Some(text)) = (policy, text) {
+            let ids = identity::policy_grant_ids(text);
+            let resolved = self.resolve_canonical(&backend, &map, ids).await?;
+            let out = identity::rewrite_policy_grants(text, |id| {
+                resolved.get(id).map(|b| b.as_str().into())
+            })
+            .map(Bytes::from)
+            .unwrap_or(body);
+            ctx.body_prefix = Some(BodyPrefix {
+                upstream_len: out.len() as u64,
+                bytes: out,
+                replaces_first: true,
+            });
+            return Ok(());
+        }
         let ids = text.and_then(|t| identity::principal_ids(t).ok());
         let out = match (text, ids) {
             (Some(text), Some(ids)) => {
@@ -1486,14 +1506,17 @@ fn principal_op(kind: OpKind) -> bool {
             | OpKind::ListParts
             | OpKind::BucketSubresource("acl")
             | OpKind::ObjectSubresource("acl")
+            | OpKind::BucketSubresource("policy")
     )
 }
 
-/// PutBucketAcl / PutObjectAcl with a body (an AccessControlPolicy naming principals).
+/// PutBucketAcl / PutObjectAcl / PutBucketPolicy with a body (naming principals).
 fn is_acl_upload(op: &S3Op, req: &RequestHeader) -> bool {
     let acl = matches!(
         op.kind,
-        OpKind::BucketSubresource("acl") | OpKind::ObjectSubresource("acl")
+        OpKind::BucketSubresource("acl")
+            | OpKind::ObjectSubresource("acl")
+            | OpKind::BucketSubresource("policy")
     );
     let body = header(req, "content-length").is_some_and(|l| l.trim() != "0")
         || req.headers.contains_key("transfer-encoding");
@@ -1795,7 +1818,14 @@ impl ProxyHttp for Gateway {
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.parse::<usize>().ok())
                 .is_none_or(|n| n <= MAX_TRANSLATED_BODY);
-            if xml && small && session.req_header().method != http::Method::HEAD {
+            let policy = ctx
+                .op
+                .as_ref()
+                .is_some_and(|o| o.kind == OpKind::BucketSubresource("policy"));
+            if (xml || (ids && policy))
+                && small
+                && session.req_header().method != http::Method::HEAD
+            {
                 ctx.translating = true;
                 resp.remove_header("content-length");
                 resp.insert_header("transfer-encoding", "chunked")?;
@@ -1834,7 +1864,19 @@ impl ProxyHttp for Gateway {
                 ),
                 None => text.into_owned(),
             };
-            if let Some(map) = &ctx.principals {
+            let policy = ctx
+                .op
+                .as_ref()
+                .is_some_and(|o| o.kind == OpKind::BucketSubresource("policy"));
+            if let (Some(map), true) = (&ctx.principals, policy) {
+                // GetBucketPolicy: grant conditions read back as the client wrote them
+                if let Some(x) = identity::rewrite_policy_grants(&out, |id| {
+                    map.by_backend_user(id)
+                        .map(|p| p.canonical_user_id.as_str().into())
+                }) {
+                    out = x;
+                }
+            } else if let Some(map) = &ctx.principals {
                 match identity::rewrite_principals(&out, |id| {
                     map.by_backend_user(id).map(|p| Mapped {
                         id: p.canonical_user_id.as_str().into(),

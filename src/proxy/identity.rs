@@ -126,13 +126,14 @@ pub fn rewrite_grant_header<'m>(value: &str, map: impl Fn(&str) -> Option<Cow<'m
             Some(inner) => (true, inner),
             None => (false, v),
         };
+        let lead = &part[..part.len() - part.trim_start().len()];
         match map(id) {
-            Some(new) if quoted => out.push(format!("{}=\"{new}\"", k.trim())),
-            Some(new) => out.push(format!("{}={new}", k.trim())),
+            Some(new) if quoted => out.push(format!("{lead}{}=\"{new}\"", k.trim())),
+            Some(new) => out.push(format!("{lead}{}={new}", k.trim())),
             None => out.push(part.to_string()),
         }
     }
-    out.join(", ")
+    out.join(",")
 }
 
 /// The `id=` grantees named in an `x-amz-grant-*` header value.
@@ -154,6 +155,77 @@ pub fn principal_ids(xml: &str) -> Result<Vec<String>, XmlError> {
         None
     })?;
     Ok(ids.into_inner())
+}
+
+/// The condition values of a bucket policy that name grantees (`s3:x-amz-grant-*`, compared by
+/// the backend with the grant headers it receives, which Osprey translated): visited with `f`.
+fn visit_policy_grants(doc: &mut serde_json::Value, f: &mut dyn FnMut(&mut String)) {
+    let statements = match doc.get_mut("Statement") {
+        Some(serde_json::Value::Array(a)) => a.iter_mut().collect::<Vec<_>>(),
+        Some(v @ serde_json::Value::Object(_)) => vec![v],
+        _ => return,
+    };
+    for st in statements {
+        let Some(serde_json::Value::Object(cond)) = st.get_mut("Condition") else {
+            continue;
+        };
+        for (_, tests) in cond.iter_mut() {
+            let serde_json::Value::Object(tests) = tests else {
+                continue;
+            };
+            for (key, v) in tests.iter_mut() {
+                if !key.to_ascii_lowercase().starts_with("s3:x-amz-grant-") {
+                    continue;
+                }
+                match v {
+                    serde_json::Value::String(s) => f(s),
+                    serde_json::Value::Array(a) => {
+                        for x in a {
+                            if let serde_json::Value::String(s) = x {
+                                f(s)
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+}
+
+/// The `id=` grantees a bucket policy's grant conditions name (none for a body that is not
+/// JSON: the backend answers that itself).
+pub fn policy_grant_ids(json: &str) -> Vec<String> {
+    let Ok(mut doc) = serde_json::from_str::<serde_json::Value>(json) else {
+        return Vec::new();
+    };
+    let mut ids = Vec::new();
+    visit_policy_grants(&mut doc, &mut |s| {
+        ids.extend(grant_header_ids(s).into_iter().map(str::to_string))
+    });
+    ids
+}
+
+/// The policy with its grant conditions' ids rewritten; `None` when nothing changed (the body
+/// then goes on byte for byte).
+pub fn rewrite_policy_grants<'m>(
+    json: &str,
+    map: impl Fn(&str) -> Option<Cow<'m, str>>,
+) -> Option<String> {
+    let mut doc = serde_json::from_str::<serde_json::Value>(json).ok()?;
+    let mut changed = false;
+    visit_policy_grants(&mut doc, &mut |s| {
+        let n = rewrite_grant_header(s, &map);
+        if n != *s {
+            *s = n;
+            changed = true;
+        }
+    });
+    if changed {
+        serde_json::to_string(&doc).ok()
+    } else {
+        None
+    }
 }
 
 /// The `x-amz-grant-*` headers (PutObject, CreateBucket, CopyObject, PutObjectAcl, PutBucketAcl).
@@ -217,6 +289,20 @@ mod tests {
     }
 
     #[test]
+    fn policy_grant_conditions() {
+        let p = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"*"},"Action":"s3:PutObject","Resource":"arn:aws:s3:::b/*","Condition":{"StringEquals":{"s3:x-amz-grant-full-control":"id=c0ffee"}}}]}"#;
+        assert_eq!(policy_grant_ids(p), vec!["c0ffee"]);
+        let out =
+            rewrite_policy_grants(p, |id| (id == "c0ffee").then(|| "t1$main".into())).unwrap();
+        assert!(
+            out.contains(r#""s3:x-amz-grant-full-control":"id=t1$main""#),
+            "{out}"
+        );
+        assert!(rewrite_policy_grants(p, |_| None).is_none());
+        assert!(policy_grant_ids("not json").is_empty());
+    }
+
+    #[test]
     fn grant_headers() {
         let map = |id: &str| (id == "c0ffee").then(|| Cow::Borrowed("t1$main"));
         assert_eq!(
@@ -228,7 +314,7 @@ mod tests {
         );
         assert_eq!(
             rewrite_grant_header("ID=c0ffee,id=unknown", map),
-            "ID=t1$main, id=unknown"
+            "ID=t1$main,id=unknown"
         );
         assert_eq!(
             grant_header_ids(r#"id="a", emailAddress="x@y", id=b"#),
