@@ -247,7 +247,12 @@ async fn canonical_ids_both_ways_and_create_bucket_is_the_backends() {
         back.contains(&format!("id={}", main.canonical)) && !back.contains('$'),
         "{back}"
     );
-    main.s3.delete_bucket_policy().bucket(b).send().await.unwrap();
+    main.s3
+        .delete_bucket_policy()
+        .bucket(b)
+        .send()
+        .await
+        .unwrap();
 
     // ---- another OSE org: kept apart, until a grant by its canonical id shares an object;
     // it names the bucket `<tenant id>:<bucket>` and RGW decides with its own identity
