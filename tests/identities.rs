@@ -354,6 +354,18 @@ async fn expect_continue_only_for_requests_that_go_through() {
         .header("expect", "100-continue");
     let line = first_status_line(&o.s3(), &anon);
     assert!(line.starts_with("HTTP/1.1 403"), "anonymous: {line}");
+    // made public-read-write, the backend lets the same anonymous PUT go on: 100 from RGW
+    s3.put_bucket_acl()
+        .bucket(b)
+        .acl(aws_sdk_s3::types::BucketCannedAcl::PublicReadWrite)
+        .send()
+        .await
+        .unwrap();
+    let line = first_status_line(&o.s3(), &anon);
+    assert!(
+        line.starts_with("HTTP/1.1 100"),
+        "anonymous, public bucket: {line}"
+    );
 
     let signed = Req::new("PUT", &host, &format!("/{b}/k"))
         .header("expect", "100-continue")
@@ -362,4 +374,82 @@ async fn expect_continue_only_for_requests_that_go_through() {
     let line = first_status_line(&o.s3(), &signed);
     assert!(line.starts_with("HTTP/1.1 100"), "signed: {line}");
     s3.delete_bucket().bucket(b).send().await.unwrap();
+}
+
+/// Issue 10, `namespace = "global"`: bucket names are unique across the tenants of global
+/// tables; a user of another OSE org names a shared bucket plainly, is kept out by the backend
+/// without a grant and let in with one (its own RGW identity signs).
+#[tokio::test(flavor = "multi_thread")]
+async fn global_namespace_shares_by_grant_and_keeps_apart_without() {
+    real::ceph_rgw();
+    let cfg = ceph_rgw_kind_config(real::RGW_ENDPOINT).replace(
+        "[routing.tables.standard]\n",
+        "[routing.tables.standard]\nnamespace = \"global\"\n",
+    );
+    assert!(cfg.contains("namespace = \"global\""));
+    let o = Osprey::start(&cfg);
+    let api = Osis::new(o.osis());
+    let ta = api.tenant("glob-a", "org-glob-a").await;
+    let tb = api.tenant("glob-b", "org-glob-b").await;
+    let a = user(&o, &api, &ta, "org-glob-a", "glob-a").await;
+    let b = user(&o, &api, &tb, "org-glob-b", "glob-b").await;
+    let bucket = "glob-shared";
+    assert_eq!(code(a.s3.create_bucket().bucket(bucket).send().await), "OK");
+    assert_eq!(
+        code(b.s3.create_bucket().bucket(bucket).send().await),
+        "BucketAlreadyExists",
+        "the name is taken across Osprey"
+    );
+    a.s3.put_object()
+        .bucket(bucket)
+        .key("private")
+        .body(ByteStream::from_static(b"a only"))
+        .send()
+        .await
+        .unwrap();
+    let r = b.s3.get_object().bucket(bucket).key("private").send().await;
+    assert_eq!(code(r), "AccessDenied", "kept apart without a grant");
+    let r = b.s3.list_objects_v2().bucket(bucket).send().await;
+    assert_eq!(code(r), "AccessDenied");
+    a.s3.put_object()
+        .bucket(bucket)
+        .key("shared")
+        .grant_read(format!("id={}", b.canonical))
+        .body(ByteStream::from_static(b"for b"))
+        .send()
+        .await
+        .unwrap();
+    let got =
+        b.s3.get_object()
+            .bucket(bucket)
+            .key("shared")
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(
+        &got.body.collect().await.unwrap().into_bytes()[..],
+        b"for b"
+    );
+    let r = b.s3.get_object().bucket(bucket).key("private").send().await;
+    assert_eq!(code(r), "AccessDenied", "the grant covers its object only");
+    // B's own listing does not show A's bucket
+    let names: Vec<String> =
+        b.s3.list_buckets()
+            .send()
+            .await
+            .unwrap()
+            .buckets()
+            .iter()
+            .filter_map(|x| x.name().map(str::to_string))
+            .collect();
+    assert!(names.is_empty(), "{names:?}");
+    for k in ["private", "shared"] {
+        a.s3.delete_object()
+            .bucket(bucket)
+            .key(k)
+            .send()
+            .await
+            .unwrap();
+    }
+    a.s3.delete_bucket().bucket(bucket).send().await.unwrap();
 }

@@ -272,8 +272,26 @@ impl std::fmt::Debug for BackendConfig {
 #[derive(Debug, Clone)]
 pub struct RoutingConfig {
     pub default_table: String,
-    pub tables: BTreeMap<String, Vec<RuleConfig>>,
+    pub tables: BTreeMap<String, TableConfig>,
     pub tenants: Vec<TenantAssignmentConfig>,
+}
+
+/// Whose bucket names a routing table's tenants use (issue 10).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Namespace {
+    /// Each tenant names its buckets for itself; two tenants may both have `photos`.
+    #[default]
+    Tenant,
+    /// Names are unique across Osprey's global tables (as on AWS): a caller of another global
+    /// tenant addresses a bucket by its plain name, signed with its own identity on the
+    /// bucket's backend, where the backend's ACL/policy decides.
+    Global,
+}
+
+#[derive(Debug, Clone)]
+pub struct TableConfig {
+    pub namespace: Namespace,
+    pub rules: Vec<RuleConfig>,
 }
 
 #[derive(Debug, Clone)]
@@ -933,10 +951,13 @@ impl Config {
                         default_table: "default".into(),
                         tables: BTreeMap::from([(
                             "default".to_string(),
-                            vec![RuleConfig {
-                                buckets: "*".into(),
-                                backend: name,
-                            }],
+                            TableConfig {
+                                namespace: Namespace::Tenant,
+                                rules: vec![RuleConfig {
+                                    buckets: "*".into(),
+                                    backend: name,
+                                }],
+                            },
                         )]),
                         tenants: Vec::new(),
                     }
@@ -1028,7 +1049,11 @@ fn validate_routing(
                 "the last rule of a table must be the catch-all `buckets = \"*\"` so every bucket name has a backend",
             );
         }
-        tables.insert(tname.clone(), rules);
+        let namespace = match t.get_ref().namespace {
+            Some(super::toml::NamespaceSection::Global) => Namespace::Global,
+            Some(super::toml::NamespaceSection::Tenant) | None => Namespace::Tenant,
+        };
+        tables.insert(tname.clone(), TableConfig { namespace, rules });
     }
     if !tables.contains_key(r.default_table.get_ref()) {
         return src.err_at(

@@ -5,7 +5,9 @@
 pub mod internal;
 pub mod toml;
 
-pub use internal::{BackendConfig, BackendKind, Config, Env, Limits, LogLevel};
+pub use internal::{
+    BackendConfig, BackendKind, Config, Env, Limits, LogLevel, Namespace, TableConfig,
+};
 
 use std::path::Path;
 
@@ -105,7 +107,7 @@ kind = "local"
         assert_eq!(c.server.osis_listen.to_string(), "127.0.0.1:8443");
         assert_eq!(c.server.s3_listen.to_string(), "127.0.0.1:9000");
         assert_eq!(c.server.public_s3_endpoint, "http://127.0.0.1:9000");
-        assert_eq!(c.routing.tables["default"][0].backend, "local");
+        assert_eq!(c.routing.tables["default"].rules[0].backend, "local");
         assert_eq!(c.log.level, LogLevel::Info);
     }
 
@@ -126,6 +128,19 @@ kind = "local"
         assert!(e.contains("test.toml:12:38"), "{e}");
         assert!(e.contains("routing.tables.std.rules[0].backend"), "{e}");
         assert!(e.contains("unknown backend `ceph`"), "{e}");
+    }
+
+    #[test]
+    fn table_namespace() {
+        let t = |ns: &str| {
+            format!("{MIN}\n[routing]\ndefault_table = \"std\"\n[routing.tables.std]\n{ns}rules = [ {{ buckets = \"*\", backend = \"local\" }} ]\n")
+        };
+        let c = parse(&t("")).unwrap();
+        assert_eq!(c.routing.tables["std"].namespace, Namespace::Tenant);
+        let c = parse(&t("namespace = \"global\"\n")).unwrap();
+        assert_eq!(c.routing.tables["std"].namespace, Namespace::Global);
+        let e = parse(&t("namespace = \"world\"\n")).unwrap_err().to_string();
+        assert!(e.contains("unknown variant `world`, expected `tenant` or `global`"), "{e}");
     }
 
     #[test]

@@ -168,7 +168,18 @@ pub struct RoutingSection {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TableSection {
+    /// Whose bucket names: `tenant` (default; each tenant its own) or `global` (unique across
+    /// Osprey, as on AWS; docs/configuration.md).
+    #[serde(default)]
+    pub namespace: Option<NamespaceSection>,
     pub rules: Vec<Spanned<RuleSection>>,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+pub enum NamespaceSection {
+    Tenant,
+    Global,
 }
 
 #[derive(Debug, Deserialize)]

@@ -16,6 +16,7 @@ use super::identity::{self, Mapped};
 use super::upstream;
 use super::{SharedSnapshot, Snapshot};
 use crate::backend::{Address, Backend, IdentityScope, SigningKey, TenantRef, UserRef};
+use crate::config::Namespace;
 use crate::s3::chunked::{self, ChunkedDecoder, ChunkedSigner, ChunkedStream};
 use crate::s3::op::{self, OpKind, S3Op};
 use crate::s3::sigv4::{self, PayloadMode, SigError, Verified};
@@ -625,11 +626,25 @@ impl Gateway {
             })?;
             (backend, p.backend_bucket.clone())
         } else if s3op.kind == OpKind::CreateBucket {
-            let (table, _) = snap.routing.table_for(crate::routing::TenantKey {
-                tenant_id: &tenant.tenant_id,
-                tenant_name: &tenant.name,
-                cd_tenant_ids: &tenant.cd_tenant_ids,
-            });
+            let table = table_of(&snap, &tenant);
+            if table.namespace == Namespace::Global
+                && self
+                    .directory
+                    .inner()
+                    .placements_named(&bucket)
+                    .await
+                    .map_err(store_error)?
+                    .iter()
+                    .any(|p| p.tenant_id != tenant.tenant_id)
+            {
+                // a global namespace: the name is another tenant's (AWS's answer)
+                return Err(S3Error::new(
+                    StatusCode::CONFLICT,
+                    "BucketAlreadyExists",
+                    "The requested bucket name is not available. The bucket namespace is shared by all users of the system. Please select a different name and try again.",
+                )
+                .with_resource(format!("/{bucket}")));
+            }
             let (_, rule) = table.rule_for(&bucket).ok_or_else(|| {
                 S3Error::invalid_bucket_name(&bucket, "no routing rule of this tenant matches it")
             })?;
@@ -660,12 +675,19 @@ impl Gateway {
                 Some((t, n)) if !t.is_empty() && !n.is_empty() => (t.to_string(), n.to_string()),
                 _ => (caller.key.tenant_id.clone(), bucket.clone()),
             };
-            let p = self
+            let mut found = self
                 .directory
                 .placement(&owner_tenant, &name)
                 .await
-                .map_err(store_error)?
-                .ok_or_else(|| S3Error::no_such_bucket(&bucket))?;
+                .map_err(store_error)?;
+            if found.is_none()
+                && owner_tenant == caller.key.tenant_id
+                && table_of(&snap, &tenant).namespace == Namespace::Global
+            {
+                found = self.global_placement(&snap, &name).await?.map(Arc::new);
+            }
+            let p = found.ok_or_else(|| S3Error::no_such_bucket(&bucket))?;
+            let owner_tenant = p.tenant_id.clone();
             let backend = snap.backend(&p.backend).cloned().ok_or_else(|| {
                 S3Error::service_unavailable(
                     &p.backend,
@@ -710,6 +732,36 @@ impl Gateway {
             key: Some(key),
         });
         Ok(None)
+    }
+
+    /// In a global namespace, the one placement of `bucket` whose tenant's table is global too
+    /// (a tenant-namespace tenant's names stay its own).
+    async fn global_placement(
+        &self,
+        snap: &Snapshot,
+        bucket: &str,
+    ) -> Result<Option<Placement>, S3Error> {
+        let mut hits = Vec::new();
+        for p in self
+            .directory
+            .inner()
+            .placements_named(bucket)
+            .await
+            .map_err(store_error)?
+        {
+            let Some(t) = self
+                .directory
+                .tenant(&p.tenant_id)
+                .await
+                .map_err(store_error)?
+            else {
+                continue;
+            };
+            if table_of(snap, &t).namespace == Namespace::Global {
+                hits.push(p);
+            }
+        }
+        Ok(if hits.len() == 1 { hits.pop() } else { None })
     }
 
     /// OSIS canonical ids → the backend's principals for them: the caller's tenant from `own`,
@@ -1493,6 +1545,17 @@ fn upstream_failure(t: &ErrorType) -> &'static str {
         }
         _ => "the request could not be completed",
     }
+}
+
+/// The routing table of a tenant.
+fn table_of<'s>(snap: &'s Snapshot, t: &TenantInfo) -> &'s Arc<crate::routing::Table> {
+    snap.routing
+        .table_for(crate::routing::TenantKey {
+            tenant_id: &t.tenant_id,
+            tenant_name: &t.name,
+            cd_tenant_ids: &t.cd_tenant_ids,
+        })
+        .0
 }
 
 /// Operations whose answers name principals (`Owner`, `Grantee`, `Initiator`).

@@ -45,6 +45,8 @@ pub const FORWARDED_UNSIGNED: &[&str] = &[
     "content-length",
     "content-md5",
     "content-type",
+    // kept only on anonymous requests, whose 100 the backend decides (gateway::rewrite)
+    "expect",
     "expires",
     "if-match",
     "if-modified-since",

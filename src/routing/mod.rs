@@ -71,6 +71,7 @@ pub struct Rule {
 #[derive(Debug)]
 pub struct Table {
     pub name: Arc<str>,
+    pub namespace: crate::config::Namespace,
     pub rules: Vec<Rule>,
 }
 
@@ -133,11 +134,13 @@ impl Routing {
     pub fn compile(cfg: &RoutingConfig) -> Routing {
         let mut tables = Vec::with_capacity(cfg.tables.len());
         let mut index = HashMap::new();
-        for (name, rules) in &cfg.tables {
+        for (name, t) in &cfg.tables {
             index.insert(name.as_str(), tables.len());
             tables.push(Arc::new(Table {
                 name: Arc::from(name.as_str()),
-                rules: rules
+                namespace: t.namespace,
+                rules: t
+                    .rules
                     .iter()
                     .map(|r| Rule {
                         buckets: Pattern::new(&r.buckets),
@@ -236,7 +239,7 @@ impl Routing {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::internal::{RuleConfig, TenantAssignmentConfig};
+    use crate::config::internal::{Namespace, RuleConfig, TableConfig, TenantAssignmentConfig};
     use std::collections::BTreeMap;
 
     #[test]
@@ -263,10 +266,19 @@ mod tests {
         RoutingConfig {
             default_table: "standard".into(),
             tables: BTreeMap::from([
-                ("standard".into(), vec![rule("*", "ceph")]),
+                (
+                    "standard".into(),
+                    TableConfig {
+                        namespace: Namespace::Tenant,
+                        rules: vec![rule("*", "ceph")],
+                    },
+                ),
                 (
                     "archive".into(),
-                    vec![rule("archive-*", "cold"), rule("*", "ceph")],
+                    TableConfig {
+                        namespace: Namespace::Global,
+                        rules: vec![rule("archive-*", "cold"), rule("*", "ceph")],
+                    },
                 ),
             ]),
             tenants: vec![

@@ -25,7 +25,17 @@ use super::sigv4::{
 /// A SigV2 request time: an HTTP date whose weekday is not checked. RGW and S3 compare only
 /// the time, so `Tue, 07 Jul 2030 …` (a Sunday, sent by s3-tests) is a time too far in the
 /// future (403 RequestTimeTooSkewed), not a malformed date.
+///
+/// Times before the Unix epoch are malformed (RGW: 403 AccessDenied, not RequestTimeTooSkewed).
 fn parse_v2_date(raw: &str) -> std::result::Result<chrono::DateTime<chrono::Utc>, String> {
+    let t = parse_v2_date_any(raw)?;
+    if t.timestamp() < 0 {
+        return Err(format!("'{}' is before 1970", raw.trim()));
+    }
+    Ok(t)
+}
+
+fn parse_v2_date_any(raw: &str) -> std::result::Result<chrono::DateTime<chrono::Utc>, String> {
     parse_http_date(raw).or_else(|e| {
         let t = raw.trim();
         let rest = match t.split_once(',') {
@@ -386,6 +396,7 @@ mod tests {
         assert!(parse_v2_date("Tue, 07 Jul 9999 21:53:04 GMT").is_ok());
         assert!(parse_v2_date("Sun, 07 Jul 2030 21:53:04 GMT").is_ok());
         assert!(parse_v2_date("07 Jul 2030").is_err());
+        assert!(parse_v2_date("Tue, 07 Jul 1950 21:53:04 GMT").is_err());
         assert!(parse_v2_date("Tue, 32 Jul 2030 21:53:04 GMT").is_err());
     }
 
