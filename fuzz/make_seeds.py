@@ -225,4 +225,24 @@ write("osis", "capabilities", b"\x00" + (REPO / "config" / "s3capabilities.json"
 for p in [REPO / "config" / "osprey.toml", *sorted((REPO / "config" / "examples").glob("*.toml"))]:
     write("config", p.name, p.read_bytes())
 write("config", "minimal-bad", "[server]\ndata_dir = \"\"\n[routing]\ndefault_table = \"nope\"\n")
+# ---------------------------------------------------------------- post: BOUNDARY\nBODY
+def form(boundary, fields, file_body=b"bar", filename="f.txt"):
+    out = b""
+    for n, v in fields:
+        out += (f"--{boundary}\r\nContent-Disposition: form-data; name=\"{n}\"; filename=\"{n}\"\r\n\r\n").encode() + v.encode() + b"\r\n"
+    out += (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\n"
+            "Content-Type: text/plain\r\n\r\n").encode() + file_body + f"\r\n--{boundary}--\r\n".encode()
+    return boundary.encode() + b"\n" + out
+
+POLICY = base64.b64encode(b'{"expiration":"2030-01-01T00:00:00Z","conditions":[{"bucket":"photos"},["starts-with","$key","up/"],["content-length-range",0,1024],{"x-amz-credential":"AK/20130524/us-east-1/s3/aws4_request"}]}').decode()
+write("post", "v2", form("XyZ", [("key", "up/${filename}"), ("AWSAccessKeyId", "AK"), ("acl", "private"),
+                                  ("signature", "c2lnbmF0dXJl"), ("policy", POLICY), ("Content-Type", "text/plain")]))
+write("post", "v4", form("----WebKitFormBoundary7MA4YWxkTrZu0gW", [
+    ("key", "up/a.txt"), ("x-amz-algorithm", "AWS4-HMAC-SHA256"),
+    ("x-amz-credential", "AK/20130524/us-east-1/s3/aws4_request"), ("x-amz-date", "20130524T000000Z"),
+    ("policy", POLICY), ("x-amz-signature", "00" * 32), ("success_action_redirect", "http://e.com/ok")]))
+write("post", "anonymous", form("b", [("key", "k")]))
+write("post", "no-file", b"XyZ\n--XyZ\r\nContent-Disposition: form-data; name=\"key\"\r\n\r\nk\r\n--XyZ--\r\n")
+write("post", "preamble", b"XyZ\npreamble text\r\n" + form("XyZ", [("key", "k"), ("policy", "!!notbase64")])[4:])
+
 print("seeds written")

@@ -15,7 +15,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 FUZZ_DIR=$PWD
-ALL_TARGETS=(sigv4 chunked s3op xml osis config)
+ALL_TARGETS=(sigv4 chunked s3op xml osis config post)
 OUT=${FUZZ_OUT:-$FUZZ_DIR/target/afl-out}
 NICE=${FUZZ_NICE:-10}
 export AFL_NO_UI=1 AFL_SKIP_CPUFREQ=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 AFL_NO_AFFINITY=1

@@ -35,6 +35,7 @@ pub const TARGETS: &[Target] = &[
     ("xml", xml),
     ("osis", osis),
     ("config", config),
+    ("post", post),
 ];
 
 // ------------------------------------------------------------------------------------ helpers
@@ -956,6 +957,7 @@ pub fn xml(data: &[u8]) {
             assert!(r.starts_with("http://osprey.example:9000"), "{r}");
         }
     }
+    identity_rewrites(doc, bb, b);
     let rooted = translate_xml_at(doc, bb, b, Some("https://o.example"));
     if !bucket_tags.iter().any(|t| doc.contains(t)) {
         assert_eq!(rooted, doc);
@@ -1001,6 +1003,110 @@ pub fn xml(data: &[u8]) {
     if carried(b) {
         assert_eq!(get("RequestId"), Some(b));
         assert_eq!(get("BucketName"), Some(b));
+    }
+}
+
+/// Issue 10's identity translation over hostile backend answers and client bodies: principals
+/// `bb` → `b`. Never panics; a map that knows nothing changes nothing; what the rewriter
+/// collects as principal ids is what it would rewrite.
+fn identity_rewrites(doc: &str, bb: &str, b: &str) {
+    use osprey::proxy::identity::{
+        grant_header_ids, policy_grant_ids, principal_ids, rewrite_grant_header,
+        rewrite_policy_grants, rewrite_principals, Mapped,
+    };
+    if let Ok(same) = rewrite_principals(doc, |_| None) {
+        assert_eq!(same, doc, "a map that knows no id changed the XML");
+    }
+    let mapped = rewrite_principals(doc, |id| {
+        (id == bb).then(|| Mapped {
+            id: b.into(),
+            display_name: Some(b.into()),
+        })
+    });
+    if let (Ok(out), Ok(ids)) = (&mapped, principal_ids(doc)) {
+        if !ids.iter().any(|i| i == bb) {
+            assert_eq!(out, doc, "no principal named {bb:?}, yet the XML changed");
+        }
+    }
+    for line in doc.lines().take(16) {
+        let out = rewrite_grant_header(line, |id| (id == bb).then(|| b.into()));
+        if !grant_header_ids(line).contains(&bb) {
+            assert_eq!(out, line, "a grant header without {bb:?} changed");
+        }
+    }
+    let _ = policy_grant_ids(doc);
+    assert!(
+        rewrite_policy_grants(doc, |_| None).is_none(),
+        "a policy changed by a map that knows no id"
+    );
+}
+
+/// `post`: `BOUNDARY\nBODY` — a browser POST upload's form (src/s3/post.rs): the fields before
+/// `file`, the signature fields, and the backend's form. The parse never depends on how much of
+/// the body has arrived; a rebuilt form parses back to the same fields and the same file bytes.
+pub fn post(data: &[u8]) {
+    use osprey::s3::post;
+    if data.len() > 96 * 1024 {
+        return;
+    }
+    let cut = data.iter().position(|&c| c == b'\n').unwrap_or(data.len());
+    let Ok(btext) = std::str::from_utf8(&data[..cut]) else {
+        return;
+    };
+    let body = data.get(cut + 1..).unwrap_or_default();
+    let Ok(boundary) = post::boundary(&format!("multipart/form-data; boundary={btext}")) else {
+        return;
+    };
+    let full = post::parse_prefix(body, &boundary);
+    // a shorter prefix of the same body: "need more", or the same answer
+    let k = body.len() / 2;
+    match (post::parse_prefix(&body[..k], &boundary), &full) {
+        (Ok(None), _) => {}
+        (Ok(Some(p)), Ok(Some(f))) => assert_eq!(&p, f, "the parse depends on the split"),
+        (Err(e), Err(f)) => assert_eq!(&e, f),
+        (Err(post::PostError::TooLarge), _) => {}
+        (short, full) => panic!("prefix {short:?} but whole body {full:?}"),
+    }
+    let Ok(Some(form)) = full else {
+        return;
+    };
+    assert!(form.file_part <= body.len());
+    let again = post::rebuild(&boundary, &form.fields, &body[form.file_part..]);
+    if !form.fields.iter().any(|(n, _)| n.contains('"')) {
+        let p2 = post::parse_prefix(&again, &boundary)
+            .expect("a rebuilt form parses")
+            .expect("a rebuilt form is complete");
+        assert_eq!(p2.fields, form.fields, "rebuilt fields differ");
+        assert_eq!(&again[p2.file_part..], &body[form.file_part..]);
+    }
+    let Ok(auth) = post::auth_of(&form) else {
+        return;
+    };
+    let policy = form.get("policy").unwrap_or_default().to_vec();
+    let _ = post::verify(&auth, &policy, "SECRET");
+    if matches!(auth, post::PostAuth::Anonymous) {
+        return;
+    }
+    let signer = post::BackendSigner {
+        backend_bucket: "t1-photos",
+        client_bucket: "photos",
+        access_key: "BAK",
+        secret_key: "BSECRET",
+        region: "default",
+        now: aws_now(),
+    };
+    if let Ok(fields) = post::backend_fields(&form, &auth, &signer) {
+        let count = |n: &str| {
+            fields
+                .iter()
+                .filter(|(k, _)| k.eq_ignore_ascii_case(n))
+                .count()
+        };
+        assert_eq!(count("policy"), 1, "the backend form has one policy");
+        assert!(
+            count("AWSAccessKeyId") + count("x-amz-credential") == 1,
+            "the backend form is signed once"
+        );
     }
 }
 

@@ -373,6 +373,16 @@ async fn expect_continue_only_for_requests_that_go_through() {
         .sign_std(&Creds::new(&ak, &sk), &[]);
     let line = first_status_line(&o.s3(), &signed);
     assert!(line.starts_with("HTTP/1.1 100"), "signed: {line}");
+    // RGW's `GET /?usage`: the backend's own ListBuckets with the usage Summary, owner
+    // translated to the canonical id
+    let usage = Req::new("GET", &host, "/")
+        .query("usage")
+        .sign_std(&Creds::new(&ak, &sk), &[]);
+    let r = raw::send(&host, &usage);
+    let text = r.text();
+    assert_eq!(r.status, 200, "{text}");
+    assert!(text.contains("<Summary>") && text.contains(b), "{text}");
+    assert!(!text.contains('$'), "RGW principal leaked: {text}");
     s3.delete_bucket().bucket(b).send().await.unwrap();
 }
 

@@ -139,8 +139,13 @@ kind = "local"
         assert_eq!(c.routing.tables["std"].namespace, Namespace::Tenant);
         let c = parse(&t("namespace = \"global\"\n")).unwrap();
         assert_eq!(c.routing.tables["std"].namespace, Namespace::Global);
-        let e = parse(&t("namespace = \"world\"\n")).unwrap_err().to_string();
-        assert!(e.contains("unknown variant `world`, expected `tenant` or `global`"), "{e}");
+        let e = parse(&t("namespace = \"world\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("unknown variant `world`, expected `tenant` or `global`"),
+            "{e}"
+        );
     }
 
     #[test]

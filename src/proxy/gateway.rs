@@ -595,6 +595,33 @@ impl Gateway {
         let tenant = self.tenant(&caller.key.tenant_id).await?;
 
         if s3op.kind == OpKind::ListBuckets {
+            // RGW's `GET /?usage` (ListBuckets with the account's usage `Summary`): the backend's
+            // own answer, when the tenant's buckets can live on one per-user backend only (its
+            // listing is then the caller's buckets, as Osprey's would be)
+            if query.iter().any(|(k, _)| k == "usage") {
+                let backends = table_of(&snap, &tenant).backends();
+                if let [only] = backends.as_slice() {
+                    if let Some(backend) = snap.backend(only).cloned() {
+                        if backend.own_principals() {
+                            let key = self.signing_key(&backend, &caller, &tenant).await?;
+                            ctx.plan = self.body_plan(&verified, &backend, req)?;
+                            ctx.principals = Some(
+                                self.directory
+                                    .principal_map(backend.name(), &caller.key.tenant_id)
+                                    .await
+                                    .map_err(store_error)?,
+                            );
+                            ctx.verified = Some(verified);
+                            ctx.route = Some(Route {
+                                backend,
+                                backend_bucket: None,
+                                key: Some(key),
+                            });
+                            return Ok(None);
+                        }
+                    }
+                }
+            }
             return self
                 .list_buckets(&caller, &tenant, &snap, ctx)
                 .await
@@ -1562,7 +1589,8 @@ fn table_of<'s>(snap: &'s Snapshot, t: &TenantInfo) -> &'s Arc<crate::routing::T
 fn principal_op(kind: OpKind) -> bool {
     matches!(
         kind,
-        OpKind::ListObjects
+        OpKind::ListBuckets
+            | OpKind::ListObjects
             | OpKind::ListObjectsV2
             | OpKind::ListObjectVersions
             | OpKind::ListMultipartUploads
