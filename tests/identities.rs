@@ -373,6 +373,27 @@ async fn expect_continue_only_for_requests_that_go_through() {
         .sign_std(&Creds::new(&ak, &sk), &[]);
     let line = first_status_line(&o.s3(), &signed);
     assert!(line.starts_with("HTTP/1.1 100"), "signed: {line}");
+    // PutBucketPolicy / DeleteBucketPolicy answer 204: on a kept-alive connection the next
+    // answer must follow it directly (a 204 once went out with `Transfer-Encoding: chunked` and
+    // a stray last-chunk, which stalled the next request of s3-tests' boto3 for 60 s)
+    let creds = Creds::new(&ak, &sk);
+    let policy = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"*"}},"Action":"s3:GetObject","Resource":"arn:aws:s3:::{b}/*"}}]}}"#
+    );
+    let mut conn = raw::Conn::connect(&host).unwrap();
+    for _ in 0..2 {
+        let put = Req::new("PUT", &host, &format!("/{b}"))
+            .query("policy")
+            .body(policy.as_bytes())
+            .sign_std(&creds, &[]);
+        let r = conn.send(&put).unwrap();
+        assert_eq!(r.status, 204, "{}", r.text());
+        assert!(r.header("transfer-encoding").is_none());
+    }
+    let head = Req::new("HEAD", &host, &format!("/{b}")).sign_std(&creds, &[]);
+    let r = conn.send(&head).unwrap();
+    assert_eq!(r.status, 200, "the answer after two 204s on one connection");
+
     // RGW's `GET /?usage`: the backend's own ListBuckets with the usage Summary, owner
     // translated to the canonical id
     let usage = Req::new("GET", &host, "/")

@@ -1913,7 +1913,12 @@ impl ProxyHttp for Gateway {
                 .op
                 .as_ref()
                 .is_some_and(|o| o.kind == OpKind::BucketSubresource("policy"));
-            if (xml || (ids && policy))
+            // only answers that have a body: a 204/304 (PutBucketPolicy, DeleteBucketPolicy)
+            // given `Transfer-Encoding: chunked` would leave the client waiting for a body
+            let has_body = !matches!(resp.status.as_u16(), 204 | 304 | 100..=199);
+            let get_policy = ids && policy && session.req_header().method == http::Method::GET;
+            if (xml || get_policy)
+                && has_body
                 && small
                 && session.req_header().method != http::Method::HEAD
             {
