@@ -304,7 +304,7 @@ mod tests {
 
     #[test]
     fn grant_headers() {
-        let map = |id: &str| (id == "c0ffee").then(|| Cow::Borrowed("t1$main"));
+        let map = |id: &str| (id == "c0ffee").then_some(Cow::Borrowed("t1$main"));
         assert_eq!(
             rewrite_grant_header(
                 r#"id="c0ffee", uri="http://acs.amazonaws.com/groups/global/AllUsers""#,
