@@ -13,6 +13,7 @@
 # into the repository. Exit status: 0 unless a target crashed (or the build failed); new crashes
 # are listed with the command that minimises them.
 set -euo pipefail
+CALLER_DIR=$PWD
 cd "$(dirname "$0")"
 FUZZ_DIR=$PWD
 ALL_TARGETS=(sigv4 chunked s3op xml osis config post)
@@ -139,6 +140,7 @@ cmin() { # merge seeds + queue of the last run into fuzz/corpus/<t>
 
 tmin() { # tmin TARGET FILE
   local t=$1 f=$2 out
+  [[ $f == /* ]] || f=$CALLER_DIR/$f # a path given relative to where run.sh was called
   mkdir -p "$FUZZ_DIR/crashes/$t"
   out="$FUZZ_DIR/crashes/$t/tmp-$$"
   nice -n "$NICE" cargo afl tmin -t 1000 -i "$f" -o "$out" -- "$FUZZ_DIR/target/release/$t" >/dev/null

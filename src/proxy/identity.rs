@@ -121,11 +121,7 @@ pub fn rewrite_grant_header<'m>(value: &str, map: impl Fn(&str) -> Option<Cow<'m
             out.push(part.to_string());
             continue;
         }
-        let v = v.trim();
-        let (quoted, id) = match v.strip_prefix('"').and_then(|s| s.strip_suffix('"')) {
-            Some(inner) => (true, inner),
-            None => (false, v),
-        };
+        let (quoted, id) = grant_value(v);
         let lead = &part[..part.len() - part.trim_start().len()];
         match map(id) {
             Some(new) if quoted => out.push(format!("{lead}{}=\"{new}\"", k.trim())),
@@ -136,13 +132,25 @@ pub fn rewrite_grant_header<'m>(value: &str, map: impl Fn(&str) -> Option<Cow<'m
     out.join(",")
 }
 
+/// A grantee value as written: `"…"` (quoted) or bare. One definition for reading the ids
+/// ([`grant_header_ids`]) and rewriting them ([`rewrite_grant_header`]), so an id that is looked
+/// up is exactly the one that is replaced (found by the `xml` fuzz target: `id="` was read as
+/// the empty id but rewritten as `"`).
+fn grant_value(v: &str) -> (bool, &str) {
+    let v = v.trim();
+    match v.strip_prefix('"').and_then(|s| s.strip_suffix('"')) {
+        Some(inner) if v.len() >= 2 => (true, inner),
+        _ => (false, v),
+    }
+}
+
 /// The `id=` grantees named in an `x-amz-grant-*` header value.
 pub fn grant_header_ids(value: &str) -> Vec<&str> {
     value
         .split(',')
         .filter_map(|p| p.trim().split_once('='))
         .filter(|(k, _)| k.trim().eq_ignore_ascii_case("id"))
-        .map(|(_, v)| v.trim().trim_matches('"'))
+        .map(|(_, v)| grant_value(v).1)
         .collect()
 }
 
@@ -319,6 +327,12 @@ mod tests {
         assert_eq!(
             grant_header_ids(r#"id="a", emailAddress="x@y", id=b"#),
             vec!["a", "b"]
+        );
+        // fuzz finding: a lone quote is a bare value, read and rewritten alike
+        assert_eq!(grant_header_ids(r#"id=""#), vec![r#"""#]);
+        assert_eq!(
+            rewrite_grant_header(r#"id=""#, |id| (id == "\"").then_some("X".into())),
+            "id=X"
         );
         assert_eq!(
             principal_ids("<A><Owner><ID>x</ID></Owner><Grantee><ID>y</ID></Grantee></A>").unwrap(),
