@@ -743,7 +743,16 @@ impl Gateway {
         }
         ctx.plan = self.body_plan(&verified, &backend, req)?;
         let key = self.signing_key(&backend, &caller, &tenant).await?;
-        if backend.own_principals() {
+        // the tenant's principal map only for requests that name principals (answers with
+        // owners/grantees, ACL/policy bodies, grant headers): a GET/PUT of an object skips the
+        // lookup and its key allocations
+        let names_principals = || {
+            principal_op(s3op.kind)
+                || identity::GRANT_HEADERS
+                    .iter()
+                    .any(|h| req.headers.contains_key(*h))
+        };
+        if backend.own_principals() && (is_acl_upload(&s3op, req) || names_principals()) {
             ctx.principals = Some(
                 self.directory
                     .principal_map(backend.name(), &caller.key.tenant_id)
