@@ -84,3 +84,17 @@ async fn sigv2_can_be_switched_off() {
     let body = r.text().await.unwrap();
     assert!(body.contains("<Code>InvalidRequest</Code>"), "{body}");
 }
+
+/// The same flows on a shared-namespace backend (`s3` kind, one service key on RGW): POST
+/// policies name the tenant-prefixed backend bucket upstream, re-signed with the service key.
+#[tokio::test(flavor = "multi_thread")]
+async fn boto3_flows_on_the_s3_kind() {
+    real::ceph_rgw();
+    let cfg = LOCAL_CONFIG.replace(
+        "[[backends]]\nname = \"local\"\nkind = \"local\"\n",
+        "[[backends]]\nname = \"ceph\"\nkind = \"s3\"\nendpoint = \"http://127.0.0.1:7480\"\naccess_key = \"ADMINKEY\"\nsecret_key = \"ADMINSECRET\"\nregion = \"default\"\n",
+    )
+    .replace("backend = \"local\"", "backend = \"ceph\"");
+    let o = Osprey::start(&cfg);
+    boto3_flows(&o, "b3s3").await;
+}
