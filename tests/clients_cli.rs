@@ -66,3 +66,17 @@ async fn cli_clients_on_ceph_rgw_kind() {
     let o = Osprey::start(&ceph_rgw_kind_config(real::RGW_ENDPOINT));
     cli_flows(&o, "cliceph").await;
 }
+
+/// The shared-namespace `s3` kind on the same RGW (one service key; tenant-prefixed buckets).
+#[tokio::test(flavor = "multi_thread")]
+async fn cli_clients_on_the_s3_kind() {
+    real::ceph_rgw();
+    let cfg = LOCAL_CONFIG
+        .replace(
+            "[[backends]]\nname = \"local\"\nkind = \"local\"\n",
+            "[[backends]]\nname = \"ceph\"\nkind = \"s3\"\nendpoint = \"http://127.0.0.1:7480\"\naccess_key = \"ADMINKEY\"\nsecret_key = \"ADMINSECRET\"\nregion = \"default\"\n",
+        )
+        .replace("backend = \"local\"", "backend = \"ceph\"");
+    let o = Osprey::start(&cfg);
+    cli_flows(&o, "clis3").await;
+}
