@@ -9,40 +9,7 @@ mod real;
 use common::{Osis, Osprey, LOCAL_CONFIG};
 
 async fn boto3_flows(o: &Osprey, prefix: &str) {
-    let osis = Osis::new(o.osis());
-    let t = osis
-        .tenant(&format!("{prefix}-t"), &format!("{prefix}-org"))
-        .await;
-    let (_, ak, sk) = osis.user(&t, &format!("{prefix}-org"), "alice").await;
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/boto3_flows.py");
-    let out = std::process::Command::new(real::python())
-        .arg(script)
-        .args([
-            "--endpoint",
-            &o.s3(),
-            "--access-key",
-            &ak,
-            "--secret-key",
-            &sk,
-        ])
-        .args(["--bucket-prefix", prefix])
-        .output()
-        .expect("run boto3_flows.py");
-    assert!(
-        out.status.success(),
-        "boto3_flows.py crashed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value =
-        serde_json::from_slice(&out.stdout).expect("JSON from boto3_flows.py");
-    let steps = v["steps"].as_array().expect("steps");
-    let failed: Vec<&serde_json::Value> = steps.iter().filter(|s| s[1] != true).collect();
-    assert!(steps.len() >= 12, "too few steps ran: {steps:?}");
-    assert!(
-        failed.is_empty(),
-        "failed steps: {failed:?}\nlog:\n{}",
-        o.logs()
-    );
+    common::run_client_flows(o, &real::python(), "boto3_flows.py", prefix, &[], 1, 12).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -8,7 +8,7 @@
 mod common;
 mod real;
 
-use common::{ceph_rgw_kind_config, Osis, Osprey, LOCAL_CONFIG};
+use common::{ceph_rgw_kind_config, Osprey, LOCAL_CONFIG};
 
 /// aws-cli v1 lives in its own venv (`target/awscli1-venv`, made by `.ci/run`); override with
 /// `OSPREY_TEST_AWS1`.
@@ -19,39 +19,17 @@ fn aws1() -> String {
 }
 
 async fn cli_flows(o: &Osprey, prefix: &str) {
-    let osis = Osis::new(o.osis());
-    let t = osis
-        .tenant(&format!("{prefix}-t"), &format!("{prefix}-org"))
-        .await;
-    let (_, ak, sk) = osis.user(&t, &format!("{prefix}-org"), "alice").await;
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/cli_flows.py");
-    let out = std::process::Command::new(real::python())
-        .arg(script)
-        .args([
-            "--endpoint",
-            &o.s3(),
-            "--access-key",
-            &ak,
-            "--secret-key",
-            &sk,
-        ])
-        .args(["--bucket-prefix", prefix, "--aws1", &aws1()])
-        .output()
-        .expect("run cli_flows.py");
-    assert!(
-        out.status.success(),
-        "cli_flows.py crashed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON from cli_flows.py");
-    let steps = v["steps"].as_array().expect("steps");
-    let failed: Vec<&serde_json::Value> = steps.iter().filter(|s| s[2] != true).collect();
-    assert!(steps.len() >= 40, "too few steps ran: {steps:?}");
-    assert!(
-        failed.is_empty(),
-        "failed steps: {failed:#?}\nlog:\n{}",
-        o.logs()
-    );
+    let aws1 = aws1();
+    common::run_client_flows(
+        o,
+        &real::python(),
+        "cli_flows.py",
+        prefix,
+        &["--aws1", &aws1],
+        2,
+        40,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

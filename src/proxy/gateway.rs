@@ -853,30 +853,15 @@ impl Gateway {
     ) -> Result<(), S3Error> {
         session.as_mut().enable_retry_buffering();
         let mut buf = BytesMut::new();
-        loop {
-            match session.read_request_body().await {
-                Ok(Some(b)) => {
-                    if buf.len() + b.len() > MAX_ACL_BODY {
-                        return Err(S3Error::new(
-                            StatusCode::BAD_REQUEST,
-                            "EntityTooLarge",
-                            format!("an ACL body may hold at most {MAX_ACL_BODY} bytes"),
-                        ));
-                    }
-                    buf.extend_from_slice(&b);
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    return Err(S3Error::new(
-                        StatusCode::BAD_REQUEST,
-                        "IncompleteBody",
-                        format!(
-                            "the request body could not be read ({})",
-                            e.etype().as_str()
-                        ),
-                    ))
-                }
+        while let Some(b) = read_body_piece(session).await? {
+            if buf.len() + b.len() > MAX_ACL_BODY {
+                return Err(S3Error::new(
+                    StatusCode::BAD_REQUEST,
+                    "EntityTooLarge",
+                    format!("an ACL body may hold at most {MAX_ACL_BODY} bytes"),
+                ));
             }
+            buf.extend_from_slice(&b);
         }
         let body = buf.freeze();
         let verified = ctx
@@ -993,19 +978,9 @@ impl Gateway {
                 session.as_mut().enable_retry_buffering();
                 replay = true;
             }
-            match session.read_request_body().await {
-                Ok(Some(b)) => buf.extend_from_slice(&b),
-                Ok(None) => return Err(perr(post::PostError::NoFile)),
-                Err(e) => {
-                    return Err(S3Error::new(
-                        StatusCode::BAD_REQUEST,
-                        "IncompleteBody",
-                        format!(
-                            "the request body could not be read ({})",
-                            e.etype().as_str()
-                        ),
-                    ))
-                }
+            match read_body_piece(session).await? {
+                Some(b) => buf.extend_from_slice(&b),
+                None => return Err(perr(post::PostError::NoFile)),
             }
         };
         let read = buf.freeze();
@@ -1581,6 +1556,20 @@ fn upstream_failure(t: &ErrorType) -> &'static str {
         }
         _ => "the request could not be completed",
     }
+}
+
+/// The next piece of the client's body, read in `request_filter` (ACL bodies, POST forms).
+async fn read_body_piece(session: &mut Session) -> Result<Option<Bytes>, S3Error> {
+    session.read_request_body().await.map_err(|e| {
+        S3Error::new(
+            StatusCode::BAD_REQUEST,
+            "IncompleteBody",
+            format!(
+                "the request body could not be read ({})",
+                e.etype().as_str()
+            ),
+        )
+    })
 }
 
 /// The routing table of a tenant.

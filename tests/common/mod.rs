@@ -323,3 +323,53 @@ pub fn ceph_rgw_kind_config(endpoint: &str) -> String {
         .replace("backend = \"local\"", "backend = \"ceph\"")
         .replace("[log]", "[s3]\nfanout_timeout_ms = 1500\n[log]")
 }
+
+/// Runs a client-flow script of `tests/clients/` (`--endpoint`, `--access-key`, `--secret-key`,
+/// `--bucket-prefix` and `extra`) for a fresh tenant and user, and asserts that at least
+/// `min_steps` steps ran and every one held: steps are JSON arrays whose `ok_at`-th element is
+/// `true`.
+pub async fn run_client_flows(
+    o: &Osprey,
+    python: &Path,
+    script: &str,
+    prefix: &str,
+    extra: &[&str],
+    ok_at: usize,
+    min_steps: usize,
+) {
+    let osis = Osis::new(o.osis());
+    let t = osis
+        .tenant(&format!("{prefix}-t"), &format!("{prefix}-org"))
+        .await;
+    let (_, ak, sk) = osis.user(&t, &format!("{prefix}-org"), "alice").await;
+    let path = format!("{}/tests/clients/{script}", env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new(python)
+        .arg(&path)
+        .args([
+            "--endpoint",
+            &o.s3(),
+            "--access-key",
+            &ak,
+            "--secret-key",
+            &sk,
+        ])
+        .args(["--bucket-prefix", prefix])
+        .args(extra)
+        .output()
+        .unwrap_or_else(|e| panic!("run {script}: {e}"));
+    assert!(
+        out.status.success(),
+        "{script} crashed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("JSON from {script}: {e}"));
+    let steps = v["steps"].as_array().expect("steps");
+    let failed: Vec<&serde_json::Value> = steps.iter().filter(|s| s[ok_at] != true).collect();
+    assert!(steps.len() >= min_steps, "too few steps ran: {steps:?}");
+    assert!(
+        failed.is_empty(),
+        "failed steps: {failed:#?}\nlog:\n{}",
+        o.logs()
+    );
+}
