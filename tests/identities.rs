@@ -21,15 +21,7 @@ struct User {
 }
 
 fn client(endpoint: &str, ak: &str, sk: &str) -> aws_sdk_s3::Client {
-    let creds = aws_sdk_s3::config::Credentials::new(ak, sk, None, None, "test");
-    let conf = aws_sdk_s3::config::Builder::new()
-        .behavior_version_latest()
-        .endpoint_url(endpoint)
-        .region(aws_sdk_s3::config::Region::new("us-east-1"))
-        .credentials_provider(creds)
-        .force_path_style(true)
-        .build();
-    aws_sdk_s3::Client::from_conf(conf)
+    common::s3_client(endpoint, ak, sk, "us-east-1")
 }
 
 async fn user(o: &Osprey, api: &Osis, tid: &str, cd: &str, name: &str) -> User {

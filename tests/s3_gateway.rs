@@ -24,15 +24,7 @@ fn ceph_s3_config() -> String {
 }
 
 pub fn client(endpoint: &str, ak: &str, sk: &str, region: &str) -> aws_sdk_s3::Client {
-    let creds = aws_sdk_s3::config::Credentials::new(ak, sk, None, None, "test");
-    let conf = aws_sdk_s3::config::Builder::new()
-        .behavior_version_latest()
-        .endpoint_url(endpoint)
-        .region(aws_sdk_s3::config::Region::new(region.to_string()))
-        .credentials_provider(creds)
-        .force_path_style(true)
-        .build();
-    aws_sdk_s3::Client::from_conf(conf)
+    common::s3_client(endpoint, ak, sk, region)
 }
 
 fn code<T, E: ProvideErrorMetadata>(r: Result<T, aws_sdk_s3::error::SdkError<E>>) -> String {

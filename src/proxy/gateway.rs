@@ -645,12 +645,7 @@ impl Gateway {
             // CreateBucket of a name the tenant already has goes to the bucket's backend, whose
             // answer is the client's (issue 10): RGW answers the owner 200 (us-east-1
             // behaviour), another user 409 BucketAlreadyExists. The placement stays as it is.
-            let backend = snap.backend(&p.backend).cloned().ok_or_else(|| {
-                S3Error::service_unavailable(
-                    &p.backend,
-                    "the backend holding this bucket is no longer in the configuration",
-                )
-            })?;
+            let backend = placed_backend(&snap, &p)?;
             (backend, p.backend_bucket.clone())
         } else if s3op.kind == OpKind::CreateBucket {
             let table = table_of(&snap, &tenant);
@@ -715,12 +710,7 @@ impl Gateway {
             }
             let p = found.ok_or_else(|| S3Error::no_such_bucket(&bucket))?;
             let owner_tenant = p.tenant_id.clone();
-            let backend = snap.backend(&p.backend).cloned().ok_or_else(|| {
-                S3Error::service_unavailable(
-                    &p.backend,
-                    "the backend holding this bucket is no longer in the configuration",
-                )
-            })?;
+            let backend = placed_backend(&snap, &p)?;
             let cross = owner_tenant != caller.key.tenant_id;
             if cross && !backend.own_principals() {
                 return Err(S3Error::no_such_bucket(&bucket));
@@ -1040,12 +1030,7 @@ impl Gateway {
             .await
             .map_err(store_error)?
             .ok_or_else(|| S3Error::no_such_bucket(&bucket))?;
-        let backend = snap.backend(&p.backend).cloned().ok_or_else(|| {
-            S3Error::service_unavailable(
-                &p.backend,
-                "the backend holding this bucket is no longer in the configuration",
-            )
-        })?;
+        let backend = placed_backend(&snap, &p)?;
         let key = self.signing_key(&backend, &caller, &tenant).await?;
         let fields = post::backend_fields(
             &form,
@@ -1568,6 +1553,16 @@ async fn read_body_piece(session: &mut Session) -> Result<Option<Bytes>, S3Error
                 "the request body could not be read ({})",
                 e.etype().as_str()
             ),
+        )
+    })
+}
+
+/// The backend a placement names, from this request's snapshot.
+fn placed_backend(snap: &Snapshot, p: &Placement) -> Result<Arc<dyn Backend>, S3Error> {
+    snap.backend(&p.backend).cloned().ok_or_else(|| {
+        S3Error::service_unavailable(
+            &p.backend,
+            "the backend holding this bucket is no longer in the configuration",
         )
     })
 }

@@ -373,3 +373,16 @@ pub async fn run_client_flows(
         o.logs()
     );
 }
+
+/// An aws-sdk-rust S3 client for Osprey's S3 listener: path style, static credentials.
+pub fn s3_client(endpoint: &str, ak: &str, sk: &str, region: &str) -> aws_sdk_s3::Client {
+    let creds = aws_sdk_s3::config::Credentials::new(ak, sk, None, None, "test");
+    let conf = aws_sdk_s3::config::Builder::new()
+        .behavior_version_latest()
+        .endpoint_url(endpoint)
+        .region(aws_sdk_s3::config::Region::new(region.to_string()))
+        .credentials_provider(creds)
+        .force_path_style(true)
+        .build();
+    aws_sdk_s3::Client::from_conf(conf)
+}
