@@ -19,10 +19,10 @@ use chrono::{DateTime, TimeZone, Utc};
 
 use osprey::s3::checksum::{checksum_base64, ChecksumAlgorithm};
 use osprey::s3::chunked::{
-    self, parse_trailer_header, unsigned_chunk, unsigned_final_chunk, ChunkVerifier,
-    ChunkedDecoder, ChunkedSigner, ChunkedStream,
+    self, parse_trailer_header, unsigned_chunk, unsigned_final_chunk, ChunkedDecoder,
+    ChunkedSigner, ChunkedStream,
 };
-use osprey::s3::sigv4::{self, PayloadMode, RequestParts, SigError};
+use osprey::s3::sigv4::{self, ChunkVerifier, PayloadMode, RequestParts, SigError};
 
 /// A target's name (its directory under fuzz/corpus and fuzz/crashes) and body.
 pub type Target = (&'static str, fn(&[u8]));
@@ -375,12 +375,16 @@ fn resign_verifies(method: &str, path: &str, query: &str, headers: &[(String, St
         format!("{path}?{query}")
     };
     let r = sigv4::resign(
-        method,
-        &pq,
-        headers,
-        sigv4::EMPTY_SHA256_HEX,
-        AWS_AK,
-        AWS_SK,
+        &sigv4::Outgoing {
+            method,
+            path_and_query: &pq,
+            headers,
+            payload_hash: sigv4::EMPTY_SHA256_HEX,
+        },
+        sigv4::Credentials {
+            access_key: AWS_AK,
+            secret_key: AWS_SK,
+        },
         "us-east-1",
         t,
     );
@@ -408,7 +412,7 @@ fn resign_verifies(method: &str, path: &str, query: &str, headers: &[(String, St
         return;
     }
     let mut sent = kept;
-    sent.extend(r.headers.iter().cloned());
+    sent.extend(r.headers.iter().map(|(n, v)| (n.to_string(), v.clone())));
     let parts = RequestParts {
         method,
         raw_path: path,

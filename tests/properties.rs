@@ -10,10 +10,9 @@ use proptest::test_runner::Config as PtConfig;
 
 use osprey::s3::checksum::{checksum_base64, ChecksumAlgorithm};
 use osprey::s3::chunked::{
-    unsigned_chunk, unsigned_final_chunk, ChunkVerifier, ChunkedDecoder, ChunkedSigner,
-    ChunkedStream,
+    unsigned_chunk, unsigned_final_chunk, ChunkedDecoder, ChunkedSigner, ChunkedStream,
 };
-use osprey::s3::sigv4::{self, PayloadMode, RequestParts, SigningParams};
+use osprey::s3::sigv4::{self, ChunkVerifier, PayloadMode, RequestParts, SigningParams};
 
 const AK: &str = "AKIAIOSFODNN7EXAMPLE";
 const SK: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
@@ -349,9 +348,20 @@ proptest! {
             .filter(|(n, _)| n != "x-amz-date" && n != "x-amz-content-sha256").cloned().collect();
         let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_369_353_600);
         let pq = if r.query.is_empty() { r.path.clone() } else { format!("{}?{}", r.path, r.query) };
-        let s = sigv4::resign(&r.method, &pq, &kept, sigv4::EMPTY_SHA256_HEX, AK, SK, "us-east-1", t).unwrap();
+        let s = sigv4::resign(
+            &sigv4::Outgoing {
+                method: &r.method,
+                path_and_query: &pq,
+                headers: &kept,
+                payload_hash: sigv4::EMPTY_SHA256_HEX,
+            },
+            sigv4::Credentials { access_key: AK, secret_key: SK },
+            "us-east-1",
+            t,
+        )
+        .unwrap();
         let mut h = kept;
-        h.extend(s.headers);
+        h.extend(s.headers.map(|(n, v)| (n.to_string(), v)));
         let v = verify(&r.method, &r.path, &r.query, &h);
         prop_assert!(v.is_ok(), "{v:?}");
     }

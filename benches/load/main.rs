@@ -462,7 +462,7 @@ fn machine() -> Vec<(String, String)> {
 /// so that one command reports every goal. Returns µs per request.
 fn verify_resign_us() -> f64 {
     use osprey::backend::SigningKey;
-    use osprey::proxy::{resign, upstream};
+    use osprey::proxy::upstream;
     use osprey::s3::sigv4::{RequestParts, SigningParams};
     let now = chrono::Utc::now();
     let amz = sigv4::format_amz_date(&now);
@@ -561,19 +561,23 @@ fn verify_resign_us() -> f64 {
             .path_and_query()
             .map(|p| p.as_str().to_string())
             .expect("pq");
-        let s = resign::sign_request(
-            "GET",
-            &pq,
-            &to_sign,
-            EMPTY_SHA256_HEX,
-            &key,
+        let s = sigv4::resign(
+            &sigv4::Outgoing {
+                method: "GET",
+                path_and_query: &pq,
+                headers: &to_sign,
+                payload_hash: EMPTY_SHA256_HEX,
+            },
+            sigv4::Credentials {
+                access_key: &key.access_key,
+                secret_key: &key.secret_key,
+            },
             "us-east-1",
             SystemTime::now(),
         )
         .expect("sign");
         for (n, val) in &s.headers {
-            up.insert_header(n.clone(), val.as_str())
-                .expect("signed header");
+            up.insert_header(*n, val.as_str()).expect("signed header");
         }
         std::hint::black_box((v, up));
     };

@@ -118,21 +118,28 @@ async fn call(
     let Address::Tcp(addr) = &dp.address else {
         return Err("unix-socket backends are not supported here".into());
     };
-    let s = crate::proxy::resign::sign_request(
-        method.as_str(),
-        path,
-        &[("host".to_string(), dp.host.clone())],
-        crate::s3::sigv4::EMPTY_SHA256_HEX,
-        key,
+    use crate::s3::sigv4::{resign, Credentials, Outgoing, EMPTY_SHA256_HEX};
+    let s = resign(
+        &Outgoing {
+            method: method.as_str(),
+            path_and_query: path,
+            headers: &[("host".to_string(), dp.host.clone())],
+            payload_hash: EMPTY_SHA256_HEX,
+        },
+        Credentials {
+            access_key: &key.access_key,
+            secret_key: &key.secret_key,
+        },
         &dp.region,
         SystemTime::now(),
-    )?;
+    )
+    .map_err(|e| e.to_string())?;
     let scheme = if dp.tls { "https" } else { "http" };
     let mut req = http()
         .request(method, format!("{scheme}://{addr}{path}"))
         .header("host", &dp.host);
     for (n, v) in &s.headers {
-        req = req.header(n, v);
+        req = req.header(*n, v);
     }
     if path.contains('?') || !path.ends_with('/') {
         req = req.header("content-length", "0");

@@ -1355,18 +1355,23 @@ impl Gateway {
             .path_and_query()
             .map(|p| p.as_str().to_string())
             .unwrap_or_else(|| "/".into());
-        let signed = super::resign::sign_request(
-            req.method.as_str(),
-            &path_and_query,
-            &headers,
-            &payload_hash,
-            &key,
+        let signed = sigv4::resign(
+            &sigv4::Outgoing {
+                method: req.method.as_str(),
+                path_and_query: &path_and_query,
+                headers: &headers,
+                payload_hash: &payload_hash,
+            },
+            sigv4::Credentials {
+                access_key: &key.access_key,
+                secret_key: &key.secret_key,
+            },
             &dp.region,
             SystemTime::now(),
         )
         .map_err(|e| S3Error::internal(format!("re-signing failed: {e}")))?;
         for (n, v) in &signed.headers {
-            req.insert_header(n.clone(), v.as_str())
+            req.insert_header(*n, v.as_str())
                 .map_err(|_| S3Error::internal("bad signed header"))?;
         }
         // set up the body transform now that the upstream signing context exists

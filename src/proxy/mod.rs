@@ -10,7 +10,6 @@
 pub mod directory;
 pub mod gateway;
 pub mod identity;
-pub mod resign;
 pub mod translate;
 pub mod upstream;
 

@@ -20,6 +20,7 @@
 mod auth;
 mod canonical;
 mod error;
+mod sign;
 
 use std::time::Duration;
 
@@ -36,8 +37,10 @@ pub use canonical::{
     uri_encode, uri_encode_bytes,
 };
 pub use error::{Result, SigError};
-
-use super::chunked::ChunkVerifier;
+pub use sign::{
+    authorization_header, derived_key, presign_query, resign, resign_for, Credentials, Outgoing,
+    Resigned, SigningParams, MAX_CACHED_SIGNING_KEYS,
+};
 
 /// The only signing algorithm accepted (SigV2 and SigV4a are refused).
 pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
@@ -68,6 +71,30 @@ pub const MAX_SIGNED_HEADERS: usize = 256;
 /// Most query parameters canonicalised: 1024 (default). Real S3 requests carry a handful; stops
 /// sort/encode work on a query string of thousands of parameters.
 pub const MAX_QUERY_PAIRS: usize = 1024;
+
+/// What the decoder needs to verify (and the encoder to produce) a chunk-signature chain:
+/// the signing key of the request's scope, never the secret. `Debug` redacts the key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ChunkVerifier {
+    pub signing_key: [u8; 32],
+    /// `yyyymmddThhmmssZ` of the request.
+    pub amz_date: String,
+    /// `yyyymmdd/region/service/aws4_request`.
+    pub scope: String,
+    /// The request (seed) signature, lower-case hex.
+    pub seed_signature: String,
+}
+
+impl std::fmt::Debug for ChunkVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChunkVerifier")
+            .field("signing_key", &"<redacted>")
+            .field("amz_date", &self.amz_date)
+            .field("scope", &self.scope)
+            .field("seed_signature", &self.seed_signature)
+            .finish()
+    }
+}
 
 /// What `x-amz-content-sha256` promised about the body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -268,6 +295,16 @@ fn to_chrono(d: Duration) -> chrono::Duration {
     chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
 }
 
+/// The signing key of a client's credential: derived once per key and day for `s3` (the
+/// only service accepted; any other is derived afresh and refused by the caller).
+fn client_key(c: &Credential, secret: &str) -> [u8; 32] {
+    if c.service == "s3" {
+        derived_key(&c.access_key, secret, &c.date, &c.region, "s3")
+    } else {
+        signing_key(secret, &c.date, &c.region, &c.service)
+    }
+}
+
 /// Verifies a request authenticated by either mechanism: presigned query parameters or an
 /// `Authorization` header (both at once is refused, neither is [`SigError::MissingAuth`]).
 pub fn verify(
@@ -371,12 +408,7 @@ pub fn verify_header_auth(
     )?;
     let scope = auth.credential.scope();
     let sts = string_to_sign(&amz_date, &scope, &sha256_hex(creq.as_bytes()));
-    let key = signing_key(
-        &secret,
-        &auth.credential.date,
-        &auth.credential.region,
-        &auth.credential.service,
-    );
+    let key = client_key(&auth.credential, &secret);
     let expected = sign(&key, &sts);
     if !signatures_match(&expected, &auth.signature) {
         return Err(SigError::SignatureDoesNotMatch);
@@ -458,12 +490,7 @@ pub fn verify_presigned(
     )?;
     let scope = p.credential.scope();
     let sts = string_to_sign(&p.amz_date, &scope, &sha256_hex(creq.as_bytes()));
-    let key = signing_key(
-        &secret,
-        &p.credential.date,
-        &p.credential.region,
-        &p.credential.service,
-    );
+    let key = client_key(&p.credential, &secret);
     let expected = sign(&key, &sts);
     if !signatures_match(&expected, &p.signature) {
         return Err(SigError::SignatureDoesNotMatch);
@@ -481,172 +508,6 @@ pub fn verify_presigned(
         signed_headers: p.signed_headers,
         presigned: true,
         version: SigVersion::V4,
-    })
-}
-
-/// Who signs, and when: the inputs of the client-side helpers [`authorization_header`] and
-/// [`presign_query`] (used to re-sign requests towards a backend, and by tests).
-#[derive(Debug, Clone, Copy)]
-pub struct SigningParams<'a> {
-    pub access_key: &'a str,
-    pub secret_key: &'a str,
-    pub region: &'a str,
-    pub service: &'a str,
-    /// `yyyymmddThhmmssZ`; must also be sent as `x-amz-date` (or be the presign `X-Amz-Date`).
-    pub amz_date: &'a str,
-}
-
-/// Computes the `Authorization` header value for a request (client side). `headers` must already
-/// contain every header named in `signed_headers` (lower-case, any order; sorted here).
-/// Returns the header value and the signature (the seed of an aws-chunked chain).
-pub fn authorization_header<S: AsRef<str>>(
-    params: &SigningParams<'_>,
-    parts: &RequestParts<'_>,
-    signed_headers: &[S],
-    payload_hash: &str,
-) -> Result<(String, [u8; 32])> {
-    let mut names: Vec<String> = signed_headers
-        .iter()
-        .map(|s| s.as_ref().to_ascii_lowercase())
-        .collect();
-    names.sort_unstable();
-    names.dedup();
-    let date = params.amz_date.get(..8).unwrap_or_default();
-    let scope = scope(date, params.region, params.service);
-    let creq = canonical_request(
-        parts.method,
-        parts.raw_path,
-        parts.raw_query,
-        parts.headers,
-        &names,
-        payload_hash,
-    )?;
-    let sts = string_to_sign(params.amz_date, &scope, &sha256_hex(creq.as_bytes()));
-    let key = signing_key(params.secret_key, date, params.region, params.service);
-    let sig = sign(&key, &sts);
-    let value = format!(
-        "{ALGORITHM} Credential={}/{scope}, SignedHeaders={}, Signature={}",
-        params.access_key,
-        names.join(";"),
-        hex::encode(sig)
-    );
-    Ok((value, sig))
-}
-
-/// Builds a presigned query string (client side): `parts.raw_query` (possibly empty) plus the
-/// `X-Amz-*` parameters, ending with `X-Amz-Signature`. The payload is `UNSIGNED-PAYLOAD`.
-pub fn presign_query<S: AsRef<str>>(
-    params: &SigningParams<'_>,
-    parts: &RequestParts<'_>,
-    signed_headers: &[S],
-    expires_secs: u64,
-) -> Result<String> {
-    let mut names: Vec<String> = signed_headers
-        .iter()
-        .map(|s| s.as_ref().to_ascii_lowercase())
-        .collect();
-    names.sort_unstable();
-    names.dedup();
-    let date = params.amz_date.get(..8).unwrap_or_default();
-    let scope = scope(date, params.region, params.service);
-    let mut query = String::from(parts.raw_query);
-    if !query.is_empty() {
-        query.push('&');
-    }
-    query.push_str(&format!(
-        "X-Amz-Algorithm={ALGORITHM}&X-Amz-Credential={}&X-Amz-Date={}&X-Amz-Expires={expires_secs}&X-Amz-SignedHeaders={}",
-        uri_encode(&format!("{}/{scope}", params.access_key), true),
-        uri_encode(params.amz_date, true),
-        uri_encode(&names.join(";"), true),
-    ));
-    let creq = canonical_request_presigned(
-        parts.method,
-        parts.raw_path,
-        &query,
-        parts.headers,
-        &names,
-        UNSIGNED_PAYLOAD,
-    )?;
-    let sts = string_to_sign(params.amz_date, &scope, &sha256_hex(creq.as_bytes()));
-    let key = signing_key(params.secret_key, date, params.region, params.service);
-    query.push_str("&X-Amz-Signature=");
-    query.push_str(&hex::encode(sign(&key, &sts)));
-    Ok(query)
-}
-
-/// The chunk-signing context of a request Osprey signed itself (seed signature, key, date,
-/// scope): feed it to [`super::chunked::ChunkedSigner::from_verifier`] to re-chain a body.
-pub type SigningContext = ChunkVerifier;
-
-/// Result of [`resign`]: headers to set on the outgoing request, and its signing context.
-#[derive(Debug, Clone)]
-pub struct Resigned {
-    /// `x-amz-date`, `x-amz-content-sha256` and `authorization`, lower-case names.
-    pub headers: Vec<(String, String)>,
-    pub context: SigningContext,
-}
-
-/// Signs an outgoing request (gateway → backend) with header auth at time `now`.
-///
-/// `path_and_query` is the request target as it will be sent (already encoded);
-/// `headers` are the headers to sign (must include `host`, must not include `x-amz-date`,
-/// `x-amz-content-sha256` or `authorization`, which are produced here); `payload_hash` is the
-/// `x-amz-content-sha256` value (a hex digest, `UNSIGNED-PAYLOAD` or a `STREAMING-*` literal).
-#[allow(clippy::too_many_arguments)]
-pub fn resign(
-    method: &str,
-    path_and_query: &str,
-    headers: &[(String, String)],
-    payload_hash: &str,
-    access_key: &str,
-    secret_key: &str,
-    region: &str,
-    now: std::time::SystemTime,
-) -> Result<Resigned> {
-    let now: DateTime<Utc> = now.into();
-    let amz_date = format_amz_date(&now);
-    let (raw_path, raw_query) = path_and_query
-        .split_once('?')
-        .unwrap_or((path_and_query, ""));
-    let mut all: Vec<(String, String)> = headers
-        .iter()
-        .filter(|(n, _)| {
-            !["x-amz-date", "x-amz-content-sha256", "authorization"]
-                .iter()
-                .any(|d| n.eq_ignore_ascii_case(d))
-        })
-        .cloned()
-        .collect();
-    all.push(("x-amz-date".into(), amz_date.clone()));
-    all.push(("x-amz-content-sha256".into(), payload_hash.to_owned()));
-    let names: Vec<String> = all.iter().map(|(n, _)| n.clone()).collect();
-    let params = SigningParams {
-        access_key,
-        secret_key,
-        region,
-        service: "s3",
-        amz_date: &amz_date,
-    };
-    let parts = RequestParts {
-        method,
-        raw_path,
-        raw_query,
-        headers: &all,
-    };
-    let (authorization, sig) = authorization_header(&params, &parts, &names, payload_hash)?;
-    let date = amz_date.get(..8).unwrap_or_default();
-    Ok(Resigned {
-        headers: vec![
-            ("x-amz-date".into(), amz_date.clone()),
-            ("x-amz-content-sha256".into(), payload_hash.to_owned()),
-            ("authorization".into(), authorization),
-        ],
-        context: ChunkVerifier {
-            signing_key: signing_key(secret_key, date, region, "s3"),
-            amz_date: amz_date.clone(),
-            scope: scope(date, region, "s3"),
-            seed_signature: hex::encode(sig),
-        },
     })
 }
 

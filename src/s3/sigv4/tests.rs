@@ -856,12 +856,16 @@ fn resign_output_verifies_under_the_backend_key() {
     ]);
     let now = Utc.with_ymd_and_hms(2024, 2, 29, 12, 0, 0).unwrap();
     let out = resign(
-        "PUT",
-        "/t1-b/a%20b/c%3Ad?versionId=1",
-        &headers,
-        STREAMING_SIGNED,
-        "BACKENDKEY",
-        "backend/secret",
+        &Outgoing {
+            method: "PUT",
+            path_and_query: "/t1-b/a%20b/c%3Ad?versionId=1",
+            headers: &headers,
+            payload_hash: STREAMING_SIGNED,
+        },
+        Credentials {
+            access_key: "BACKENDKEY",
+            secret_key: "backend/secret",
+        },
         "eu-west-1",
         now.into(),
     )
@@ -869,7 +873,7 @@ fn resign_output_verifies_under_the_backend_key() {
     assert_eq!(out.context.amz_date, "20240229T120000Z");
     assert_eq!(out.context.scope, "20240229/eu-west-1/s3/aws4_request");
     let mut sent: Vec<(String, String)> = headers[..2].to_vec();
-    sent.extend(out.headers.clone());
+    sent.extend(out.headers.iter().map(|(n, v)| (n.to_string(), v.clone())));
     let parts = RequestParts {
         method: "PUT",
         raw_path: "/t1-b/a%20b/c%3Ad",

@@ -1,0 +1,121 @@
+//! The gateway's body transform over the decoder and the encoder.
+
+use super::*;
+
+/// What [`ChunkedStream`] sends on towards the backend.
+#[derive(Debug)]
+enum Forward {
+    /// The decoded bytes (the backend gets a plain body of `x-amz-decoded-content-length`).
+    Plain,
+    /// The same chunks, re-signed under the backend's key (same mode, same length).
+    Rechain(ChunkedSigner),
+    /// The client's aws-chunked bytes unchanged (verified on the way).
+    Passthrough,
+}
+
+/// The body transform of the gateway: verifies the client's aws-chunked body with a
+/// [`ChunkedDecoder`] and produces the backend's body, in one of three ways (see the
+/// constructors). In every mode the backend cannot see a complete body before the client's body
+/// fully verified: the plain and pass-through modes hold back their last byte, and the re-chained
+/// mode its final chunk, until [`Self::finish`] succeeds. On any error the caller must abort the
+/// upstream request instead of completing it.
+#[derive(Debug)]
+pub struct ChunkedStream {
+    decoder: ChunkedDecoder,
+    forward: Forward,
+    pieces: Vec<Bytes>,
+    held: Option<u8>,
+}
+
+impl ChunkedStream {
+    /// Decode to a plain body.
+    pub fn decode(decoder: ChunkedDecoder) -> Self {
+        Self::with(decoder, Forward::Plain)
+    }
+
+    /// Re-sign the client's chunks under `signer` (the backend request's signing context).
+    /// Only for signed modes (the decoder then emits exactly one piece per client chunk, so the
+    /// backend body has the client's chunk sizes and the same `Content-Length`).
+    pub fn rechain(decoder: ChunkedDecoder, signer: ChunkedSigner) -> Result<Self> {
+        if !decoder.signed {
+            return Err(SigError::MalformedChunk(
+                "only a signed aws-chunked body can be re-chained".into(),
+            ));
+        }
+        Ok(Self::with(decoder, Forward::Rechain(signer)))
+    }
+
+    /// Forward the client's bytes unchanged while verifying them (e.g.
+    /// `STREAMING-UNSIGNED-PAYLOAD-TRAILER` to a backend that accepts it).
+    pub fn passthrough(decoder: ChunkedDecoder) -> Self {
+        Self::with(decoder, Forward::Passthrough)
+    }
+
+    fn with(decoder: ChunkedDecoder, forward: Forward) -> Self {
+        ChunkedStream {
+            decoder,
+            forward,
+            pieces: Vec::new(),
+            held: None,
+        }
+    }
+
+    /// Appends `p` to `out`, keeping its last byte back until the next piece or `finish`.
+    fn put_holding_last(held: &mut Option<u8>, p: &[u8], out: &mut BytesMut) {
+        if let Some((&last, init)) = p.split_last() {
+            if let Some(b) = held.take() {
+                out.put_u8(b);
+            }
+            out.put_slice(init);
+            *held = Some(last);
+        }
+    }
+
+    /// Consumes the next piece of the client's body and appends what may be sent on to `out`.
+    pub fn push(&mut self, input: &[u8], out: &mut BytesMut) -> Result<()> {
+        self.decoder.feed(input, &mut self.pieces)?;
+        match &mut self.forward {
+            Forward::Plain => {
+                for p in self.pieces.drain(..) {
+                    Self::put_holding_last(&mut self.held, &p, out);
+                }
+            }
+            Forward::Rechain(signer) => {
+                for p in self.pieces.drain(..) {
+                    out.put_slice(&signer.sign_chunk(&p));
+                }
+            }
+            Forward::Passthrough => {
+                self.pieces.clear();
+                Self::put_holding_last(&mut self.held, input, out);
+            }
+        }
+        Ok(())
+    }
+
+    /// Call at the end of the client's body: verifies completeness, the declared length and the
+    /// trailer, then appends the held-back end of the backend body to `out`.
+    pub fn finish(&mut self, out: &mut BytesMut) -> Result<DecodeSummary> {
+        let summary = self.decoder.finish()?;
+        match &mut self.forward {
+            Forward::Plain | Forward::Passthrough => {
+                if let Some(b) = self.held.take() {
+                    out.put_u8(b);
+                }
+            }
+            Forward::Rechain(signer) => {
+                if self.decoder.trailer_mode {
+                    let trailers: Vec<(&str, &str)> = summary
+                        .trailers
+                        .iter()
+                        .map(|(n, v)| (n.as_str(), v.as_str()))
+                        .collect();
+                    out.put_slice(&signer.final_chunk_with_trailers(&trailers));
+                } else {
+                    out.put_slice(&signer.final_chunk());
+                }
+            }
+        }
+        Ok(summary)
+    }
+}
