@@ -18,6 +18,7 @@ use sha2::Digest;
 
 use crate::backend::Backend;
 use crate::config::{Config, Env};
+use crate::osis::hooks::{ConfigControl, ConfigRejected};
 use crate::provision::Provisioner;
 use crate::proxy::{SharedSnapshot, Snapshot};
 use crate::routing::{Routing, TenantKey};
@@ -75,7 +76,7 @@ impl Reloader {
     }
 
     /// One reload attempt. `Ok(generation)` when the new file is serving (or was already).
-    pub async fn reload(&self, trigger: &str) -> Result<u64, String> {
+    pub async fn reload(&self, trigger: &str) -> Result<u64, ConfigRejected> {
         let _one_at_a_time = self.lock.lock().await;
         let started = Instant::now();
         let r = self.try_reload().await;
@@ -104,7 +105,7 @@ impl Reloader {
                 tracing::warn!(trigger, ms, file = %self.path.display(), "configuration rejected, previous configuration keeps serving: {e}");
             }
         }
-        r.map(|(g, _)| g)
+        r.map(|(g, _)| g).map_err(ConfigRejected)
     }
 
     async fn try_reload(&self) -> Result<(u64, bool), String> {
@@ -347,5 +348,18 @@ fn restart_only_changes(old: &Config, new: &Config) {
             settings = needs.join(", "),
             "these settings changed in the file and take effect only after a restart"
         );
+    }
+}
+
+#[async_trait::async_trait]
+impl ConfigControl for Reloader {
+    async fn reload(&self, trigger: &'static str) -> Result<u64, ConfigRejected> {
+        Reloader::reload(self, trigger).await
+    }
+    fn status_json(&self) -> serde_json::Value {
+        Reloader::status_json(self)
+    }
+    fn metrics(&self) -> String {
+        Reloader::metrics(self)
     }
 }

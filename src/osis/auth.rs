@@ -18,8 +18,9 @@ use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
 use super::error::ApiError;
+use super::extract::json_body;
 use super::model::{AccessToken, LoginIn, RefreshIn, TokenPair};
-use super::{json_body, OsisState};
+use super::OsisState;
 
 /// Access token lifetime (the Java samples' default: 15 minutes).
 pub const ACCESS_TOKEN_SECS: u64 = 15 * 60;

@@ -128,3 +128,20 @@ impl ControlHooks for StoreHooks {
             .collect())
     }
 }
+
+/// A configuration file Osprey refused to load (the previous one keeps serving).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigRejected(pub String);
+
+/// Osprey's administration endpoints' view of the configuration hot reload (issue 12: the seam
+/// that keeps `osis` below `reload`, which implements it).
+#[async_trait]
+pub trait ConfigControl: Send + Sync + 'static {
+    /// Reload the file now; `Ok(generation)` once it serves (or already did).
+    async fn reload(&self, trigger: &'static str) -> Result<u64, ConfigRejected>;
+    /// The reload state (`GET /api/v1/admin/config`).
+    fn status_json(&self) -> serde_json::Value;
+    /// The reload series in Prometheus text format.
+    fn metrics(&self) -> String;
+}

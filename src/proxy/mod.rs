@@ -7,9 +7,19 @@
 //! be verified, re-chained or decoded; nothing plans to replay an upload body (pingora keeps at most
 //! 64 KiB for retries).
 
+mod authn;
+mod body;
 pub mod directory;
+mod form;
 pub mod gateway;
 pub mod identity;
+mod keys;
+mod list_buckets;
+mod principals;
+pub mod request;
+mod respond;
+mod rewrite;
+mod route;
 pub mod translate;
 pub mod upstream;
 
@@ -22,7 +32,8 @@ use crate::backend::Backend;
 use crate::config::Config;
 use crate::routing::Routing;
 
-pub use gateway::{Gateway, RequestCtx};
+pub use gateway::Gateway;
+pub use request::RequestCtx;
 
 /// Everything a request needs from configuration, swapped atomically on reload.
 pub struct Snapshot {

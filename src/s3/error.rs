@@ -194,6 +194,19 @@ impl std::fmt::Display for S3Error {
 
 impl std::error::Error for S3Error {}
 
+/// A signature failure as S3 answers it: its status, code and extra elements (e.g.
+/// `RequestTimeTooSkewed`'s `RequestTime`/`ServerTime`).
+impl From<super::sigv4::SigError> for S3Error {
+    fn from(e: super::sigv4::SigError) -> Self {
+        let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::FORBIDDEN);
+        let mut err = S3Error::new(status, e.s3_code(), e.to_string());
+        for (n, v) in e.extra_elements() {
+            err = err.with_extra(n, v);
+        }
+        err
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,6 +5,7 @@ pub mod chunked;
 pub mod error;
 pub mod op;
 pub mod post;
+pub mod scheme;
 pub mod sigv2;
 pub mod sigv4;
 

@@ -93,19 +93,6 @@ pub const SIGNED_SUBRESOURCES: &[&str] = &[
 /// Query parameters of a SigV2 presigned URL (removed before the request is forwarded).
 pub const PRESIGN_PARAMS: &[&str] = &["AWSAccessKeyId", "Expires", "Signature"];
 
-/// Whether the request uses SigV2 (header `AWS …` or the presign query parameters).
-pub fn is_sigv2(authorization: Option<&str>, raw_query: &str) -> bool {
-    match authorization {
-        Some(a) => a.starts_with("AWS "),
-        None => {
-            raw_query.split('&').any(|p| p.starts_with("Signature="))
-                && raw_query
-                    .split('&')
-                    .any(|p| p.starts_with("AWSAccessKeyId="))
-        }
-    }
-}
-
 /// The access key a SigV2 request names, before verification.
 pub fn access_key(authorization: Option<&str>, raw_query: &str) -> Option<String> {
     if let Some(a) = authorization {

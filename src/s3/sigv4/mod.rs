@@ -241,15 +241,9 @@ fn single_header<'h>(
     Ok(first)
 }
 
-/// Whether the raw query carries presigned-URL parameters.
+/// Whether the raw query carries presigned-URL parameters (the one rule, `s3::scheme`).
 fn query_has_presign(raw_query: &str) -> bool {
-    raw_query.split('&').any(|p| {
-        let k = p.split_once('=').map_or(p, |(k, _)| k);
-        matches!(
-            k,
-            "X-Amz-Algorithm" | "X-Amz-Signature" | "X-Amz-Credential"
-        )
-    })
+    crate::s3::scheme::query_has(raw_query, crate::s3::scheme::V4_PRESIGN_PARAMS)
 }
 
 /// Every `x-amz-*` header must be signed: otherwise anyone replaying a captured request could

@@ -25,10 +25,13 @@ use super::{format_amz_date, ChunkVerifier, RequestParts, Result, ALGORITHM, UNS
 /// derivation per key).
 pub const MAX_CACHED_SIGNING_KEYS: usize = 4096;
 
+/// (access key, day, region, service).
 type KeyId = (Arc<str>, String, String, &'static str);
+/// The secret a key was derived from, and the key.
+type Derived = (Arc<str>, [u8; 32]);
 
-/// Derived signing keys by (access key, day, region, service), with the secret they came from.
-static KEYS: LazyLock<DashMap<KeyId, (Arc<str>, [u8; 32])>> = LazyLock::new(DashMap::new);
+/// Derived signing keys, with the secret they came from.
+static KEYS: LazyLock<DashMap<KeyId, Derived>> = LazyLock::new(DashMap::new);
 
 /// The signing key of `secret` for `date` (`yyyymmdd`), `region` and `service`, derived once.
 ///
@@ -309,7 +312,8 @@ mod tests {
     #[test]
     fn same_signature_as_aws_sigv4() {
         let now = SystemTime::now();
-        let cases: &[(&str, &str, &[(&str, &str)], &str)] = &[
+        type Case<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)], &'a str);
+        let cases: &[Case] = &[
             (
                 "GET",
                 "/",

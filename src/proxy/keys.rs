@@ -1,0 +1,97 @@
+//! The key Osprey signs with on a backend for a caller: the shared service key of a
+//! shared-scope backend (held in memory, no store lookup on the hot path), or the caller's
+//! tenant's / user's identity from the store, provisioned on first use (a backend newly added
+//! to a tenant's table gets its identity here at the latest).
+
+use std::sync::Arc;
+
+use dashmap::DashMap;
+
+use super::directory::{CachedDirectory, TenantInfo};
+use super::request::Caller;
+use crate::backend::{Backend, IdentityScope, SigningKey, TenantRef, UserRef};
+use crate::s3::S3Error;
+
+pub struct SigningKeys {
+    directory: Arc<CachedDirectory>,
+    /// Service keys of shared-scope backends, by backend name (with the instance they came
+    /// from, so a reload that replaces the backend replaces the key).
+    shared: DashMap<String, (Arc<dyn Backend>, Arc<SigningKey>)>,
+}
+
+impl SigningKeys {
+    pub fn new(directory: Arc<CachedDirectory>) -> Self {
+        SigningKeys {
+            directory,
+            shared: DashMap::new(),
+        }
+    }
+
+    /// The key for `caller` on `backend`, provisioning the identity on first use.
+    pub async fn for_caller(
+        &self,
+        backend: &Arc<dyn Backend>,
+        caller: &Caller,
+        tenant: &TenantInfo,
+    ) -> Result<Arc<SigningKey>, S3Error> {
+        let scope = backend.identity_scope();
+        if scope == IdentityScope::Shared {
+            if let Some(k) = self.shared.get(backend.name()) {
+                if Arc::ptr_eq(&k.0, backend) {
+                    return Ok(k.1.clone());
+                }
+            }
+        }
+        let principal = match scope {
+            IdentityScope::Shared => "*".to_string(),
+            IdentityScope::PerTenant => caller.key.tenant_id.clone(),
+            IdentityScope::PerUser => caller.key.user_id.clone(),
+        };
+        if let Some(k) = self
+            .directory
+            .identity(backend.name(), &caller.key.tenant_id, &principal)
+            .await?
+        {
+            return Ok(k);
+        }
+        let t = TenantRef {
+            tenant_id: tenant.tenant_id.clone(),
+            name: tenant.name.clone(),
+        };
+        let u = UserRef {
+            tenant_id: tenant.tenant_id.clone(),
+            user_id: caller.key.user_id.clone(),
+            display_name: caller.key.username.clone(),
+            email: None,
+        };
+        let fail = |e: crate::backend::BackendError| {
+            tracing::warn!(backend = backend.name(), error = %e, "provisioning on first use failed");
+            if e.retryable() {
+                S3Error::service_unavailable(backend.name(), &e.to_string())
+            } else {
+                S3Error::access_denied(format!(
+                    "backend `{}` refused to provision this user: {e}",
+                    backend.name()
+                ))
+            }
+        };
+        backend.ensure_tenant(&t).await.map_err(fail)?;
+        let id = backend.ensure_identity(&t, &u).await.map_err(fail)?;
+        if scope == IdentityScope::Shared {
+            let k = Arc::new(id.key);
+            self.shared
+                .insert(backend.name().to_string(), (backend.clone(), k.clone()));
+            return Ok(k);
+        }
+        Ok(self
+            .directory
+            .put_identity(
+                backend.name(),
+                &caller.key.tenant_id,
+                &principal,
+                &id.backend_user,
+                id.key,
+            )
+            .await?)
+    }
+}

@@ -1,0 +1,196 @@
+//! The state of one S3 request between pingora's phases, typed by phase (issue 12): what every
+//! request has ([`RequestCtx`]), and what only a forwarded one has ([`Forward`]), so no phase
+//! recovers an invariant with "no route" checks of its own.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+use pingora::http::RequestHeader;
+
+use super::body::{BodyCodec, BodyPlan};
+use super::directory::{KeyEntry, Placement, PrincipalMap};
+use super::Snapshot;
+use crate::backend::{Backend, SigningKey};
+use crate::s3::op::S3Op;
+use crate::s3::sigv4::Verified;
+use crate::s3::S3Error;
+
+/// The authenticated principal.
+#[derive(Clone)]
+pub struct Caller {
+    pub key: Arc<KeyEntry>,
+}
+
+/// Where a request goes.
+pub struct Route {
+    pub backend: Arc<dyn Backend>,
+    /// The bucket's name on the backend (translated on shared-namespace backends; `None` for
+    /// requests without a bucket, and the path form for anonymous ones).
+    pub backend_bucket: Option<String>,
+}
+
+/// A request Osprey signs toward the backend: who the client was, what it signed, and the key
+/// Osprey signs with.
+pub struct Signed {
+    pub caller: Caller,
+    pub verified: Verified,
+    pub key: Arc<SigningKey>,
+    pub plan: BodyPlan,
+}
+
+/// Placement bookkeeping a bucket operation leaves for its response.
+pub enum PlacementAction {
+    None,
+    /// CreateBucket: the placement is written before forwarding (so a store failure refuses
+    /// the request before the backend creates anything, issue 12), and removed again unless
+    /// the backend answers 2xx.
+    Created(Placement),
+    /// DeleteBucket: removed once the backend answers 2xx.
+    Delete {
+        tenant_id: String,
+        bucket: String,
+    },
+}
+
+/// What Osprey read of the client's body in `request_filter`, rewritten for the backend.
+///
+/// pingora replays the body read before proxying from its retry buffer (≤ 64 KiB), but only
+/// what was read after the buffer was enabled, and nothing if it overflowed. Osprey enables it
+/// only once the rest of the body fits (`Content-Length` known), so either the first
+/// `request_body_filter` call is that replay (`replaces_first`: swap it for `bytes`) or the
+/// buffer stayed empty and the first call is new data (`bytes` go before it).
+pub struct BodyPrefix {
+    pub bytes: Bytes,
+    pub replaces_first: bool,
+    /// The body's length upstream.
+    pub upstream_len: u64,
+    /// The prefix is a whole translated ACL/policy body (its digests are recomputed).
+    pub whole_acl: bool,
+    /// Went out in this upstream attempt.
+    pub sent: bool,
+}
+
+/// How the request body reaches the backend.
+pub enum RequestBody {
+    /// Streamed, through `codec` once `rewrite` set it up.
+    Stream(Option<BodyCodec>),
+    /// An ACL/policy body still to read whole in `request_filter` (principals to translate).
+    ReadAcl,
+    /// Read (in part) in `request_filter` and rewritten.
+    Prefix(BodyPrefix),
+}
+
+/// Response work of a forwarded request.
+#[derive(Default)]
+pub struct ResponseWork {
+    /// The body is buffered (≤ `MAX_TRANSLATED_BODY`) and translated at its end.
+    pub translating: bool,
+    pub buf: BytesMut,
+    /// `http(s)://<Host the client used>`, built only when a response carries an absolute URL
+    /// to re-root (`Location`, translated XML bodies).
+    pub origin: Option<String>,
+}
+
+/// A request `request_filter` decided to forward.
+pub struct Forward {
+    pub route: Route,
+    /// `None`: anonymous, or a browser form whose fields carry the backend's signature;
+    /// forwarded unsigned.
+    pub signed: Option<Signed>,
+    /// (backend bucket, client bucket) when names must be translated.
+    pub names: Option<(String, String)>,
+    /// The caller's tenant's users on a backend with principals of its own (issue 10): ids in
+    /// ACLs, owners and listings are translated with it.
+    pub principals: Option<Arc<PrincipalMap>>,
+    pub action: PlacementAction,
+    pub body: RequestBody,
+    pub response: ResponseWork,
+}
+
+impl Forward {
+    pub fn new(route: Route) -> Self {
+        Forward {
+            route,
+            signed: None,
+            names: None,
+            principals: None,
+            action: PlacementAction::None,
+            body: RequestBody::Stream(None),
+            response: ResponseWork::default(),
+        }
+    }
+
+    /// Names are translated when the backend's bucket name differs from the client's.
+    pub fn translate_names(&mut self, backend_bucket: &str, bucket: &str) {
+        if backend_bucket != bucket {
+            self.names = Some((backend_bucket.to_string(), bucket.to_string()));
+        }
+    }
+
+    pub fn backend_name(&self) -> &str {
+        self.route.backend.name()
+    }
+}
+
+/// What `request_filter` decided.
+pub enum Decision {
+    /// Answer here with this XML body (200).
+    Answer(String),
+    Forward(Box<Forward>),
+    /// A browser POST form: its fields name the signer; read it, then decide.
+    ReadForm,
+}
+
+/// Per-request state (pingora's `CTX`).
+pub struct RequestCtx {
+    pub request_id: String,
+    pub started: Instant,
+    /// Loaded once in `request_filter` and kept to the end: a reload never changes a request
+    /// half-way.
+    pub snapshot: Option<Arc<Snapshot>>,
+    pub op: Option<S3Op>,
+    /// The caller's tenant, once known (for the access log).
+    pub tenant: Option<String>,
+    pub forward: Option<Box<Forward>>,
+    pub error: Option<S3Error>,
+    pub status: u16,
+    pub bytes_in: u64,
+    /// Backends that did not answer a fan-out (ListBuckets), for `x-osprey-degraded`.
+    pub degraded: Option<String>,
+}
+
+impl RequestCtx {
+    pub fn new() -> Self {
+        RequestCtx {
+            request_id: crate::telemetry::new_request_id(),
+            started: Instant::now(),
+            snapshot: None,
+            op: None,
+            tenant: None,
+            forward: None,
+            error: None,
+            status: 0,
+            bytes_in: 0,
+            degraded: None,
+        }
+    }
+
+    pub fn backend_name(&self) -> Option<&str> {
+        self.forward.as_ref().map(|f| f.backend_name())
+    }
+}
+
+impl Default for RequestCtx {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A header's value as text. Values are UTF-8 once `authn::client_headers` accepted the request
+/// (it refuses any other), so this never silently skips a header the client sent.
+pub fn header<'a>(req: &'a RequestHeader, name: &str) -> Option<&'a str> {
+    req.headers
+        .get(name)
+        .and_then(|v| std::str::from_utf8(v.as_bytes()).ok())
+}

@@ -1,0 +1,345 @@
+//! Stage 5 of a request: the answer. Placement bookkeeping once the backend answered, the
+//! backend's names and principals translated back to the client's, backend failures named
+//! without their addresses, and the access-log line.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::StatusCode;
+use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::proxy::Session;
+use pingora::{Error, ErrorSource, ErrorType};
+
+use super::directory::CachedDirectory;
+use super::principals;
+use super::request::{header, Forward, PlacementAction, RequestCtx};
+use super::route::principal_op;
+use super::translate::{self, MAX_TRANSLATED_BODY};
+use super::Snapshot;
+use crate::s3::op::{OpKind, S3Op};
+use crate::s3::S3Error;
+
+/// Headers Osprey puts on every answer: its release signature and the request id.
+pub fn stamp(h: &mut ResponseHeader, request_id: &str) -> pingora::Result<()> {
+    h.insert_header("server", crate::version::signature())?;
+    h.insert_header("x-amz-request-id", request_id)?;
+    h.insert_header("x-request-id", request_id)?;
+    Ok(())
+}
+
+/// Respond with an S3 XML error (or a bare status for HEAD, which has no body).
+pub async fn write_error(
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    err: &S3Error,
+) -> pingora::Result<()> {
+    ctx.status = err.status.as_u16();
+    let head = session.req_header().method == http::Method::HEAD;
+    let body = err.to_xml(&ctx.request_id);
+    let mut h = ResponseHeader::build(err.status, Some(6))?;
+    h.insert_header("content-type", "application/xml")?;
+    h.insert_header("content-length", body.len().to_string())?;
+    stamp(&mut h, &ctx.request_id)?;
+    if err.retryable {
+        h.insert_header("retry-after", "1")?;
+    }
+    // the client's unread body (if any) makes the connection unusable
+    let req = session.req_header();
+    if req.headers.contains_key("content-length") || req.headers.contains_key("transfer-encoding") {
+        session.set_keepalive(None);
+    }
+    session.write_response_header(Box::new(h), head).await?;
+    if !head {
+        session
+            .write_response_body(Some(Bytes::from(body)), true)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Answer here with a 200 XML body (ListBuckets).
+pub async fn write_xml(
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    xml: String,
+) -> pingora::Result<()> {
+    ctx.status = 200;
+    let mut h = ResponseHeader::build(StatusCode::OK, Some(5))?;
+    h.insert_header("content-type", "application/xml")?;
+    h.insert_header("content-length", xml.len().to_string())?;
+    if let Some(d) = &ctx.degraded {
+        h.insert_header("x-osprey-degraded", d.as_str())?;
+    }
+    stamp(&mut h, &ctx.request_id)?;
+    let head = session.req_header().method == http::Method::HEAD;
+    session.write_response_header(Box::new(h), head).await?;
+    if !head {
+        session
+            .write_response_body(Some(Bytes::from(xml)), true)
+            .await?;
+    }
+    Ok(())
+}
+
+/// The placement bookkeeping of a bucket operation, once the backend answered (`ok` = 2xx).
+pub async fn settle_placement(dir: &CachedDirectory, f: &mut Forward, ok: bool) {
+    match std::mem::replace(&mut f.action, PlacementAction::None) {
+        PlacementAction::Created(p) if !ok => {
+            if let Err(e) = dir.delete_placement(&p.tenant_id, &p.bucket).await {
+                tracing::error!(bucket = %p.bucket, error = %e, "the backend did not create the bucket, and its provisional placement could not be removed");
+            }
+        }
+        PlacementAction::Delete { tenant_id, bucket } if ok => {
+            if let Err(e) = dir.delete_placement(&tenant_id, &bucket).await {
+                tracing::error!(%bucket, error = %e, "bucket deleted on the backend but its placement could not be removed");
+            }
+        }
+        _ => {}
+    }
+}
+
+/// `http(s)://<Host>` of the request as the client addressed Osprey.
+fn client_origin(req: &RequestHeader, snap: Option<&Snapshot>) -> Option<String> {
+    let host = header(req, "host").filter(|h| !h.is_empty())?;
+    let tls = snap.is_some_and(|s| s.config.server.tls.is_some());
+    Some(format!("{}://{host}", if tls { "https" } else { "http" }))
+}
+
+fn is_policy(op: &S3Op) -> bool {
+    op.kind == OpKind::BucketSubresource("policy")
+}
+
+/// Operations whose answers name the backend's bucket (listings, uploads, copies, errors).
+fn translated_op(kind: OpKind) -> bool {
+    matches!(
+        kind,
+        OpKind::ListObjects
+            | OpKind::ListObjectsV2
+            | OpKind::ListObjectVersions
+            | OpKind::ListMultipartUploads
+            | OpKind::CreateMultipartUpload
+            | OpKind::CompleteMultipartUpload
+            | OpKind::ListParts
+            | OpKind::DeleteObjects
+            | OpKind::CopyObject
+            | OpKind::UploadPartCopy
+            | OpKind::PostObject
+    )
+}
+
+/// The backend's response head for the client: one request id (the backend's, its error
+/// bodies carry it as `<RequestId>`; Osprey's own is `x-request-id` and the log line's, issue
+/// 10), `Location` re-rooted, and whether the body must be buffered and translated.
+pub fn response_head(
+    req: &RequestHeader,
+    resp: &mut ResponseHeader,
+    request_id: &str,
+    snap: Option<&Snapshot>,
+    s3op: Option<&S3Op>,
+    f: &mut Forward,
+) -> pingora::Result<()> {
+    let upstream_id = resp.headers.get("x-amz-request-id").cloned();
+    stamp(resp, request_id)?;
+    if let Some(up) = upstream_id {
+        resp.insert_header("x-osprey-upstream-request-id", up.clone())?;
+        resp.insert_header("x-amz-request-id", up)?;
+    }
+    let ok = resp.status.is_success();
+    let bucket = s3op.and_then(|o| o.bucket.as_deref());
+    // `Location` (CompleteMultipartUpload, redirects): the client's bucket name at Osprey's
+    // address, never the backend's bucket name or host (issue 9, item 5)
+    let needs_origin = resp.headers.contains_key("location") || f.names.is_some();
+    if needs_origin && f.response.origin.is_none() {
+        f.response.origin = client_origin(req, snap);
+    }
+    if let Some(loc) = resp.headers.get("location").and_then(|v| v.to_str().ok()) {
+        let (bb, b) = match (&f.names, bucket) {
+            (Some((bb, b)), _) => (bb.as_str(), b.as_str()),
+            (None, Some(b)) => (b, b),
+            (None, None) => ("", ""),
+        };
+        let foreign = !translate::url_is_at_host(loc, &f.route.backend.data_path().host);
+        if foreign {
+            // a browser POST's `success_action_redirect`: the client's own URL, with the
+            // bucket named as the backend knows it in `?bucket=` (S3 POST Object)
+            if let Some(b) = bucket {
+                let l = translate::translate_query_bucket(
+                    loc,
+                    f.route.backend_bucket.as_deref().unwrap_or(b),
+                    b,
+                );
+                resp.insert_header("location", l)?;
+            }
+        } else if !b.is_empty() {
+            let l = translate::translate_url(loc, bb, b, f.response.origin.as_deref());
+            resp.insert_header("location", l)?;
+        }
+    }
+    let names = f.names.is_some() && (s3op.is_some_and(|o| translated_op(o.kind)) || !ok);
+    let ids = f.principals.is_some() && ok && s3op.is_some_and(|o| principal_op(o.kind));
+    if !(names || ids) {
+        return Ok(());
+    }
+    let xml = resp
+        .headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|c| c.contains("xml"));
+    let small = resp
+        .headers
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        .is_none_or(|n| n <= MAX_TRANSLATED_BODY);
+    // only answers that have a body: a 204/304 (PutBucketPolicy, DeleteBucketPolicy) given
+    // `Transfer-Encoding: chunked` would leave the client waiting for a body
+    let has_body = !matches!(resp.status.as_u16(), 204 | 304 | 100..=199);
+    let get_policy = ids && s3op.is_some_and(is_policy) && req.method == http::Method::GET;
+    if (xml || get_policy) && has_body && small && req.method != http::Method::HEAD {
+        f.response.translating = true;
+        resp.remove_header("content-length");
+        resp.insert_header("transfer-encoding", "chunked")?;
+    }
+    Ok(())
+}
+
+/// The response body: buffered while translating, translated at its end.
+pub fn response_body(
+    body: &mut Option<Bytes>,
+    end: bool,
+    request_id: &str,
+    s3op: Option<&S3Op>,
+    f: &mut Forward,
+) -> pingora::Result<Option<Duration>> {
+    if !f.response.translating {
+        return Ok(None);
+    }
+    if let Some(b) = body.take() {
+        if f.response.buf.len() + b.len() > MAX_TRANSLATED_BODY {
+            return Err(Error::explain(
+                ErrorType::InternalError,
+                "response too large to translate",
+            ));
+        }
+        f.response.buf.extend_from_slice(&b);
+    }
+    if end {
+        let text = String::from_utf8_lossy(&f.response.buf);
+        let mut out = match &f.names {
+            Some((backend_bucket, bucket)) => translate::translate_xml_at(
+                &text,
+                backend_bucket,
+                bucket,
+                f.response.origin.as_deref(),
+            ),
+            None => text.into_owned(),
+        };
+        if let Some(map) = &f.principals {
+            out = principals::translate_answer(out, map, s3op.is_some_and(is_policy), request_id);
+        }
+        *body = Some(Bytes::from(out));
+    }
+    Ok(None)
+}
+
+/// What a backend failure is called toward the client: its kind, no address or error text.
+fn upstream_failure(t: &ErrorType) -> &'static str {
+    match t {
+        ErrorType::ConnectRefused => "connection refused",
+        ErrorType::ConnectTimedout => "connection timed out",
+        ErrorType::ConnectError | ErrorType::ConnectNoRoute | ErrorType::SocketError => {
+            "cannot connect"
+        }
+        ErrorType::TLSHandshakeFailure | ErrorType::InvalidCert => "TLS handshake failed",
+        ErrorType::ConnectionClosed => "the backend closed the connection",
+        ErrorType::ReadError
+        | ErrorType::WriteError
+        | ErrorType::ReadTimedout
+        | ErrorType::WriteTimedout => "the connection to the backend broke",
+        ErrorType::InvalidHTTPHeader | ErrorType::H1Error | ErrorType::H2Error => {
+            "the backend sent an invalid response"
+        }
+        _ => "the request could not be completed",
+    }
+}
+
+/// The S3 error for a request pingora could not proxy. The client learns the backend's name
+/// and what went wrong, never pingora's error text, which carries the peer's address (issue 9,
+/// item 5); the detail is logged.
+pub fn proxy_failure(e: &Error, backend: &str, request_id: &str) -> S3Error {
+    tracing::warn!(request_id, backend, error = ?e.etype(), source = ?e.esource(), "proxying failed");
+    match e.etype() {
+        ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout
+            if e.esource() != &ErrorSource::Downstream =>
+        {
+            S3Error::slow_down(backend)
+        }
+        ErrorType::HTTPStatus(code) if *code < 500 => S3Error::new(
+            StatusCode::from_u16(*code).unwrap_or(StatusCode::BAD_REQUEST),
+            "InvalidRequest",
+            "The request could not be processed.",
+        ),
+        _ if e.esource() == &ErrorSource::Downstream => S3Error::new(
+            StatusCode::BAD_REQUEST,
+            "IncompleteBody",
+            "The request body could not be read completely (the client stopped sending, or sent less than it announced).",
+        ),
+        _ => S3Error::service_unavailable(backend, upstream_failure(e.etype())),
+    }
+}
+
+/// The access-log line of a request.
+pub fn log_line(ctx: &RequestCtx, status: u16, e: Option<&Error>) {
+    let op = ctx
+        .op
+        .as_ref()
+        .map(|o| o.kind.name().into_owned())
+        .unwrap_or_else(|| "-".into());
+    let bucket = ctx
+        .op
+        .as_ref()
+        .and_then(|o| o.bucket.as_deref())
+        .unwrap_or_default();
+    let backend = ctx.backend_name().unwrap_or_default();
+    let tenant = ctx.tenant.as_deref().unwrap_or_default();
+    let generation = ctx.snapshot.as_ref().map(|s| s.generation).unwrap_or(0);
+    let span = tracing::info_span!("s3", request_id = %ctx.request_id);
+    let _g = span.enter();
+    let ms = (ctx.started.elapsed().as_secs_f64() * 1_000_000.0).round() / 1000.0;
+    match (e, &ctx.error) {
+        (_, Some(err)) => tracing::info!(
+            op,
+            bucket,
+            tenant,
+            backend,
+            status,
+            code = err.code,
+            ms,
+            bytes_in = ctx.bytes_in,
+            generation,
+            "s3 request refused: {}",
+            err.message
+        ),
+        (Some(e), None) => tracing::warn!(
+            op,
+            bucket,
+            tenant,
+            backend,
+            status,
+            ms,
+            generation,
+            "s3 request failed: {e}"
+        ),
+        (None, None) => tracing::info!(
+            op,
+            bucket,
+            tenant,
+            backend,
+            status,
+            ms,
+            bytes_in = ctx.bytes_in,
+            generation,
+            "s3 request"
+        ),
+    }
+}
