@@ -1218,3 +1218,53 @@ async fn virtual_host_style_requests() {
     assert_eq!(r.status(), 200);
     assert_eq!(r.text().await.unwrap(), "virtual");
 }
+
+/// Issue 12: a CreateBucket whose placement cannot be recorded must not create the bucket.
+/// The store is made unwritable from outside (another connection holds SQLite's write lock; WAL
+/// readers go on, so the key still verifies): Osprey answers 503 with nothing created. Before
+/// the fix the backend created the bucket, the client got 200 and the placement write failed
+/// afterwards (only logged), leaving an orphan that no request could reach — a later
+/// CreateBucket of the name then failed with BucketAlreadyOwnedByYou.
+#[tokio::test(flavor = "multi_thread")]
+async fn create_bucket_with_an_unwritable_store_creates_nothing() {
+    let o = Osprey::start(LOCAL_CONFIG);
+    let t = onboard(&o, "orphans").await;
+    let db = o.data_dir().join("osprey.db");
+    let (locked_tx, locked_rx) = std::sync::mpsc::channel();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let holder = std::thread::spawn(move || {
+        let c = rusqlite::Connection::open(&db).expect("open the store");
+        c.execute_batch("BEGIN IMMEDIATE")
+            .expect("take the write lock");
+        locked_tx.send(()).expect("signal");
+        release_rx.recv().ok();
+        c.execute_batch("ROLLBACK").expect("release");
+    });
+    locked_rx.recv().expect("locked");
+    let r = t.s3.create_bucket().bucket("kept-out").send().await;
+    release_tx.send(()).expect("release");
+    holder.join().expect("lock holder");
+    let status = r
+        .as_ref()
+        .err()
+        .and_then(|e| e.raw_response())
+        .map(|r| r.status().as_u16());
+    assert_eq!(
+        status,
+        Some(503),
+        "CreateBucket while the store cannot record it: {r:?}"
+    );
+    assert_eq!(
+        code(t.s3.head_bucket().bucket("kept-out").send().await),
+        "NotFound"
+    );
+    // nothing was left on the backend: the name is free once the store is back
+    assert_eq!(
+        code(t.s3.create_bucket().bucket("kept-out").send().await),
+        "OK"
+    );
+    assert_eq!(
+        code(t.s3.head_bucket().bucket("kept-out").send().await),
+        "OK"
+    );
+}

@@ -4,17 +4,8 @@
 
 use pingora::http::RequestHeader;
 
+use crate::s3::sigv4::uri_encode;
 use crate::s3::S3Error;
-
-/// AWS UriEncode for path segments: unreserved characters kept, '/' kept, everything else `%XX`.
-/// S3 canonicalises the path this way; encoding the same way when sending means the backend
-/// computes the same canonical URI Osprey signed (RGW needs `:` as `%3A`, recipe README).
-const PATH_ENCODE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~')
-    .remove(b'/');
 
 /// Client headers that must not travel to the backend: the client's own authentication (replaced by
 /// Osprey's signature) and hop-by-hop headers.
@@ -112,7 +103,9 @@ pub fn upstream_path_and_query(
         p.push_str(b);
         if let Some(k) = key {
             p.push('/');
-            p.extend(percent_encoding::utf8_percent_encode(k, PATH_ENCODE));
+            // encoded as S3 canonicalises a path (`sigv4::uri_encode`, the one encoder), so the
+            // backend computes the canonical URI Osprey signed (RGW needs `:` as `%3A`)
+            p.push_str(&uri_encode(k, false));
         }
     }
     if let Some(q) = raw_query.filter(|q| !q.is_empty()) {
@@ -154,7 +147,7 @@ pub fn copy_source_for_backend(backend_bucket: &str, key: &str, version: Option<
     out.push('/');
     out.push_str(backend_bucket);
     out.push('/');
-    out.extend(percent_encoding::utf8_percent_encode(key, PATH_ENCODE));
+    out.push_str(&uri_encode(key, false));
     if let Some(v) = version {
         out.push('?');
         out.push_str(v);

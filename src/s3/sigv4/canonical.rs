@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::error::{Result, SigError};
-use super::{ALGORITHM, MAX_QUERY_PAIRS};
+use super::{ALGORITHM, MAX_QUERY_PARAMS};
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -70,13 +70,13 @@ pub fn canonical_uri(raw_path: &str) -> String {
 /// Splits a raw query string into percent-decoded `(name, value)` pairs, in order; a parameter
 /// without `=` has the empty value. Invalid UTF-8 is replaced (U+FFFD), which only matters for
 /// reading the `X-Amz-*` parameters: the canonical query is built from the raw bytes.
-/// Fails past [`MAX_QUERY_PAIRS`] parameters.
+/// Fails past [`MAX_QUERY_PARAMS`] parameters.
 pub fn parse_query(raw_query: &str) -> Result<Vec<(String, String)>> {
     let mut pairs = Vec::new();
     for piece in raw_query.split('&').filter(|p| !p.is_empty()) {
-        if pairs.len() >= MAX_QUERY_PAIRS {
+        if pairs.len() >= MAX_QUERY_PARAMS {
             return Err(SigError::MalformedPresign(format!(
-                "more than {MAX_QUERY_PAIRS} query parameters"
+                "more than {MAX_QUERY_PARAMS} query parameters"
             )));
         }
         let (k, v) = piece.split_once('=').unwrap_or((piece, ""));
@@ -95,9 +95,9 @@ pub fn parse_query(raw_query: &str) -> Result<Vec<(String, String)>> {
 pub fn canonical_query(raw_query: &str, exclude_signature: bool) -> Result<String> {
     let mut pairs: Vec<(String, String)> = Vec::new();
     for piece in raw_query.split('&').filter(|p| !p.is_empty()) {
-        if pairs.len() >= MAX_QUERY_PAIRS {
+        if pairs.len() >= MAX_QUERY_PARAMS {
             return Err(SigError::MalformedAuth(format!(
-                "more than {MAX_QUERY_PAIRS} query parameters"
+                "more than {MAX_QUERY_PARAMS} query parameters"
             )));
         }
         let (k, v) = piece.split_once('=').unwrap_or((piece, ""));

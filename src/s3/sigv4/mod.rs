@@ -68,9 +68,8 @@ pub const MAX_AUTH_HEADER_BYTES: usize = 16 * 1024;
 /// Most names in `SignedHeaders`: 256 (default). Clients sign every header they send, including
 /// `x-amz-meta-*`; this stops a request from making the server build an enormous canonical request.
 pub const MAX_SIGNED_HEADERS: usize = 256;
-/// Most query parameters canonicalised: 1024 (default). Real S3 requests carry a handful; stops
-/// sort/encode work on a query string of thousands of parameters.
-pub const MAX_QUERY_PAIRS: usize = 1024;
+/// Most query parameters canonicalised: the request parser's limit (one limit, issue 12).
+pub use crate::s3::op::MAX_QUERY_PARAMS;
 
 /// What the decoder needs to verify (and the encoder to produce) a chunk-signature chain:
 /// the signing key of the request's scope, never the secret. `Debug` redacts the key.
