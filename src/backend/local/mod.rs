@@ -12,6 +12,7 @@
 
 mod cond;
 mod listing;
+mod meta;
 mod names;
 mod s3impl;
 mod store;

@@ -1,0 +1,693 @@
+//! The `s3s::S3` implementation: request semantics on top of [`Store`]. s3s has already parsed
+//! the HTTP request, checked the SigV4 signature and decoded aws-chunked bodies.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use futures::StreamExt;
+use hyper::header::HeaderMap;
+use s3s::checksum::ChecksumHasher;
+use s3s::crypto::{Checksum as _, Crc32, Crc32c, Crc64Nvme, Md5, Sha1, Sha256};
+use s3s::dto::*;
+use s3s::{s3_error, S3Error, S3Request, S3Response, S3Result, StdError, S3};
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt, BufWriter};
+
+use super::cond::{self, Preconditions};
+use super::listing::{self, Entry};
+use super::names::{self, MAX_KEY_LEN};
+use super::store::{
+    internal, ms_to_timestamp, Checksums, ContentHeaders, ObjectMeta, PartMeta, Store, TempFile,
+    UploadMeta,
+};
+
+/// Largest single PUT, UploadPart or CopyObject source. Default 5 GiB (the S3 limit); stops one
+/// request from filling the disk unnoticed, and larger objects must use multipart as on S3.
+const MAX_OBJECT_SIZE: u64 = 5 * 1024 * 1024 * 1024;
+
+/// Largest object CompleteMultipartUpload may assemble. Default 5 TiB (the S3 limit).
+const MAX_MULTIPART_OBJECT_SIZE: u64 = 5 * 1024 * 1024 * 1024 * 1024;
+
+/// Smallest part other than the last. Default 5 MiB (the S3 limit, `EntityTooSmall` below it);
+/// keeps clients portable to real S3 and stops 10 000 one-byte parts per object.
+const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
+
+/// Highest part number. Default 10 000 (the S3 limit); bounds part files per upload.
+const MAX_PART_NUMBER: i32 = 10_000;
+
+/// Most keys (or parts, or uploads) one listing returns. Default 1000 (the S3 limit); bounds
+/// sidecar reads and response size per request whatever `max-keys` asks for.
+const MAX_LIST_ENTRIES: i32 = 1000;
+
+/// Most keys in one DeleteObjects request. Default 1000 (the S3 limit); bounds work per request.
+const MAX_DELETE_OBJECTS: usize = 1000;
+
+/// Largest user metadata (sum of `x-amz-meta-*` names and values). Default 2 KiB (the S3 limit,
+/// `MetadataTooLarge` above it); bounds the sidecar read on every GET and listing.
+const MAX_USER_METADATA: usize = 2 * 1024;
+
+/// Write buffer between the request body and the temp file. Default 1 MiB: large enough to
+/// keep per-write overhead low, small enough that a 5 GiB upload never sits in memory.
+const WRITE_BUFFER: usize = 1024 * 1024;
+
+/// Size of each chunk read from disk for a GET body. Default 256 KiB; bounds memory per
+/// response (hyper applies back-pressure, so at most a chunk or two is in flight).
+const READ_CHUNK: usize = 256 * 1024;
+
+/// Buffer for UploadPartCopy's read-hash-write loop. Default 1 MiB.
+const COPY_BUFFER: usize = 1024 * 1024;
+
+const CHECKSUM_TYPE_FULL_OBJECT: &str = "FULL_OBJECT";
+const CHECKSUM_TYPE_COMPOSITE: &str = "COMPOSITE";
+
+pub(crate) struct LocalS3 {
+    store: Arc<Store>,
+    region: String,
+}
+
+impl LocalS3 {
+    pub(crate) fn new(store: Arc<Store>, region: String) -> Self {
+        Self { store, region }
+    }
+}
+
+/// Runs file-system work on the blocking pool so it never stalls the async workers.
+async fn blocking<T, F>(f: F) -> S3Result<T>
+where
+    F: FnOnce() -> S3Result<T> + Send + 'static,
+    T: Send + 'static,
+{
+    tokio::task::spawn_blocking(f).await.map_err(internal)?
+}
+
+fn check_key(key: &str) -> S3Result<()> {
+    if key.is_empty() {
+        return Err(s3_error!(InvalidArgument, "object key must not be empty"));
+    }
+    if key.len() > MAX_KEY_LEN {
+        return Err(s3_error!(KeyTooLongError));
+    }
+    // NUL cannot be represented in the XML listings would return it in.
+    if key.contains('\0') {
+        return Err(s3_error!(
+            InvalidArgument,
+            "object key must not contain NUL"
+        ));
+    }
+    Ok(())
+}
+
+fn check_part_number(n: i32) -> S3Result<()> {
+    if (1..=MAX_PART_NUMBER).contains(&n) {
+        Ok(())
+    } else {
+        Err(s3_error!(
+            InvalidArgument,
+            "Part number must be an integer between 1 and {MAX_PART_NUMBER}, inclusive"
+        ))
+    }
+}
+
+/// `max-keys` style parameter: default and ceiling [`MAX_LIST_ENTRIES`], negative rejected.
+fn list_limit(v: Option<i32>) -> S3Result<usize> {
+    let v = v.unwrap_or(MAX_LIST_ENTRIES);
+    if v < 0 {
+        return Err(s3_error!(
+            InvalidArgument,
+            "maximum entries must not be negative"
+        ));
+    }
+    Ok(usize::try_from(v.min(MAX_LIST_ENTRIES)).unwrap_or(0))
+}
+
+/// Builds the stored headers from a request's, enforcing the user-metadata size limit.
+#[allow(clippy::too_many_arguments)]
+fn content_headers(
+    content_type: Option<String>,
+    content_encoding: Option<String>,
+    content_disposition: Option<String>,
+    content_language: Option<String>,
+    cache_control: Option<String>,
+    expires: Option<Timestamp>,
+    website_redirect_location: Option<String>,
+    metadata: Option<HashMap<String, String>>,
+) -> S3Result<ContentHeaders> {
+    let metadata: BTreeMap<String, String> = metadata.unwrap_or_default().into_iter().collect();
+    let meta_size: usize = metadata.iter().map(|(k, v)| k.len() + v.len()).sum();
+    if meta_size > MAX_USER_METADATA {
+        return Err(s3_error!(
+            MetadataTooLarge,
+            "Your metadata headers exceed the maximum allowed metadata size ({MAX_USER_METADATA} bytes)"
+        ));
+    }
+    Ok(ContentHeaders {
+        content_type,
+        content_encoding: content_encoding.and_then(strip_aws_chunked),
+        content_disposition,
+        content_language,
+        cache_control,
+        expires,
+        website_redirect_location,
+        metadata,
+    })
+}
+
+/// `aws-chunked` is a transfer detail of the upload, not an encoding of the stored object; S3
+/// drops it, and so must we or GETs would claim an encoding the bytes do not have.
+fn strip_aws_chunked(v: String) -> Option<String> {
+    let kept: Vec<&str> = v
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty() && !t.eq_ignore_ascii_case("aws-chunked"))
+        .collect();
+    (!kept.is_empty()).then(|| kept.join(","))
+}
+
+fn etag(meta: &ObjectMeta) -> ETag {
+    ETag::Strong(meta.etag.clone())
+}
+
+/// Error for a body stream failure: the s3s error itself when it is one (e.g. a bad chunk
+/// signature), otherwise the client went away or sent less than announced.
+fn body_error(e: StdError) -> S3Error {
+    match e.downcast::<S3Error>() {
+        Ok(e) => *e,
+        Err(e) => {
+            tracing::debug!(error = %e, "local backend: request body failed");
+            s3_error!(IncompleteBody, "The request body terminated unexpectedly")
+        }
+    }
+}
+
+// ----- checksums -----------------------------------------------------------------------------
+
+const ALGORITHMS: [&str; 5] = ["CRC32", "CRC32C", "SHA1", "SHA256", "CRC64NVME"];
+
+fn checksum_slot<'a>(c: &'a mut Checksums, algorithm: &str) -> Option<&'a mut Option<String>> {
+    match algorithm {
+        "CRC32" => Some(&mut c.crc32),
+        "CRC32C" => Some(&mut c.crc32c),
+        "SHA1" => Some(&mut c.sha1),
+        "SHA256" => Some(&mut c.sha256),
+        "CRC64NVME" => Some(&mut c.crc64nvme),
+        _ => None,
+    }
+}
+
+fn checksum_get<'a>(c: &'a Checksums, algorithm: &str) -> Option<&'a String> {
+    match algorithm {
+        "CRC32" => c.crc32.as_ref(),
+        "CRC32C" => c.crc32c.as_ref(),
+        "SHA1" => c.sha1.as_ref(),
+        "SHA256" => c.sha256.as_ref(),
+        "CRC64NVME" => c.crc64nvme.as_ref(),
+        _ => None,
+    }
+}
+
+fn enable(h: &mut ChecksumHasher, algorithm: &str) -> S3Result<()> {
+    match algorithm {
+        "CRC32" => h.crc32 = Some(Crc32::new()),
+        "CRC32C" => h.crc32c = Some(Crc32c::new()),
+        "SHA1" => h.sha1 = Some(Sha1::new()),
+        "SHA256" => h.sha256 = Some(Sha256::new()),
+        "CRC64NVME" => h.crc64nvme = Some(Crc64Nvme::new()),
+        other => {
+            return Err(s3_error!(
+                InvalidArgument,
+                "unsupported checksum algorithm {other}"
+            ))
+        }
+    }
+    Ok(())
+}
+
+/// What the client asked to be verified: values sent as headers, an algorithm named in
+/// `x-amz-sdk-checksum-algorithm` (or the upload's), and values announced in `x-amz-trailer`.
+struct ChecksumRequest {
+    expected: Checksums,
+}
+
+impl ChecksumRequest {
+    /// The request, and a hasher with every algorithm it involves enabled.
+    fn new(
+        explicit: Checksums,
+        algorithms: &[Option<&str>],
+        headers: &HeaderMap,
+    ) -> S3Result<(Self, ChecksumHasher)> {
+        let mut hasher = ChecksumHasher::default();
+        for alg in ALGORITHMS {
+            if checksum_get(&explicit, alg).is_some() {
+                enable(&mut hasher, alg)?;
+            }
+        }
+        for alg in algorithms.iter().flatten() {
+            enable(&mut hasher, &alg.to_ascii_uppercase())?;
+        }
+        if let Some(trailer) = headers.get("x-amz-trailer").and_then(|v| v.to_str().ok()) {
+            for name in trailer.split(',').map(str::trim) {
+                if let Some(alg) = name.to_ascii_lowercase().strip_prefix("x-amz-checksum-") {
+                    enable(&mut hasher, &alg.to_ascii_uppercase())?;
+                }
+            }
+        }
+        Ok((Self { expected: explicit }, hasher))
+    }
+
+    /// Compares what was computed with what was sent (headers, or trailers now that the body
+    /// has been read) and returns the checksums to store.
+    fn verify(mut self, computed: Checksums, trailers: Option<&HeaderMap>) -> S3Result<Checksums> {
+        if let Some(t) = trailers {
+            for alg in ALGORITHMS {
+                let name = format!("x-amz-checksum-{}", alg.to_ascii_lowercase());
+                if let Some(v) = t.get(name.as_str()) {
+                    let v = v
+                        .to_str()
+                        .map_err(|_| s3_error!(InvalidArgument, "invalid {name} trailer"))?;
+                    if let Some(slot) = checksum_slot(&mut self.expected, alg) {
+                        *slot = Some(v.trim().to_owned());
+                    }
+                }
+            }
+        }
+        for alg in ALGORITHMS {
+            if let Some(want) = checksum_get(&self.expected, alg) {
+                if checksum_get(&computed, alg) != Some(want) {
+                    return Err(s3_error!(
+                        BadDigest,
+                        "The {alg} you specified did not match the calculated checksum."
+                    ));
+                }
+            }
+        }
+        Ok(computed)
+    }
+}
+
+/// S3's multipart "checksum of checksums": the algorithm over the concatenated raw part
+/// checksums, base64, suffixed with the part count.
+fn composite_checksum(algorithm: &str, parts: &[&PartMeta]) -> Option<String> {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut raw = Vec::new();
+    for p in parts {
+        let v = checksum_get(&p.checksums, algorithm)?;
+        raw.extend(b64.decode(v).ok()?);
+    }
+    let digest: Vec<u8> = match algorithm {
+        "CRC32" => Crc32::checksum(&raw).to_vec(),
+        "CRC32C" => Crc32c::checksum(&raw).to_vec(),
+        "SHA1" => Sha1::checksum(&raw).as_ref().to_vec(),
+        "SHA256" => Sha256::checksum(&raw).as_ref().to_vec(),
+        // CRC64NVME is full-object only on S3; there is no composite form.
+        _ => return None,
+    };
+    Some(format!("{}-{}", b64.encode(digest), parts.len()))
+}
+
+fn content_md5_matches(content_md5: &str, md5: &[u8; 16]) -> S3Result<()> {
+    use base64::Engine as _;
+    let sent = base64::engine::general_purpose::STANDARD
+        .decode(content_md5.trim())
+        .map_err(|_| s3_error!(InvalidDigest))?;
+    if sent.len() != 16 {
+        return Err(s3_error!(InvalidDigest));
+    }
+    if sent.as_slice() != md5 {
+        return Err(s3_error!(
+            BadDigest,
+            "The Content-MD5 you specified did not match what we received."
+        ));
+    }
+    Ok(())
+}
+
+// ----- body transfer -------------------------------------------------------------------------
+
+struct Received {
+    tmp: TempFile,
+    size: u64,
+    md5: [u8; 16],
+    checksums: Checksums,
+}
+
+impl LocalS3 {
+    /// Streams a request body into a temp file (never holding it in memory), hashing as it goes,
+    /// then fsyncs it. Fails with `EntityTooLarge` as soon as `limit` is crossed.
+    async fn receive(
+        &self,
+        body: Option<StreamingBlob>,
+        mut hasher: ChecksumHasher,
+        limit: u64,
+    ) -> S3Result<Received> {
+        let store = self.store.clone();
+        let (tmp, file) = blocking(move || store.create_temp().map_err(internal)).await?;
+        let mut out = BufWriter::with_capacity(WRITE_BUFFER, tokio::fs::File::from_std(file));
+        let mut md5 = Md5::new();
+        let mut size: u64 = 0;
+        if let Some(mut body) = body {
+            while let Some(chunk) = body.next().await {
+                let chunk = chunk.map_err(body_error)?;
+                size += chunk.len() as u64;
+                if size > limit {
+                    return Err(s3_error!(
+                        EntityTooLarge,
+                        "Your proposed upload exceeds the maximum allowed size ({limit} bytes)"
+                    ));
+                }
+                md5.update(&chunk);
+                hasher.update(&chunk);
+                out.write_all(&chunk).await.map_err(internal)?;
+            }
+        }
+        out.flush().await.map_err(internal)?;
+        out.into_inner().sync_all().await.map_err(internal)?;
+        Ok(Received {
+            tmp,
+            size,
+            md5: md5.finalize(),
+            checksums: hasher.finalize().into(),
+        })
+    }
+}
+
+/// A GET body: reads `len` bytes from the file's current position in [`READ_CHUNK`] pieces.
+fn file_body(file: tokio::fs::File, len: u64) -> StreamingBlob {
+    let stream = futures::stream::try_unfold((file, len), |(mut file, remaining)| async move {
+        if remaining == 0 {
+            return Ok(None);
+        }
+        let want = usize::try_from(remaining.min(READ_CHUNK as u64)).unwrap_or(READ_CHUNK);
+        let mut buf = BytesMut::with_capacity(want);
+        let n = (&mut file).take(want as u64).read_buf(&mut buf).await?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "object data ended before its recorded size",
+            ));
+        }
+        let chunk: Bytes = buf.freeze();
+        Ok(Some((chunk, (file, remaining - n as u64))))
+    });
+    StreamingBlob::wrap(stream)
+}
+
+/// Copies `len` bytes from `src` (at its current position) into a new temp file, computing the
+/// MD5 and any requested checksums on the way.
+fn copy_hashing(
+    store: &Store,
+    src: &mut std::fs::File,
+    len: u64,
+    mut hasher: ChecksumHasher,
+) -> S3Result<Received> {
+    let (tmp, mut out) = store.create_temp().map_err(internal)?;
+    let mut md5 = Md5::new();
+    let mut buf = vec![0u8; COPY_BUFFER];
+    let mut left = len;
+    while left > 0 {
+        let want = usize::try_from(left.min(COPY_BUFFER as u64)).unwrap_or(COPY_BUFFER);
+        let n = src.read(&mut buf[..want]).map_err(internal)?;
+        if n == 0 {
+            return Err(internal("copy source ended before its recorded size"));
+        }
+        md5.update(&buf[..n]);
+        hasher.update(&buf[..n]);
+        out.write_all(&buf[..n]).map_err(internal)?;
+        left -= n as u64;
+    }
+    out.sync_all().map_err(internal)?;
+    Ok(Received {
+        tmp,
+        size: len,
+        md5: md5.finalize(),
+        checksums: hasher.finalize().into(),
+    })
+}
+
+fn copy_source(src: &CopySource) -> S3Result<(String, String)> {
+    match src {
+        CopySource::Bucket {
+            bucket,
+            key,
+            version_id,
+        } => {
+            // Buckets here are unversioned: only the implicit "null" version exists.
+            if version_id.as_deref().is_some_and(|v| v != "null") {
+                return Err(s3_error!(NoSuchVersion));
+            }
+            check_key(key)?;
+            Ok((bucket.to_string(), key.to_string()))
+        }
+        _ => Err(s3_error!(
+            NotImplemented,
+            "copy sources other than bucket/key are not supported"
+        )),
+    }
+}
+
+fn checksum_mode_enabled(mode: Option<&ChecksumMode>) -> bool {
+    mode.is_some_and(|m| m.as_str().eq_ignore_ascii_case(ChecksumMode::ENABLED))
+}
+
+fn list_object(meta: &ObjectMeta, url: bool) -> Object {
+    Object {
+        key: Some(if url {
+            listing::url_encode(&meta.key)
+        } else {
+            meta.key.clone()
+        }),
+        size: Some(i64::try_from(meta.size).unwrap_or(i64::MAX)),
+        e_tag: Some(etag(meta)),
+        last_modified: Some(ms_to_timestamp(meta.last_modified_ms)),
+        storage_class: Some(ObjectStorageClass::from_static(
+            ObjectStorageClass::STANDARD,
+        )),
+        ..Default::default()
+    }
+}
+
+fn upload_key(u: &(String, UploadMeta)) -> &str {
+    &u.1.key
+}
+
+fn is_url(enc: Option<&EncodingType>) -> bool {
+    enc.is_some_and(|e| e.as_str().eq_ignore_ascii_case(EncodingType::URL))
+}
+
+/// One page of objects: the shared core of ListObjects v1 and v2.
+struct ObjectPage {
+    objects: Vec<ObjectMeta>,
+    prefixes: Vec<String>,
+    next_marker: Option<String>,
+    truncated: bool,
+}
+
+impl LocalS3 {
+    async fn list_page(
+        &self,
+        bucket: String,
+        prefix: String,
+        delimiter: Option<String>,
+        marker: Option<String>,
+        max: usize,
+    ) -> S3Result<ObjectPage> {
+        let store = self.store.clone();
+        blocking(move || {
+            let keys = store.list_keys(&bucket)?;
+            let start = listing::start_after(&keys, String::as_str, marker.as_deref());
+            let page = listing::paginate(
+                &keys,
+                String::as_str,
+                start,
+                &prefix,
+                delimiter.as_deref(),
+                marker.as_deref(),
+                max,
+            );
+            let mut wanted = Vec::new();
+            let mut prefixes = Vec::new();
+            for e in &page.entries {
+                match e {
+                    Entry::Item(k) => wanted.push(k.as_str()),
+                    Entry::Prefix(p) => prefixes.push(p.clone()),
+                }
+            }
+            // Keys deleted since `list_keys` are dropped here rather than failing the page.
+            let objects = store.read_metas(&bucket, &wanted)?;
+            Ok(ObjectPage {
+                objects,
+                prefixes,
+                next_marker: page.next_marker(String::as_str),
+                truncated: page.truncated,
+            })
+        })
+        .await
+    }
+}
+
+fn common_prefixes(prefixes: Vec<String>, url: bool) -> Option<Vec<CommonPrefix>> {
+    (!prefixes.is_empty()).then(|| {
+        prefixes
+            .into_iter()
+            .map(|p| CommonPrefix {
+                prefix: Some(if url { listing::url_encode(&p) } else { p }),
+            })
+            .collect()
+    })
+}
+
+fn encode_opt(v: Option<String>, url: bool) -> Option<String> {
+    if url {
+        v.map(|s| listing::url_encode(&s))
+    } else {
+        v
+    }
+}
+
+mod buckets;
+mod multipart;
+mod objects;
+
+#[async_trait::async_trait]
+impl S3 for LocalS3 {
+    async fn create_bucket(
+        &self,
+        req: S3Request<CreateBucketInput>,
+    ) -> S3Result<S3Response<CreateBucketOutput>> {
+        LocalS3::create_bucket(self, req).await
+    }
+
+    async fn delete_bucket(
+        &self,
+        req: S3Request<DeleteBucketInput>,
+    ) -> S3Result<S3Response<DeleteBucketOutput>> {
+        LocalS3::delete_bucket(self, req).await
+    }
+
+    async fn head_bucket(
+        &self,
+        req: S3Request<HeadBucketInput>,
+    ) -> S3Result<S3Response<HeadBucketOutput>> {
+        LocalS3::head_bucket(self, req).await
+    }
+
+    async fn get_bucket_location(
+        &self,
+        req: S3Request<GetBucketLocationInput>,
+    ) -> S3Result<S3Response<GetBucketLocationOutput>> {
+        LocalS3::get_bucket_location(self, req).await
+    }
+
+    async fn list_buckets(
+        &self,
+        req: S3Request<ListBucketsInput>,
+    ) -> S3Result<S3Response<ListBucketsOutput>> {
+        LocalS3::list_buckets(self, req).await
+    }
+
+    async fn put_object(
+        &self,
+        req: S3Request<PutObjectInput>,
+    ) -> S3Result<S3Response<PutObjectOutput>> {
+        LocalS3::put_object(self, req).await
+    }
+
+    async fn get_object(
+        &self,
+        req: S3Request<GetObjectInput>,
+    ) -> S3Result<S3Response<GetObjectOutput>> {
+        LocalS3::get_object(self, req).await
+    }
+
+    async fn head_object(
+        &self,
+        req: S3Request<HeadObjectInput>,
+    ) -> S3Result<S3Response<HeadObjectOutput>> {
+        LocalS3::head_object(self, req).await
+    }
+
+    async fn delete_object(
+        &self,
+        req: S3Request<DeleteObjectInput>,
+    ) -> S3Result<S3Response<DeleteObjectOutput>> {
+        LocalS3::delete_object(self, req).await
+    }
+
+    async fn delete_objects(
+        &self,
+        req: S3Request<DeleteObjectsInput>,
+    ) -> S3Result<S3Response<DeleteObjectsOutput>> {
+        LocalS3::delete_objects(self, req).await
+    }
+
+    async fn copy_object(
+        &self,
+        req: S3Request<CopyObjectInput>,
+    ) -> S3Result<S3Response<CopyObjectOutput>> {
+        LocalS3::copy_object(self, req).await
+    }
+
+    async fn list_objects(
+        &self,
+        req: S3Request<ListObjectsInput>,
+    ) -> S3Result<S3Response<ListObjectsOutput>> {
+        LocalS3::list_objects(self, req).await
+    }
+
+    async fn list_objects_v2(
+        &self,
+        req: S3Request<ListObjectsV2Input>,
+    ) -> S3Result<S3Response<ListObjectsV2Output>> {
+        LocalS3::list_objects_v2(self, req).await
+    }
+
+    async fn create_multipart_upload(
+        &self,
+        req: S3Request<CreateMultipartUploadInput>,
+    ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+        LocalS3::create_multipart_upload(self, req).await
+    }
+
+    async fn upload_part(
+        &self,
+        req: S3Request<UploadPartInput>,
+    ) -> S3Result<S3Response<UploadPartOutput>> {
+        LocalS3::upload_part(self, req).await
+    }
+
+    async fn upload_part_copy(
+        &self,
+        req: S3Request<UploadPartCopyInput>,
+    ) -> S3Result<S3Response<UploadPartCopyOutput>> {
+        LocalS3::upload_part_copy(self, req).await
+    }
+
+    async fn list_parts(
+        &self,
+        req: S3Request<ListPartsInput>,
+    ) -> S3Result<S3Response<ListPartsOutput>> {
+        LocalS3::list_parts(self, req).await
+    }
+
+    async fn complete_multipart_upload(
+        &self,
+        req: S3Request<CompleteMultipartUploadInput>,
+    ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+        LocalS3::complete_multipart_upload(self, req).await
+    }
+
+    async fn abort_multipart_upload(
+        &self,
+        req: S3Request<AbortMultipartUploadInput>,
+    ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+        LocalS3::abort_multipart_upload(self, req).await
+    }
+
+    async fn list_multipart_uploads(
+        &self,
+        req: S3Request<ListMultipartUploadsInput>,
+    ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
+        LocalS3::list_multipart_uploads(self, req).await
+    }
+}

@@ -1,0 +1,467 @@
+//! Object operations of the embedded store: PUT, GET, HEAD, DELETE, copy and listings.
+
+use super::*;
+
+impl LocalS3 {
+    pub(super) async fn put_object(
+        &self,
+        req: S3Request<PutObjectInput>,
+    ) -> S3Result<S3Response<PutObjectOutput>> {
+        let input = req.input;
+        check_key(&input.key)?;
+        if input
+            .content_length
+            .is_some_and(|n| u64::try_from(n).map_or(true, |n| n > MAX_OBJECT_SIZE))
+        {
+            return Err(s3_error!(EntityTooLarge));
+        }
+        let headers = content_headers(
+            input.content_type,
+            input.content_encoding,
+            input.content_disposition,
+            input.content_language,
+            input.cache_control,
+            input.expires,
+            input.website_redirect_location,
+            input.metadata,
+        )?;
+        let explicit = Checksums {
+            crc32: input.checksum_crc32,
+            crc32c: input.checksum_crc32c,
+            sha1: input.checksum_sha1,
+            sha256: input.checksum_sha256,
+            crc64nvme: input.checksum_crc64nvme,
+        };
+        let (checks, hasher) = ChecksumRequest::new(
+            explicit,
+            &[input.checksum_algorithm.as_ref().map(|a| a.as_str())],
+            &req.headers,
+        )?;
+
+        // Fail fast, before receiving the body; the conditions are checked again at commit.
+        let (bucket, key) = (input.bucket, input.key);
+        {
+            let (store, b, k) = (self.store.clone(), bucket.clone(), key.clone());
+            let (im, inm) = (input.if_match.clone(), input.if_none_match.clone());
+            blocking(move || {
+                store.bucket_dir(&b)?;
+                if im.is_some() || inm.is_some() {
+                    let current = match store.head_object(&b, &k) {
+                        Ok(m) => Some(m),
+                        Err(e) if *e.code() == s3s::S3ErrorCode::NoSuchKey => None,
+                        Err(e) => return Err(e),
+                    };
+                    cond::check_write(current.as_ref(), im.as_ref(), inm.as_ref())?;
+                }
+                Ok(())
+            })
+            .await?;
+        }
+
+        let got = self.receive(input.body, hasher, MAX_OBJECT_SIZE).await?;
+        let trailers = req.trailing_headers.and_then(|t| t.take());
+        let checksums = checks.verify(got.checksums, trailers.as_ref())?;
+        if let Some(m) = &input.content_md5 {
+            content_md5_matches(m, &got.md5)?;
+        }
+
+        let mut meta = ObjectMeta::new(
+            key,
+            names::new_id(),
+            got.size,
+            hex::encode(got.md5),
+            headers,
+        );
+        let any_checksum = checksums != Checksums::default();
+        meta.checksums = checksums;
+        meta.checksum_type = any_checksum.then(|| CHECKSUM_TYPE_FULL_OBJECT.to_owned());
+
+        let store = self.store.clone();
+        let (im, inm) = (input.if_match, input.if_none_match);
+        let meta = blocking(move || {
+            store.commit_object(&bucket, &meta, got.tmp, |cur| {
+                cond::check_write(cur, im.as_ref(), inm.as_ref())
+            })?;
+            Ok(meta)
+        })
+        .await?;
+
+        let c = meta.checksums.clone();
+        Ok(S3Response::new(PutObjectOutput {
+            e_tag: Some(etag(&meta)),
+            checksum_crc32: c.crc32,
+            checksum_crc32c: c.crc32c,
+            checksum_sha1: c.sha1,
+            checksum_sha256: c.sha256,
+            checksum_crc64nvme: c.crc64nvme,
+            checksum_type: meta.checksum_type.map(ChecksumType::from),
+            ..Default::default()
+        }))
+    }
+
+    pub(super) async fn get_object(
+        &self,
+        req: S3Request<GetObjectInput>,
+    ) -> S3Result<S3Response<GetObjectOutput>> {
+        let input = req.input;
+        let store = self.store.clone();
+        let (bucket, key) = (input.bucket.clone(), input.key.clone());
+        let (meta, file) = blocking(move || store.open_object(&bucket, &key)).await?;
+        cond::check_read(
+            &meta,
+            &Preconditions {
+                if_match: input.if_match.as_ref(),
+                if_none_match: input.if_none_match.as_ref(),
+                if_modified_since: input.if_modified_since.as_ref(),
+                if_unmodified_since: input.if_unmodified_since.as_ref(),
+            },
+        )?;
+        if let Some(n) = input.part_number {
+            // Without stored part boundaries only "part 1 of a single-part object" is answerable.
+            if n != 1 || meta.parts_count.is_some() {
+                return Err(s3_error!(
+                    NotImplemented,
+                    "GET by partNumber is not supported by the local backend"
+                ));
+            }
+        }
+
+        let (start, len, content_range) = match input.range {
+            None => (0, meta.size, None),
+            Some(range) => {
+                let r = range.check(meta.size).map_err(|_| {
+                    let mut e = s3_error!(InvalidRange, "The requested range is not satisfiable");
+                    // These replace the error response's headers, so restate its content type.
+                    let mut h = HeaderMap::new();
+                    h.insert(
+                        hyper::header::CONTENT_TYPE,
+                        hyper::header::HeaderValue::from_static("application/xml"),
+                    );
+                    if let Ok(v) = format!("bytes */{}", meta.size).parse() {
+                        h.insert(hyper::header::CONTENT_RANGE, v);
+                    }
+                    e.set_headers(h);
+                    e
+                })?;
+                (
+                    r.start,
+                    r.end - r.start,
+                    Some(format!("bytes {}-{}/{}", r.start, r.end - 1, meta.size)),
+                )
+            }
+        };
+        let mut file = tokio::fs::File::from_std(file);
+        if start > 0 {
+            file.seek(SeekFrom::Start(start)).await.map_err(internal)?;
+        }
+        // S3 returns the stored checksum only for the whole object, and only when asked.
+        let c = if checksum_mode_enabled(input.checksum_mode.as_ref()) && content_range.is_none() {
+            meta.checksums.clone()
+        } else {
+            Checksums::default()
+        };
+        let h = meta.headers.clone();
+        Ok(S3Response::new(GetObjectOutput {
+            body: Some(file_body(file, len)),
+            content_length: Some(i64::try_from(len).unwrap_or(i64::MAX)),
+            content_range,
+            accept_ranges: Some("bytes".to_owned()),
+            e_tag: Some(etag(&meta)),
+            last_modified: Some(ms_to_timestamp(meta.last_modified_ms)),
+            content_type: Some(
+                h.content_type
+                    .unwrap_or_else(|| "binary/octet-stream".to_owned()),
+            ),
+            content_encoding: h.content_encoding,
+            content_disposition: h.content_disposition,
+            content_language: h.content_language,
+            cache_control: h.cache_control,
+            expires: h.expires,
+            website_redirect_location: h.website_redirect_location,
+            metadata: Some(h.metadata.into_iter().collect()),
+            parts_count: meta.parts_count.and_then(|n| i32::try_from(n).ok()),
+            checksum_crc32: c.crc32,
+            checksum_crc32c: c.crc32c,
+            checksum_sha1: c.sha1,
+            checksum_sha256: c.sha256,
+            checksum_crc64nvme: c.crc64nvme,
+            checksum_type: meta
+                .checksum_type
+                .filter(|_| checksum_mode_enabled(input.checksum_mode.as_ref()))
+                .map(ChecksumType::from),
+            ..Default::default()
+        }))
+    }
+
+    pub(super) async fn head_object(
+        &self,
+        req: S3Request<HeadObjectInput>,
+    ) -> S3Result<S3Response<HeadObjectOutput>> {
+        let input = req.input;
+        let store = self.store.clone();
+        let (bucket, key) = (input.bucket.clone(), input.key.clone());
+        let meta = blocking(move || store.head_object(&bucket, &key)).await?;
+        cond::check_read(
+            &meta,
+            &Preconditions {
+                if_match: input.if_match.as_ref(),
+                if_none_match: input.if_none_match.as_ref(),
+                if_modified_since: input.if_modified_since.as_ref(),
+                if_unmodified_since: input.if_unmodified_since.as_ref(),
+            },
+        )?;
+        let mode = checksum_mode_enabled(input.checksum_mode.as_ref());
+        let c = if mode {
+            meta.checksums.clone()
+        } else {
+            Checksums::default()
+        };
+        let h = meta.headers.clone();
+        Ok(S3Response::new(HeadObjectOutput {
+            content_length: Some(i64::try_from(meta.size).unwrap_or(i64::MAX)),
+            accept_ranges: Some("bytes".to_owned()),
+            e_tag: Some(etag(&meta)),
+            last_modified: Some(ms_to_timestamp(meta.last_modified_ms)),
+            content_type: Some(
+                h.content_type
+                    .unwrap_or_else(|| "binary/octet-stream".to_owned()),
+            ),
+            content_encoding: h.content_encoding,
+            content_disposition: h.content_disposition,
+            content_language: h.content_language,
+            cache_control: h.cache_control,
+            expires: h.expires,
+            website_redirect_location: h.website_redirect_location,
+            metadata: Some(h.metadata.into_iter().collect()),
+            parts_count: meta.parts_count.and_then(|n| i32::try_from(n).ok()),
+            checksum_crc32: c.crc32,
+            checksum_crc32c: c.crc32c,
+            checksum_sha1: c.sha1,
+            checksum_sha256: c.sha256,
+            checksum_crc64nvme: c.crc64nvme,
+            checksum_type: meta.checksum_type.filter(|_| mode).map(ChecksumType::from),
+            ..Default::default()
+        }))
+    }
+
+    pub(super) async fn delete_object(
+        &self,
+        req: S3Request<DeleteObjectInput>,
+    ) -> S3Result<S3Response<DeleteObjectOutput>> {
+        let input = req.input;
+        check_key(&input.key)?;
+        let store = self.store.clone();
+        blocking(move || store.delete_object(&input.bucket, &input.key)).await?;
+        Ok(S3Response::new(DeleteObjectOutput::default()))
+    }
+
+    pub(super) async fn delete_objects(
+        &self,
+        req: S3Request<DeleteObjectsInput>,
+    ) -> S3Result<S3Response<DeleteObjectsOutput>> {
+        let input = req.input;
+        if input.delete.objects.len() > MAX_DELETE_OBJECTS {
+            return Err(s3_error!(
+                MalformedXML,
+                "DeleteObjects accepts at most {MAX_DELETE_OBJECTS} keys"
+            ));
+        }
+        let quiet = input.delete.quiet.unwrap_or(false);
+        let store = self.store.clone();
+        let bucket = input.bucket;
+        let objects = input.delete.objects;
+        let (deleted, errors) = blocking(move || {
+            store.bucket_dir(&bucket)?;
+            let mut deleted = Vec::new();
+            let mut errors = Vec::new();
+            for obj in objects {
+                match check_key(&obj.key).and_then(|()| store.delete_object(&bucket, &obj.key)) {
+                    Ok(()) => deleted.push(DeletedObject {
+                        key: Some(obj.key),
+                        ..Default::default()
+                    }),
+                    Err(e) => errors.push(Error {
+                        code: Some(e.code().as_str().to_owned()),
+                        message: e.message().map(str::to_owned),
+                        key: Some(obj.key),
+                        version_id: obj.version_id,
+                    }),
+                }
+            }
+            Ok((deleted, errors))
+        })
+        .await?;
+        Ok(S3Response::new(DeleteObjectsOutput {
+            deleted: (!quiet).then_some(deleted),
+            errors: (!errors.is_empty()).then_some(errors),
+            ..Default::default()
+        }))
+    }
+
+    pub(super) async fn copy_object(
+        &self,
+        req: S3Request<CopyObjectInput>,
+    ) -> S3Result<S3Response<CopyObjectOutput>> {
+        let input = req.input;
+        check_key(&input.key)?;
+        let (src_bucket, src_key) = copy_source(&input.copy_source)?;
+        let replace = input
+            .metadata_directive
+            .as_ref()
+            .is_some_and(|d| d.as_str().eq_ignore_ascii_case(MetadataDirective::REPLACE));
+        if src_bucket == input.bucket && src_key == input.key && !replace {
+            return Err(s3_error!(
+                InvalidRequest,
+                "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes."
+            ));
+        }
+        let new_headers = if replace {
+            Some(content_headers(
+                input.content_type,
+                input.content_encoding,
+                input.content_disposition,
+                input.content_language,
+                input.cache_control,
+                input.expires,
+                input.website_redirect_location,
+                input.metadata,
+            )?)
+        } else {
+            None
+        };
+
+        let store = self.store.clone();
+        let (src, mut file) = blocking(move || store.open_object(&src_bucket, &src_key)).await?;
+        cond::check_copy_source(
+            &src,
+            &Preconditions {
+                if_match: input.copy_source_if_match.as_ref(),
+                if_none_match: input.copy_source_if_none_match.as_ref(),
+                if_modified_since: input.copy_source_if_modified_since.as_ref(),
+                if_unmodified_since: input.copy_source_if_unmodified_since.as_ref(),
+            },
+        )?;
+        if src.size > MAX_OBJECT_SIZE {
+            return Err(s3_error!(
+                InvalidRequest,
+                "The specified copy source is larger than the maximum allowable size for a copy source: {MAX_OBJECT_SIZE}"
+            ));
+        }
+
+        let store = self.store.clone();
+        let bucket = input.bucket;
+        let key = input.key;
+        let meta = blocking(move || {
+            // Plain copy (the kernel's copy_file_range where available); the bytes are the
+            // source's, so its ETag and checksums stay valid.
+            let (tmp, mut out) = store.create_temp().map_err(internal)?;
+            let n = io::copy(&mut file, &mut out).map_err(internal)?;
+            if n != src.size {
+                return Err(internal("copy source changed size while being copied"));
+            }
+            out.sync_all().map_err(internal)?;
+            let headers = new_headers.unwrap_or_else(|| src.headers.clone());
+            let mut meta =
+                ObjectMeta::new(key, names::new_id(), src.size, src.etag.clone(), headers);
+            meta.checksums = src.checksums.clone();
+            meta.checksum_type = src.checksum_type.clone();
+            meta.parts_count = src.parts_count;
+            store.commit_object(&bucket, &meta, tmp, |_| Ok(()))?;
+            Ok(meta)
+        })
+        .await?;
+
+        Ok(S3Response::new(CopyObjectOutput {
+            copy_object_result: Some(CopyObjectResult {
+                e_tag: Some(etag(&meta)),
+                last_modified: Some(ms_to_timestamp(meta.last_modified_ms)),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }))
+    }
+
+    pub(super) async fn list_objects(
+        &self,
+        req: S3Request<ListObjectsInput>,
+    ) -> S3Result<S3Response<ListObjectsOutput>> {
+        let input = req.input;
+        let max = list_limit(input.max_keys)?;
+        let url = is_url(input.encoding_type.as_ref());
+        let page = self
+            .list_page(
+                input.bucket.clone(),
+                input.prefix.clone().unwrap_or_default(),
+                input.delimiter.clone(),
+                input.marker.clone(),
+                max,
+            )
+            .await?;
+        Ok(S3Response::new(ListObjectsOutput {
+            name: Some(input.bucket),
+            prefix: Some(encode_opt(input.prefix, url).unwrap_or_default()),
+            marker: encode_opt(input.marker, url),
+            delimiter: encode_opt(input.delimiter, url),
+            max_keys: Some(i32::try_from(max).unwrap_or(MAX_LIST_ENTRIES)),
+            is_truncated: Some(page.truncated),
+            next_marker: encode_opt(page.next_marker, url),
+            contents: Some(page.objects.iter().map(|m| list_object(m, url)).collect()),
+            common_prefixes: common_prefixes(page.prefixes, url),
+            encoding_type: input.encoding_type,
+            ..Default::default()
+        }))
+    }
+
+    pub(super) async fn list_objects_v2(
+        &self,
+        req: S3Request<ListObjectsV2Input>,
+    ) -> S3Result<S3Response<ListObjectsV2Output>> {
+        let input = req.input;
+        let max = list_limit(input.max_keys)?;
+        let url = is_url(input.encoding_type.as_ref());
+        // The token is the hex of the last key or common prefix returned: opaque to clients,
+        // and it takes precedence over start-after, as in S3.
+        let marker = match &input.continuation_token {
+            Some(t) => {
+                let raw = hex::decode(t).map_err(|_| {
+                    s3_error!(
+                        InvalidArgument,
+                        "The continuation token provided is incorrect"
+                    )
+                })?;
+                Some(String::from_utf8(raw).map_err(|_| {
+                    s3_error!(
+                        InvalidArgument,
+                        "The continuation token provided is incorrect"
+                    )
+                })?)
+            }
+            None => input.start_after.clone(),
+        };
+        let page = self
+            .list_page(
+                input.bucket.clone(),
+                input.prefix.clone().unwrap_or_default(),
+                input.delimiter.clone(),
+                marker,
+                max,
+            )
+            .await?;
+        let key_count = page.objects.len() + page.prefixes.len();
+        Ok(S3Response::new(ListObjectsV2Output {
+            name: Some(input.bucket),
+            prefix: Some(encode_opt(input.prefix, url).unwrap_or_default()),
+            delimiter: encode_opt(input.delimiter, url),
+            start_after: encode_opt(input.start_after, url),
+            continuation_token: input.continuation_token,
+            max_keys: Some(i32::try_from(max).unwrap_or(MAX_LIST_ENTRIES)),
+            key_count: Some(i32::try_from(key_count).unwrap_or(MAX_LIST_ENTRIES)),
+            is_truncated: Some(page.truncated),
+            next_continuation_token: page.next_marker.map(hex::encode),
+            contents: Some(page.objects.iter().map(|m| list_object(m, url)).collect()),
+            common_prefixes: common_prefixes(page.prefixes, url),
+            encoding_type: input.encoding_type,
+            ..Default::default()
+        }))
+    }
+}
