@@ -37,11 +37,6 @@ impl LocalBackend {
                 backend: config.name.clone(),
                 message: format!("cannot start the embedded store in {}: {e}", root.display()),
             })?;
-        let profile =
-            crate::backend::profile::load(&config.profile).map_err(|m| BackendError::Internal {
-                backend: config.name.clone(),
-                message: m,
-            })?;
         let addr = server.addr();
         Ok(LocalBackend {
             data_path: DataPath {
@@ -49,8 +44,8 @@ impl LocalBackend {
                 tls: false,
                 host: addr.to_string(),
                 region: LOCAL_REGION.to_string(),
-                payload_modes: profile.payload_modes.into(),
-                shared_namespace: profile.shared_namespace,
+                payload_modes: config.profile.payload_modes,
+                shared_namespace: config.profile.shared_namespace,
             },
             config,
             key,
