@@ -83,7 +83,7 @@ struct RgwUser {
 impl CephRgwBackend {
     /// `spec` is `config.spec`'s variant (the factory matches it).
     pub fn new(config: Arc<BackendConfig>, spec: &CephRgwSpec) -> Result<Self, BackendError> {
-        let data_path = endpoint_data_path(&config, &spec.endpoint)?;
+        let data_path = endpoint_data_path(&config, &spec.endpoint);
         let key = SigningKey::from(&spec.admin);
         let admin = AdminClient::new(&config.name, key, &config.region, "s3", config.timeout)?;
         let base = spec.endpoint.base_url();

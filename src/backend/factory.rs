@@ -13,20 +13,33 @@ use super::s3::S3Backend;
 use super::{Backend, BackendError};
 use crate::config::{BackendConfig, BackendSpec, Config};
 
-/// Instantiate one configured backend (starting the embedded store for a `local` one).
+/// Instantiate one configured backend (starting the embedded store for a `local` one). A remote
+/// endpoint's host name is looked up once here, so a name that does not resolve is reported at
+/// start (or rejects the reload that adds it) as before; later lookups follow the name's TTL
+/// ([`super::address`]).
 pub async fn build_backend(
     cfg: &Config,
     b: &Arc<BackendConfig>,
 ) -> Result<Arc<dyn Backend>, BackendError> {
-    Ok(match &b.spec {
+    let backend: Arc<dyn Backend> = match &b.spec {
         BackendSpec::Local => {
             let root = cfg.server.data_dir.join("local").join(&b.name);
             Arc::new(LocalBackend::start(b.clone(), &root).await?)
         }
-        BackendSpec::S3(spec) => Arc::new(S3Backend::new(b.clone(), spec)?),
+        BackendSpec::S3(spec) => Arc::new(S3Backend::new(b.clone(), spec)),
         BackendSpec::CephRgw(spec) => Arc::new(CephRgwBackend::new(b.clone(), spec)?),
         BackendSpec::Iam(spec) => Arc::new(IamBackend::new(b.clone(), spec)?),
-    })
+    };
+    if let Err(e) = backend.data_path().address.resolve().await {
+        // the start-up message as it always read: `backend `{name}`: cannot resolve `{host}`: …`
+        return Err(match e {
+            BackendError::Unavailable { backend, message } => {
+                BackendError::Internal { backend, message }
+            }
+            other => other,
+        });
+    }
+    Ok(backend)
 }
 
 /// Instantiate every configured backend.

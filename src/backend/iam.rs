@@ -81,7 +81,7 @@ struct AccessKeyMeta {
 impl IamBackend {
     /// `spec` is `config.spec`'s variant (the factory matches it).
     pub fn new(config: Arc<BackendConfig>, spec: &IamSpec) -> Result<Self, BackendError> {
-        let data_path = endpoint_data_path(&config, &spec.endpoint)?;
+        let data_path = endpoint_data_path(&config, &spec.endpoint);
         let key = SigningKey::from(&spec.admin);
         let admin = AdminClient::new(&config.name, key, &config.region, "iam", config.timeout)?;
         let iam_url = format!("{}/", spec.iam_endpoint.base_url());

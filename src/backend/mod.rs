@@ -7,6 +7,7 @@
 //! driver file here mapped from it in [`factory`], and one profile folder under `backends/<kind>/`
 //! listed in `config::profile` (architecture.md §4).
 
+pub mod address;
 pub mod admin_http;
 pub mod ceph_rgw;
 pub mod factory;
@@ -19,26 +20,19 @@ pub mod naming;
 pub mod s3;
 pub mod usage;
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 
 pub use crate::config::profile::PayloadModes;
 use crate::config::{BackendConfig, BackendKind, ServiceCredentials};
-
-/// How Osprey reaches a backend's S3 endpoint.
-#[derive(Debug, Clone)]
-pub enum Address {
-    Tcp(SocketAddr),
-    Unix(PathBuf),
-}
+pub use address::BackendAddress;
 
 /// What the data plane needs to reach a backend's S3 endpoint and shape requests for it.
 #[derive(Debug, Clone)]
 pub struct DataPath {
-    pub address: Address,
+    /// Host and port, resolved per request from a TTL cache ([`BackendAddress::resolve`]).
+    pub address: BackendAddress,
     pub tls: bool,
     /// SNI and `Host` header value sent upstream (the host the backend signs for).
     pub host: String,

@@ -4,14 +4,13 @@
 //! account under derived names (see [`super::naming`]) and Osprey alone enforces that a tenant only
 //! reaches buckets placed for it. Provisioning therefore creates nothing on the platform.
 
-use std::net::ToSocketAddrs;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 
 use super::{
-    Address, Backend, BackendError, DataPath, Identity, IdentityScope, SigningKey, TenantRef,
-    UserRef,
+    Backend, BackendAddress, BackendError, DataPath, Identity, IdentityScope, SigningKey,
+    TenantRef, UserRef,
 };
 use crate::config::{BackendConfig, Endpoint, S3Spec};
 
@@ -21,41 +20,28 @@ pub struct S3Backend {
     key: SigningKey,
 }
 
-/// Resolve an endpoint into the data-path address, SNI/Host and TLS flag, with the payload modes
-/// and namespace sharing the backend's profile states (backends/<profile>/profile.toml). Shared
-/// by the remote kinds.
-pub fn endpoint_data_path(
-    config: &BackendConfig,
-    endpoint: &Endpoint,
-) -> Result<DataPath, BackendError> {
-    let internal = |m: String| BackendError::Internal {
-        backend: config.name.clone(),
-        message: m,
-    };
-    let host = endpoint.host();
-    let addr = (host, endpoint.port())
-        .to_socket_addrs()
-        .map_err(|e| internal(format!("cannot resolve `{host}`: {e}")))?
-        .next()
-        .ok_or_else(|| internal(format!("`{host}` resolves to no address")))?;
-    Ok(DataPath {
-        address: Address::Tcp(addr),
+/// The data path toward an endpoint: its host and port (resolved per request, see
+/// [`BackendAddress`]), SNI/Host and TLS flag, with the payload modes and namespace sharing the
+/// backend's profile states (backends/<profile>/profile.toml). Shared by the remote kinds.
+pub fn endpoint_data_path(config: &BackendConfig, endpoint: &Endpoint) -> DataPath {
+    DataPath {
+        address: BackendAddress::named(&config.name, endpoint.host(), endpoint.port()),
         tls: endpoint.tls(),
         host: endpoint.host_header(),
         region: config.region.clone(),
         payload_modes: config.profile.payload_modes,
         shared_namespace: config.profile.shared_namespace,
-    })
+    }
 }
 
 impl S3Backend {
     /// `spec` is `config.spec`'s variant (the factory matches it).
-    pub fn new(config: Arc<BackendConfig>, spec: &S3Spec) -> Result<Self, BackendError> {
-        Ok(S3Backend {
-            data_path: endpoint_data_path(&config, &spec.endpoint)?,
+    pub fn new(config: Arc<BackendConfig>, spec: &S3Spec) -> Self {
+        S3Backend {
+            data_path: endpoint_data_path(&config, &spec.endpoint),
             key: SigningKey::from(&spec.service),
             config,
-        })
+        }
     }
 }
 

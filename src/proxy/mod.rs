@@ -7,6 +7,7 @@
 //! be verified, re-chained or decoded; nothing plans to replay an upload body (pingora keeps at most
 //! 64 KiB for retries).
 
+pub mod connect;
 pub mod directory;
 pub mod gateway;
 pub mod identity;

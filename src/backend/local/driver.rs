@@ -9,8 +9,8 @@ use async_trait::async_trait;
 
 use super::local::LocalServer;
 use crate::backend::{
-    Address, Backend, BackendError, DataPath, Identity, IdentityScope, SigningKey, TenantRef,
-    UserRef,
+    Backend, BackendAddress, BackendError, DataPath, Identity, IdentityScope, SigningKey,
+    TenantRef, UserRef,
 };
 use crate::config::BackendConfig;
 
@@ -40,7 +40,7 @@ impl LocalBackend {
         let addr = server.addr();
         Ok(LocalBackend {
             data_path: DataPath {
-                address: Address::Tcp(addr),
+                address: BackendAddress::fixed(&config.name, addr),
                 tls: false,
                 host: addr.to_string(),
                 region: LOCAL_REGION.to_string(),
