@@ -532,13 +532,7 @@ impl Provisioner {
             });
         // last resort (e.g. purging after the tenant's identities are gone): the platform admin
         // key from the configuration, which on IAM platforms is the account's own key
-        any.or_else(|| {
-            let c = backend.config();
-            Some(SigningKey {
-                access_key: c.access_key.clone()?,
-                secret_key: c.secret_key.clone()?,
-            })
-        })
+        any.or_else(|| backend.config().spec.credentials().map(SigningKey::from))
     }
 
     fn user_intent(u: &User, purge: bool, id: Option<&BackendIdentity>) -> Intent {

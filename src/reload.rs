@@ -174,11 +174,11 @@ impl Reloader {
                 o.config().same_as(b)
                     // the embedded store keeps running under its name whatever else changed
                     || (o.kind() == crate::config::BackendKind::Local
-                        && b.kind == crate::config::BackendKind::Local)
+                        && b.kind() == crate::config::BackendKind::Local)
             });
             let backend = match reuse {
                 Some(o) => o.clone(),
-                None => crate::server::wiring::build_backend(cfg, b)
+                None => crate::backend::factory::build_backend(cfg, b)
                     .await
                     .map_err(|e| e.to_string())?,
             };

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use osprey::backend::ceph_rgw::CephRgwBackend;
 use osprey::backend::iam::IamBackend;
 use osprey::backend::{Backend, BackendError, TenantRef, UserRef};
-use osprey::config::{BackendConfig, Config, Env};
+use osprey::config::{BackendConfig, BackendSpec, Config, Env};
 
 fn backend_config(kind: &str, endpoint: &str, ak: &str, sk: &str) -> Arc<BackendConfig> {
     let toml = format!(
@@ -17,6 +17,22 @@ fn backend_config(kind: &str, endpoint: &str, ak: &str, sk: &str) -> Arc<Backend
         .unwrap()
         .backends[0]
         .clone()
+}
+
+fn ceph_rgw(endpoint: &str, ak: &str, sk: &str) -> CephRgwBackend {
+    let cfg = backend_config("ceph-rgw", endpoint, ak, sk);
+    let BackendSpec::CephRgw(spec) = &cfg.spec else {
+        panic!("kind ceph-rgw gives a CephRgw spec: {cfg:?}")
+    };
+    CephRgwBackend::new(cfg.clone(), spec).unwrap()
+}
+
+fn iam(endpoint: &str, ak: &str, sk: &str) -> IamBackend {
+    let cfg = backend_config("iam", endpoint, ak, sk);
+    let BackendSpec::Iam(spec) = &cfg.spec else {
+        panic!("kind iam gives an Iam spec: {cfg:?}")
+    };
+    IamBackend::new(cfg.clone(), spec).unwrap()
 }
 
 fn s3_client(endpoint: &str, ak: &str, sk: &str) -> aws_sdk_s3::Client {
@@ -43,8 +59,7 @@ fn rand_u32() -> u32 {
 #[tokio::test(flavor = "multi_thread")]
 async fn ceph_rgw_identity_lifecycle() {
     let ep = real::ceph_rgw();
-    let cfg = backend_config("ceph-rgw", ep, real::RGW_ADMIN_KEY, real::RGW_ADMIN_SECRET);
-    let rgw = CephRgwBackend::new(cfg).unwrap();
+    let rgw = ceph_rgw(ep, real::RGW_ADMIN_KEY, real::RGW_ADMIN_SECRET);
     let tenant = TenantRef {
         tenant_id: unique("t"),
         name: "Acme".into(),
@@ -111,13 +126,7 @@ async fn ceph_rgw_identity_lifecycle() {
 #[tokio::test(flavor = "multi_thread")]
 async fn ceph_rgw_bad_admin_key_is_refused_with_backend_name() {
     let ep = real::ceph_rgw();
-    let rgw = CephRgwBackend::new(backend_config(
-        "ceph-rgw",
-        ep,
-        real::RGW_ADMIN_KEY,
-        "wrong-secret",
-    ))
-    .unwrap();
+    let rgw = ceph_rgw(ep, real::RGW_ADMIN_KEY, "wrong-secret");
     let tenant = TenantRef {
         tenant_id: unique("t"),
         name: "x".into(),
@@ -139,13 +148,7 @@ async fn ceph_rgw_bad_admin_key_is_refused_with_backend_name() {
 #[tokio::test(flavor = "multi_thread")]
 async fn unreachable_backend_is_unavailable_and_retryable() {
     let port = real::free_port();
-    let rgw = CephRgwBackend::new(backend_config(
-        "ceph-rgw",
-        &format!("http://127.0.0.1:{port}"),
-        "a",
-        "b",
-    ))
-    .unwrap();
+    let rgw = ceph_rgw(&format!("http://127.0.0.1:{port}"), "a", "b");
     let tenant = TenantRef {
         tenant_id: "t1".into(),
         name: "x".into(),
@@ -163,13 +166,7 @@ async fn unreachable_backend_is_unavailable_and_retryable() {
 #[tokio::test(flavor = "multi_thread")]
 async fn iam_identity_lifecycle_against_moto() {
     let moto = real::Moto::start();
-    let iam = IamBackend::new(backend_config(
-        "iam",
-        &moto.endpoint,
-        "AKIDADMIN000000000000",
-        "admin-secret",
-    ))
-    .unwrap();
+    let iam = iam(&moto.endpoint, "AKIDADMIN000000000000", "admin-secret");
     let tenant = TenantRef {
         tenant_id: "t0123456789abcdef".into(),
         name: "Acme".into(),

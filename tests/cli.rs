@@ -81,6 +81,50 @@ fn check_config_names_file_line_and_key() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read"));
 }
 
+/// issue 12: `profile` was not checked by `check-config` — an unknown name or a profile of
+/// another kind passed (exit 0) and failed only at start, or was silently used.
+#[test]
+fn check_config_rejects_unknown_and_mismatched_profiles() {
+    let dir = tempfile::tempdir().unwrap();
+    let head = "[osis]\nadmin_access_key = \"a\"\nadmin_secret_key = \"12345678\"\n[[backends]]\nname = \"gen\"\nkind = \"s3\"\nendpoint = \"http://127.0.0.1:9\"\naccess_key = \"AK\"\nsecret_key_env = \"GEN_SECRET\"\n";
+    for (file, profile, want) in [
+        (
+            "unknown.toml",
+            "stoargegrid",
+            "unknown.toml:10:11: `backends[0].profile`: no backend profile `stoargegrid`; built-in profiles: local, s3, ceph-rgw, iam",
+        ),
+        (
+            "mismatch.toml",
+            "ceph-rgw",
+            "mismatch.toml:10:11: `backends[0].profile`: profile `ceph-rgw` is for `ceph-rgw` backends, not `s3`; remove `profile` or name a profile of kind `s3`",
+        ),
+    ] {
+        let f = dir.path().join(file);
+        std::fs::write(&f, format!("{head}profile = \"{profile}\"\n")).unwrap();
+        let out = osprey()
+            .args(["check-config", "--no-secrets"])
+            .arg(&f)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{file}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.trim_end().ends_with(want), "{err}");
+    }
+    // the kind's own profile passes
+    let f = dir.path().join("ok.toml");
+    std::fs::write(&f, format!("{head}profile = \"s3\"\n")).unwrap();
+    let out = osprey()
+        .args(["check-config", "--no-secrets"])
+        .arg(&f)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 mod common;
 
 /// `osprey support-bundle` against a running Osprey: every part present, no secret inside.

@@ -19,7 +19,7 @@ use super::s3::endpoint_data_path;
 use super::{
     Backend, BackendError, DataPath, Identity, IdentityScope, SigningKey, TenantRef, UserRef,
 };
-use crate::config::BackendConfig;
+use crate::config::{BackendConfig, CephRgwSpec};
 
 /// RGW tenant names: Osprey tenant ids are generated as `[a-z0-9]` (see osis), which RGW accepts;
 /// anything else is mapped through a hash so it can never collide with a generated id.
@@ -81,29 +81,12 @@ struct RgwUser {
 }
 
 impl CephRgwBackend {
-    pub fn new(config: Arc<BackendConfig>) -> Result<Self, BackendError> {
-        let internal = |m: String| BackendError::Internal {
-            backend: config.name.clone(),
-            message: m,
-        };
-        let uri = config
-            .endpoint
-            .clone()
-            .ok_or_else(|| internal("no endpoint configured".into()))?;
-        let profile = super::profile::load(&config.profile).map_err(internal)?;
-        let data_path = endpoint_data_path(&config, &uri, profile.payload_modes.into(), false)?;
-        let key = SigningKey {
-            access_key: config
-                .access_key
-                .clone()
-                .ok_or_else(|| internal("no access_key configured".into()))?,
-            secret_key: config
-                .secret_key
-                .clone()
-                .ok_or_else(|| internal("no secret configured".into()))?,
-        };
+    /// `spec` is `config.spec`'s variant (the factory matches it).
+    pub fn new(config: Arc<BackendConfig>, spec: &CephRgwSpec) -> Result<Self, BackendError> {
+        let data_path = endpoint_data_path(&config, &spec.endpoint);
+        let key = SigningKey::from(&spec.admin);
         let admin = AdminClient::new(&config.name, key, &config.region, "s3", config.timeout)?;
-        let base = uri.to_string().trim_end_matches('/').to_string();
+        let base = spec.endpoint.base_url();
         Ok(CephRgwBackend {
             config,
             data_path,

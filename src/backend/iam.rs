@@ -22,7 +22,7 @@ use super::s3::endpoint_data_path;
 use super::{
     Backend, BackendError, DataPath, Identity, IdentityScope, SigningKey, TenantRef, UserRef,
 };
-use crate::config::BackendConfig;
+use crate::config::{BackendConfig, IamSpec};
 
 /// IAM API version the query protocol needs.
 const IAM_VERSION: &str = "2010-05-08";
@@ -79,30 +79,12 @@ struct AccessKeyMeta {
 }
 
 impl IamBackend {
-    pub fn new(config: Arc<BackendConfig>) -> Result<Self, BackendError> {
-        let internal = |m: String| BackendError::Internal {
-            backend: config.name.clone(),
-            message: m,
-        };
-        let uri = config
-            .endpoint
-            .clone()
-            .ok_or_else(|| internal("no endpoint configured".into()))?;
-        let profile = super::profile::load(&config.profile).map_err(internal)?;
-        let data_path = endpoint_data_path(&config, &uri, profile.payload_modes.into(), true)?;
-        let key = SigningKey {
-            access_key: config
-                .access_key
-                .clone()
-                .ok_or_else(|| internal("no access_key configured".into()))?,
-            secret_key: config
-                .secret_key
-                .clone()
-                .ok_or_else(|| internal("no secret configured".into()))?,
-        };
+    /// `spec` is `config.spec`'s variant (the factory matches it).
+    pub fn new(config: Arc<BackendConfig>, spec: &IamSpec) -> Result<Self, BackendError> {
+        let data_path = endpoint_data_path(&config, &spec.endpoint);
+        let key = SigningKey::from(&spec.admin);
         let admin = AdminClient::new(&config.name, key, &config.region, "iam", config.timeout)?;
-        let iam_uri = config.iam_endpoint.clone().unwrap_or(uri);
-        let iam_url = format!("{}/", iam_uri.to_string().trim_end_matches('/'));
+        let iam_url = format!("{}/", spec.iam_endpoint.base_url());
         Ok(IamBackend {
             config,
             data_path,

@@ -3,73 +3,44 @@
 //! A backend has two faces: *provisioning* (make the tenant and user exist on the platform and hand
 //! back a key Osprey can sign with) and *data-path facts* (where its S3 endpoint is, which region it
 //! signs with, which payload modes it accepts, whether bucket names must be translated because the
-//! namespace is shared). Adding a vendor means one driver file here plus one profile folder under
-//! `backends/<kind>/` (architecture.md §4).
+//! namespace is shared). Adding a vendor means a `BackendSpec` variant in `config::model`, one
+//! driver file here mapped from it in [`factory`], and one profile folder under `backends/<kind>/`
+//! listed in `config::profile` (architecture.md §4).
 
+pub mod address;
 pub mod admin_http;
 pub mod ceph_rgw;
+pub mod factory;
 pub mod iam;
 pub mod local;
 /// The `local` kind's [`Backend`] impl (beside the embedded server it drives).
 #[path = "local/driver.rs"]
 pub mod local_driver;
 pub mod naming;
-pub mod profile;
 pub mod s3;
 pub mod usage;
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::config::{BackendConfig, BackendKind};
+pub use crate::config::profile::PayloadModes;
+use crate::config::{BackendConfig, BackendKind, ServiceCredentials};
+pub use address::BackendAddress;
 
-/// Which aws-chunked payload modes a backend accepts (architecture.md §3). A mode it lacks is decoded
-/// by Osprey into a plain body before the request is forwarded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PayloadModes {
-    /// `STREAMING-AWS4-HMAC-SHA256-PAYLOAD`
-    pub signed_chunks: bool,
-    /// `STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER`
-    pub signed_chunks_trailer: bool,
-    /// `STREAMING-UNSIGNED-PAYLOAD-TRAILER`
-    pub unsigned_trailer: bool,
-}
-
-impl PayloadModes {
-    /// Ceph RGW 16 (Pacific): chunk signatures yes, trailer modes no
-    /// (shared/recipes/ceph-rgw/README.md "Gotchas": 400 XAmzContentSHA256Mismatch).
-    pub const NO_TRAILERS: PayloadModes = PayloadModes {
-        signed_chunks: true,
-        signed_chunks_trailer: false,
-        unsigned_trailer: false,
-    };
-    pub const ALL: PayloadModes = PayloadModes {
-        signed_chunks: true,
-        signed_chunks_trailer: true,
-        unsigned_trailer: true,
-    };
-}
-
-/// How Osprey reaches a backend's S3 endpoint.
-#[derive(Debug, Clone)]
-pub enum Address {
-    Tcp(SocketAddr),
-    Unix(PathBuf),
-}
-
+/// What the data plane needs to reach a backend's S3 endpoint and shape requests for it.
 #[derive(Debug, Clone)]
 pub struct DataPath {
-    pub address: Address,
+    /// Host and port, resolved per request from a TTL cache ([`BackendAddress::resolve`]).
+    pub address: BackendAddress,
     pub tls: bool,
     /// SNI and `Host` header value sent upstream (the host the backend signs for).
     pub host: String,
     pub region: String,
+    /// From the backend's profile.
     pub payload_modes: PayloadModes,
     /// Buckets of all tenants share one namespace on this backend: Osprey derives backend bucket
-    /// names from tenant + bucket and enforces ownership through placements.
+    /// names from tenant + bucket and enforces ownership through placements. From the profile.
     pub shared_namespace: bool,
 }
 
@@ -78,6 +49,15 @@ pub struct DataPath {
 pub struct SigningKey {
     pub access_key: String,
     pub secret_key: String,
+}
+
+impl From<&ServiceCredentials> for SigningKey {
+    fn from(c: &ServiceCredentials) -> Self {
+        SigningKey {
+            access_key: c.access_key.clone(),
+            secret_key: c.secret_key.expose().to_string(),
+        }
+    }
 }
 
 impl std::fmt::Debug for SigningKey {
@@ -150,7 +130,7 @@ pub trait Backend: Send + Sync + 'static {
         &self.config().name
     }
     fn kind(&self) -> BackendKind {
-        self.config().kind
+        self.config().kind()
     }
     fn data_path(&self) -> &DataPath;
     fn identity_scope(&self) -> IdentityScope;

@@ -4,16 +4,15 @@
 //! account under derived names (see [`super::naming`]) and Osprey alone enforces that a tenant only
 //! reaches buckets placed for it. Provisioning therefore creates nothing on the platform.
 
-use std::net::ToSocketAddrs;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 
 use super::{
-    Address, Backend, BackendError, DataPath, Identity, IdentityScope, PayloadModes, SigningKey,
+    Backend, BackendAddress, BackendError, DataPath, Identity, IdentityScope, SigningKey,
     TenantRef, UserRef,
 };
-use crate::config::BackendConfig;
+use crate::config::{BackendConfig, Endpoint, S3Spec};
 
 pub struct S3Backend {
     config: Arc<BackendConfig>,
@@ -21,72 +20,28 @@ pub struct S3Backend {
     key: SigningKey,
 }
 
-/// Resolve an endpoint URL into the data-path address, SNI/Host and TLS flag.
-pub fn endpoint_data_path(
-    config: &BackendConfig,
-    uri: &http::Uri,
-    payload_modes: PayloadModes,
-    shared_namespace: bool,
-) -> Result<DataPath, BackendError> {
-    let internal = |m: String| BackendError::Internal {
-        backend: config.name.clone(),
-        message: m,
-    };
-    let tls = uri.scheme_str() == Some("https");
-    let host = uri
-        .host()
-        .ok_or_else(|| internal(format!("endpoint `{uri}` has no host")))?;
-    let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
-    let addr = (host, port)
-        .to_socket_addrs()
-        .map_err(|e| internal(format!("cannot resolve `{host}`: {e}")))?
-        .next()
-        .ok_or_else(|| internal(format!("`{host}` resolves to no address")))?;
-    // Host header as the backend expects to see it (the port is part of what SigV4 signs)
-    let default_port = if tls { 443 } else { 80 };
-    let host_header = if port == default_port {
-        host.to_string()
-    } else {
-        format!("{host}:{port}")
-    };
-    Ok(DataPath {
-        address: Address::Tcp(addr),
-        tls,
-        host: host_header,
+/// The data path toward an endpoint: its host and port (resolved per request, see
+/// [`BackendAddress`]), SNI/Host and TLS flag, with the payload modes and namespace sharing the
+/// backend's profile states (backends/<profile>/profile.toml). Shared by the remote kinds.
+pub fn endpoint_data_path(config: &BackendConfig, endpoint: &Endpoint) -> DataPath {
+    DataPath {
+        address: BackendAddress::named(&config.name, endpoint.host(), endpoint.port()),
+        tls: endpoint.tls(),
+        host: endpoint.host_header(),
         region: config.region.clone(),
-        payload_modes,
-        shared_namespace,
-    })
+        payload_modes: config.profile.payload_modes,
+        shared_namespace: config.profile.shared_namespace,
+    }
 }
 
 impl S3Backend {
-    pub fn new(config: Arc<BackendConfig>) -> Result<Self, BackendError> {
-        let internal = |m: &str| BackendError::Internal {
-            backend: config.name.clone(),
-            message: m.to_string(),
-        };
-        let uri = config
-            .endpoint
-            .clone()
-            .ok_or_else(|| internal("no endpoint configured"))?;
-        let key = SigningKey {
-            access_key: config
-                .access_key
-                .clone()
-                .ok_or_else(|| internal("no access_key configured"))?,
-            secret_key: config
-                .secret_key
-                .clone()
-                .ok_or_else(|| internal("no secret configured"))?,
-        };
-        // The vendor profile decides payload modes and namespace sharing (backends/<profile>/profile.toml).
-        let profile = super::profile::load(&config.profile).map_err(|m| internal(&m))?;
-        let data_path = endpoint_data_path(&config, &uri, profile.payload_modes.into(), true)?;
-        Ok(S3Backend {
+    /// `spec` is `config.spec`'s variant (the factory matches it).
+    pub fn new(config: Arc<BackendConfig>, spec: &S3Spec) -> Self {
+        S3Backend {
+            data_path: endpoint_data_path(&config, &spec.endpoint),
+            key: SigningKey::from(&spec.service),
             config,
-            data_path,
-            key,
-        })
+        }
     }
 }
 

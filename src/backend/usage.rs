@@ -4,7 +4,7 @@
 
 use std::time::SystemTime;
 
-use super::{Address, DataPath, SigningKey};
+use super::{DataPath, SigningKey};
 
 /// Most ListObjectsV2 pages read per bucket (1000 keys each): bounds the work one usage call can
 /// cause on a backend; a bucket larger than this reports what was counted and logs it.
@@ -115,9 +115,7 @@ async fn call(
     method: reqwest::Method,
     path: &str,
 ) -> Result<(reqwest::StatusCode, String), String> {
-    let Address::Tcp(addr) = &dp.address else {
-        return Err("unix-socket backends are not supported here".into());
-    };
+    let addr = dp.address.resolve().await.map_err(|e| e.to_string())?;
     use crate::s3::sigv4::{resign, Credentials, Outgoing, EMPTY_SHA256_HEX};
     let s = resign(
         &Outgoing {

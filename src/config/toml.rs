@@ -2,7 +2,7 @@
 //! everywhere, so a typo is an error naming the key and line, not a silently ignored setting).
 //!
 //! This layer only describes syntax. Meaning (defaults resolved, references checked, paths and
-//! addresses parsed) lives in [`super::internal`], which is the only model request code reads —
+//! addresses parsed) lives in [`super::model`] (through [`super::validate`]), which is the only model request code reads —
 //! the same split as river's `config/toml.rs` vs `config/internal.rs`.
 
 use std::collections::BTreeMap;
@@ -53,7 +53,7 @@ pub struct ServerSection {
 }
 
 /// `[server.limits]`: what one client may hold of Osprey (docs/security.md). Each key's default
-/// is the named constant in `config::internal`.
+/// is the named constant in `config::model`.
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct LimitsSection {

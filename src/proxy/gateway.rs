@@ -18,7 +18,6 @@ use super::directory::CachedDirectory;
 use super::keys::SigningKeys;
 use super::request::{BodyPrefix, Decision, Forward, RequestBody, RequestCtx};
 use super::{form, principals, respond, rewrite, route, SharedSnapshot};
-use crate::backend::Address;
 use crate::s3::op::OpKind;
 use crate::s3::S3Error;
 
@@ -210,15 +209,31 @@ impl ProxyHttp for Gateway {
         _session: &mut Session,
         ctx: &mut RequestCtx,
     ) -> pingora::Result<Box<HttpPeer>> {
-        let backend = &forwarding(ctx)?.route.backend;
+        let backend = forwarding(ctx)?.route.backend.clone();
         let dp = backend.data_path();
-        let sni = dp.host.split(':').next().unwrap_or("").to_string();
-        let mut peer = match &dp.address {
-            Address::Tcp(a) => HttpPeer::new(*a, dp.tls, sni),
-            Address::Unix(p) => HttpPeer::new_uds(&p.to_string_lossy(), dp.tls, sni)?,
+        // the endpoint's name is looked up here, from a TTL cache (backend/address.rs, issue 12)
+        let addr = match dp.address.resolve().await {
+            Ok(a) => a,
+            Err(e) => {
+                // the client learns which backend, not its host name (issue 9, item 5)
+                tracing::warn!(request_id = %ctx.request_id, backend = backend.name(), error = %e, "backend host name does not resolve");
+                let err = S3Error::service_unavailable(
+                    backend.name(),
+                    "its endpoint's host name does not resolve",
+                );
+                let pe = perr(&err);
+                ctx.error = Some(err);
+                return Err(pe);
+            }
         };
+        let sni = dp.host.split(':').next().unwrap_or("").to_string();
+        let mut peer = HttpPeer::new(addr, dp.tls, sni);
         let timeout = backend.config().timeout;
-        peer.options.connection_timeout = Some(timeout.min(Duration::from_secs(5)));
+        let connect_timeout = timeout.min(Duration::from_secs(5));
+        peer.options.connection_timeout = Some(connect_timeout);
+        // a refused address fails over to the name's next address (proxy/connect.rs)
+        peer.options.custom_l4 =
+            super::connect::FailoverConnect::for_address(&dp.address, connect_timeout);
         peer.options.total_connection_timeout = Some(timeout);
         peer.options.read_timeout = Some(timeout);
         peer.options.write_timeout = Some(timeout);

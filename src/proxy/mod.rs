@@ -9,6 +9,7 @@
 
 mod authn;
 mod body;
+pub mod connect;
 pub mod directory;
 mod form;
 pub mod gateway;

@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::config::internal::RoutingConfig;
+use crate::config::model::RoutingConfig;
 
 /// A bucket-name or tenant pattern: literal text with `*` wildcards.
 #[derive(Debug, Clone)]
@@ -239,7 +239,7 @@ impl Routing {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::internal::{Namespace, RuleConfig, TableConfig, TenantAssignmentConfig};
+    use crate::config::model::{Namespace, RuleConfig, TableConfig, TenantAssignmentConfig};
     use std::collections::BTreeMap;
 
     #[test]

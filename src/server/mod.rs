@@ -19,7 +19,7 @@ use pingora::server::configuration::ServerConf;
 use pingora::server::{Server, ShutdownWatch};
 use pingora::services::background::{background_service, BackgroundService};
 
-use crate::config::internal::TlsConfig;
+use crate::config::TlsConfig;
 use crate::config::{Config, LogLevel};
 
 pub struct ServeOptions {

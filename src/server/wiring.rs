@@ -3,17 +3,10 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use std::collections::HashMap;
-
 use arc_swap::ArcSwap;
 
-use crate::backend::ceph_rgw::CephRgwBackend;
-use crate::backend::iam::IamBackend;
-use crate::backend::local_driver::LocalBackend;
-use crate::backend::s3::S3Backend;
-use crate::backend::Backend;
-use crate::config::internal::{BackendKind, StoreKind};
-use crate::config::Config;
+use crate::backend::factory::build_backends;
+use crate::config::{Config, StoreKind};
 use crate::osis::hooks::ControlHooks;
 use crate::osis::{auth::Authenticator, OsisState};
 use crate::proxy::directory::{CachedDirectory, StoreDirectory};
@@ -38,31 +31,6 @@ pub fn open_store(cfg: &Config) -> anyhow::Result<(Arc<SqliteStore>, MasterKey)>
         StoreKind::Sqlite { path } => SqliteStore::open(path, key.clone())?,
     };
     Ok((Arc::new(store), key))
-}
-
-/// Instantiate one configured backend (starting the embedded store for a `local` one).
-pub async fn build_backend(
-    cfg: &Config,
-    b: &Arc<crate::config::BackendConfig>,
-) -> anyhow::Result<Arc<dyn Backend>> {
-    Ok(match b.kind {
-        BackendKind::Local => {
-            let root = cfg.server.data_dir.join("local").join(&b.name);
-            Arc::new(LocalBackend::start(b.clone(), &root).await?)
-        }
-        BackendKind::S3 => Arc::new(S3Backend::new(b.clone())?),
-        BackendKind::CephRgw => Arc::new(CephRgwBackend::new(b.clone())?),
-        BackendKind::Iam => Arc::new(IamBackend::new(b.clone())?),
-    })
-}
-
-/// Instantiate every configured backend.
-pub async fn build_backends(cfg: &Config) -> anyhow::Result<HashMap<String, Arc<dyn Backend>>> {
-    let mut out: HashMap<String, Arc<dyn Backend>> = HashMap::new();
-    for b in &cfg.backends {
-        out.insert(b.name.clone(), build_backend(cfg, b).await?);
-    }
-    Ok(out)
 }
 
 /// The store for inspection only (no migration, no master key created).

@@ -9,8 +9,8 @@ use async_trait::async_trait;
 
 use super::local::LocalServer;
 use crate::backend::{
-    Address, Backend, BackendError, DataPath, Identity, IdentityScope, SigningKey, TenantRef,
-    UserRef,
+    Backend, BackendAddress, BackendError, DataPath, Identity, IdentityScope, SigningKey,
+    TenantRef, UserRef,
 };
 use crate::config::BackendConfig;
 
@@ -37,20 +37,15 @@ impl LocalBackend {
                 backend: config.name.clone(),
                 message: format!("cannot start the embedded store in {}: {e}", root.display()),
             })?;
-        let profile =
-            crate::backend::profile::load(&config.profile).map_err(|m| BackendError::Internal {
-                backend: config.name.clone(),
-                message: m,
-            })?;
         let addr = server.addr();
         Ok(LocalBackend {
             data_path: DataPath {
-                address: Address::Tcp(addr),
+                address: BackendAddress::fixed(&config.name, addr),
                 tls: false,
                 host: addr.to_string(),
                 region: LOCAL_REGION.to_string(),
-                payload_modes: profile.payload_modes.into(),
-                shared_namespace: profile.shared_namespace,
+                payload_modes: config.profile.payload_modes,
+                shared_namespace: config.profile.shared_namespace,
             },
             config,
             key,
