@@ -538,6 +538,7 @@ async fn create_user(
         st.hooks.after_delete(&tenant_id, Some(&user.user_id)).await;
         return Err(e);
     }
+    st.hooks.credential_changed(&cred.access_key).await;
     tracing::info!(tenant_id = %tenant_id, user_id = %user.user_id, access_key = %cred.access_key, "user created with its first key");
     Ok((StatusCode::CREATED, Json(user.into())))
 }
@@ -648,6 +649,7 @@ async fn create_credential(
             crate::store::StoreError::NotFound(m) => ApiError::bad_request(m),
             other => other.into(),
         })?;
+    st.hooks.credential_changed(&cred.access_key).await;
     tracing::info!(tenant_id = %t, user_id = %u, access_key = %cred.access_key, "credential created");
     Ok((StatusCode::CREATED, Json(cred.into())))
 }
