@@ -8,7 +8,7 @@
 //! (re-)created — drivers are idempotent — with its current status, otherwise it is removed from
 //! the backend. So there are no orphans and no lost work, whatever fails when.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,11 +23,44 @@ use crate::osis::hooks::{ControlHooks, StoreHooks};
 use crate::osis::model::{BucketMeta, Usage};
 use crate::proxy::directory::CachedDirectory;
 use crate::proxy::SharedSnapshot;
-use crate::store::{BackendIdentity, Store, Tenant, User};
+use crate::store::{BackendIdentity, PendingOp, Store, Tenant, User};
 
 /// Most attempts the reconciler makes for one intent before it only logs it at each pass (it keeps
 /// trying: giving up would leave an orphan, but the log line tells an operator what is stuck).
 pub const RECONCILE_WARN_AFTER: i64 = 10;
+
+/// Backends the reconciler works on at once (issue 12), each on its own lane. Default 8: enough
+/// that a few backends down at the same time (each lane waiting its `timeout_ms` per intent) leave
+/// slots for the healthy ones; it stops a configuration with many backends from opening a burst of
+/// admin-API calls on every pass.
+pub const RECONCILE_CONCURRENCY: usize = 8;
+
+/// A backend's reconciler lane, marked busy for as long as this lives (dropped at the end of the
+/// lane, also when its pass is cancelled): one backend never has two lanes, which would break the
+/// order of its intents.
+struct LaneClaim<'a> {
+    busy: &'a std::sync::Mutex<HashSet<String>>,
+    backend: String,
+}
+
+impl<'a> LaneClaim<'a> {
+    fn take(busy: &'a std::sync::Mutex<HashSet<String>>, backend: &str) -> Option<Self> {
+        let mut set = busy.lock().unwrap_or_else(|e| e.into_inner());
+        set.insert(backend.to_string()).then(|| LaneClaim {
+            busy,
+            backend: backend.to_string(),
+        })
+    }
+}
+
+impl Drop for LaneClaim<'_> {
+    fn drop(&mut self) {
+        self.busy
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.backend);
+    }
+}
 
 /// One unit of backend work, stored as JSON in `pending_ops` (no secrets: the reconciler derives
 /// everything else from the store and the driver).
@@ -65,6 +98,10 @@ pub struct Provisioner {
     pub store_hooks: StoreHooks,
     /// Wakes the reconciler early (after deletions, whose backend work runs in the background).
     wake: tokio::sync::Notify,
+    /// Backends whose reconciler lane is running ([`LaneClaim`]).
+    busy: std::sync::Mutex<HashSet<String>>,
+    /// [`RECONCILE_CONCURRENCY`] lanes at once, across all passes.
+    lane_slots: tokio::sync::Semaphore,
 }
 
 fn backend_api_error(e: &BackendError) -> ApiError {
@@ -85,6 +122,8 @@ impl Provisioner {
             snapshot,
             directory,
             wake: tokio::sync::Notify::new(),
+            busy: std::sync::Mutex::new(HashSet::new()),
+            lane_slots: tokio::sync::Semaphore::new(RECONCILE_CONCURRENCY),
         }
     }
 
@@ -175,12 +214,14 @@ impl Provisioner {
                     .usage_key(backend, &p)
                     .await
                     .ok_or_else(|| internal("no key to purge the bucket with".into()))?;
-                crate::backend::usage::purge_bucket(backend.data_path(), &key, backend_bucket)
-                    .await
-                    .map_err(|m| BackendError::Unavailable {
-                        backend: backend.name().to_string(),
-                        message: m,
-                    })
+                crate::backend::usage::purge_bucket(
+                    backend.data_path(),
+                    &key,
+                    backend_bucket,
+                    backend.config().timeout,
+                )
+                .await
+                .map_err(|e| e.into_backend(backend.name()))
             }
             Intent::Tenant {
                 tenant_id,
@@ -329,6 +370,12 @@ impl Provisioner {
     }
 
     /// One reconciler pass over every pending intent. Returns how many remain.
+    ///
+    /// Each backend's intents run in order (store order) on one *lane*; lanes of different
+    /// backends run concurrently, at most [`RECONCILE_CONCURRENCY`] at once (issue 12: the pass
+    /// used to be one loop, so a backend that accepts connections and never answers held every
+    /// other backend's provisioning for its full timeout per intent). A backend whose lane is still
+    /// running from an earlier pass is skipped: its lane picks up the new intents itself.
     pub async fn reconcile(&self) -> usize {
         let pending = match self.store.pending().await {
             Ok(p) => p,
@@ -338,44 +385,97 @@ impl Provisioner {
             }
         };
         let snap = self.snapshot.load_full();
-        let mut left = 0;
+        let mut by_backend: BTreeMap<String, Vec<(PendingOp, Intent)>> = BTreeMap::new();
         for p in pending {
             let Ok(intent) = serde_json::from_str::<Intent>(&p.op) else {
                 tracing::error!(id = p.id, op = %p.op, "unreadable pending operation dropped");
                 let _ = self.store.finish_pending(p.id).await;
                 continue;
             };
-            let Some(backend) = snap.backend(&p.backend).cloned() else {
+            by_backend
+                .entry(p.backend.clone())
+                .or_default()
+                .push((p, intent));
+        }
+        let mut left = 0;
+        let mut lanes = Vec::new();
+        for (name, ops) in by_backend {
+            if snap.backend(&name).is_none() {
                 // the backend left the configuration (a reload refuses that while it holds
                 // identities, so this is work for a backend that never got any)
-                left += 1;
+                left += ops.len();
+                continue;
+            }
+            let Some(claim) = LaneClaim::take(&self.busy, &name) else {
+                left += ops.len(); // its lane from an earlier pass is still running
                 continue;
             };
-            match self.apply(backend.as_ref(), &intent).await {
-                Ok(()) => {
-                    tracing::info!(backend = %p.backend, ?intent, attempts = p.attempts + 1, "reconciler completed pending provisioning");
-                    let _ = self.store.finish_pending(p.id).await;
-                }
-                Err(e) => {
-                    left += 1;
-                    if p.attempts + 1 >= RECONCILE_WARN_AFTER {
-                        tracing::warn!(backend = %p.backend, error = %e, attempts = p.attempts + 1, ?intent, "provisioning still pending");
-                    }
-                    let _ = self.store.fail_pending(p.id, &e.to_string()).await;
-                }
-            }
+            lanes.push(self.lane(claim, ops));
         }
-        left
+        left + futures::future::join_all(lanes)
+            .await
+            .into_iter()
+            .sum::<usize>()
     }
 
-    /// Run [`Self::reconcile`] now and then every `every`, until the process ends.
+    /// Work through one backend's intents in order, then through any that arrived for it
+    /// meanwhile (so a wake-up during a long lane is not lost). Returns how many failed.
+    async fn lane(&self, claim: LaneClaim<'_>, mut ops: Vec<(PendingOp, Intent)>) -> usize {
+        let Ok(_slot) = self.lane_slots.acquire().await else {
+            return ops.len(); // the semaphore is never closed
+        };
+        let name = claim.backend.as_str();
+        let mut failed = 0;
+        let mut seen = 0;
+        while !ops.is_empty() {
+            let Some(backend) = self.snapshot.load().backend(name).cloned() else {
+                return failed + ops.len();
+            };
+            for (p, intent) in ops {
+                seen = seen.max(p.id);
+                match self.apply(backend.as_ref(), &intent).await {
+                    Ok(()) => {
+                        tracing::info!(backend = %p.backend, ?intent, attempts = p.attempts + 1, "reconciler completed pending provisioning");
+                        let _ = self.store.finish_pending(p.id).await;
+                    }
+                    Err(e) => {
+                        failed += 1;
+                        if p.attempts + 1 >= RECONCILE_WARN_AFTER {
+                            tracing::warn!(backend = %p.backend, error = %e, attempts = p.attempts + 1, ?intent, "provisioning still pending");
+                        }
+                        let _ = self.store.fail_pending(p.id, &e.to_string()).await;
+                    }
+                }
+            }
+            // only intents newer than those just tried: a failed one waits for the next pass
+            ops = match self.store.pending().await {
+                Ok(all) => all
+                    .into_iter()
+                    .filter(|p| p.backend == name && p.id > seen)
+                    .filter_map(|p| {
+                        let intent = serde_json::from_str::<Intent>(&p.op).ok()?;
+                        Some((p, intent))
+                    })
+                    .collect(),
+                Err(_) => Vec::new(),
+            };
+        }
+        failed
+    }
+
+    /// Run [`Self::reconcile`] now and then every `every` (or when woken), until the process
+    /// ends. Each pass runs on a task of its own, so a lane stalled on one backend keeps running
+    /// while later passes serve the others (issue 12).
     pub fn spawn_reconciler(self: Arc<Self>, every: Duration) {
         tokio::spawn(async move {
             loop {
-                let left = self.reconcile().await;
-                if left > 0 && left != usize::MAX {
-                    tracing::debug!(left, "pending provisioning after reconciler pass");
-                }
+                let me = self.clone();
+                tokio::spawn(async move {
+                    let left = me.reconcile().await;
+                    if left > 0 && left != usize::MAX {
+                        tracing::debug!(left, "pending provisioning after reconciler pass");
+                    }
+                });
                 tokio::select! {
                     _ = tokio::time::sleep(every) => {}
                     _ = self.wake.notified() => {}
@@ -737,7 +837,12 @@ impl ControlHooks for Provisioner {
                 let key = self.usage_key(backend.as_ref(), &p).await?;
                 match tokio::time::timeout(
                     deadline,
-                    crate::backend::usage::bucket_usage(backend.data_path(), &key, &p.backend_bucket),
+                    crate::backend::usage::bucket_usage(
+                        backend.data_path(),
+                        &key,
+                        &p.backend_bucket,
+                        backend.config().timeout,
+                    ),
                 )
                 .await
                 {

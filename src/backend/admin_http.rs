@@ -16,8 +16,40 @@ use aws_smithy_runtime_api::client::identity::Identity as SmithyIdentity;
 use super::{BackendError, SigningKey};
 
 /// Largest admin-API answer Osprey reads (4 MiB): user and bucket listings of one tenant fit easily;
-/// a misbehaving endpoint must not make Osprey buffer without bound.
+/// a misbehaving endpoint must not make Osprey buffer without bound. Enforced while reading
+/// (issue 12: it used to be checked after the whole body was in memory), and up front when the
+/// answer's `Content-Length` already says it is larger.
 pub const MAX_ADMIN_RESPONSE: usize = 4 * 1024 * 1024;
+
+/// Why [`read_limited`] stopped.
+#[derive(Debug)]
+pub(crate) enum ReadError {
+    /// The body (or its announced `Content-Length`) is larger than the limit.
+    TooLarge,
+    /// The connection failed or timed out mid-body.
+    Transport(reqwest::Error),
+}
+
+/// The body of `resp`, read chunk by chunk and abandoned as soon as it exceeds `limit` bytes: at
+/// most `limit` plus one chunk is ever buffered, whatever the peer sends (issue 12). Dropping the
+/// response closes the connection, so the rest is never read.
+pub(crate) async fn read_limited(
+    mut resp: reqwest::Response,
+    limit: usize,
+) -> Result<Vec<u8>, ReadError> {
+    let announced = resp.content_length();
+    if announced.is_some_and(|n| n > limit as u64) {
+        return Err(ReadError::TooLarge);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(ReadError::Transport)? {
+        if body.len() + chunk.len() > limit {
+            return Err(ReadError::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
 
 /// A client for one backend's admin API.
 pub struct AdminClient {
@@ -147,15 +179,14 @@ impl AdminClient {
             }
         })?;
         let status = resp.status().as_u16();
-        let bytes = resp
-            .bytes()
+        let bytes = read_limited(resp, MAX_ADMIN_RESPONSE)
             .await
-            .map_err(|e| self.unavailable(format!("reading admin answer: {e}")))?;
-        if bytes.len() > MAX_ADMIN_RESPONSE {
-            return Err(self.unavailable(format!(
-                "admin answer larger than {MAX_ADMIN_RESPONSE} bytes"
-            )));
-        }
+            .map_err(|e| match e {
+                ReadError::TooLarge => self.unavailable(format!(
+                    "admin answer larger than {MAX_ADMIN_RESPONSE} bytes"
+                )),
+                ReadError::Transport(e) => self.unavailable(format!("reading admin answer: {e}")),
+            })?;
         Ok(AdminResponse {
             status,
             body: String::from_utf8_lossy(&bytes).into_owned(),

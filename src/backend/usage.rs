@@ -1,14 +1,70 @@
 //! S3 calls Osprey itself makes on backends, through their S3 API — the one interface every kind
 //! has — signed with the identity Osprey holds there: bucket usage (paging ListObjectsV2), the
 //! backend's own ListBuckets (fan-out), and bucket purge.
+//!
+//! Every call is bounded in time (the backend's configured `timeout`, per request) and in answer
+//! size ([`MAX_LISTING_RESPONSE`]): before issue 12 a backend that accepted the connection and never
+//! answered held the calling reconciler pass or usage query forever.
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
-use super::{DataPath, SigningKey};
+use super::{BackendError, DataPath, SigningKey};
 
 /// Most ListObjectsV2 pages read per bucket (1000 keys each): bounds the work one usage call can
 /// cause on a backend; a bucket larger than this reports what was counted and logs it.
 pub const MAX_USAGE_PAGES: usize = 10_000;
+
+/// Largest answer read from one S3 call (16 MiB): a ListObjectsV2 page of 1000 keys of the
+/// longest allowed names is about 1.5 MiB, so this never cuts a real listing; it stops a
+/// misbehaving endpoint from making Osprey buffer without bound (issue 12).
+pub const MAX_LISTING_RESPONSE: usize = 16 * 1024 * 1024;
+
+/// Why an S3 call Osprey made on a backend failed. Typed (issue 12, it was a `String`) so callers
+/// can tell a refusal from an outage: see [`UsageError::into_backend`].
+#[derive(Debug, thiserror::Error)]
+pub enum UsageError {
+    #[error("signing: {0}")]
+    Signing(crate::s3::sigv4::SigError),
+    /// Connected (or not) but no complete answer within the backend's `timeout`.
+    #[error("no answer within {} ms (the backend's timeout_ms)", .0.as_millis())]
+    Timeout(Duration),
+    /// Connection refused or cut, DNS, TLS.
+    #[error("unreachable: {0}")]
+    Transport(String),
+    #[error("answer larger than {MAX_LISTING_RESPONSE} bytes")]
+    TooLarge,
+    /// The backend answered with an unexpected status.
+    #[error("{what}: HTTP {status}: {detail}")]
+    Status {
+        what: String,
+        status: u16,
+        detail: String,
+    },
+}
+
+impl UsageError {
+    /// As the provisioning layer classifies backend failures: a 4xx answer is `Refused`, Osprey's
+    /// own failures `Internal`, anything else (5xx, time-out, transport) `Unavailable`.
+    pub fn into_backend(self, backend: &str) -> BackendError {
+        let backend = backend.to_string();
+        let message = self.to_string();
+        match self {
+            UsageError::Status { status, .. } if (400..500).contains(&status) => {
+                BackendError::Refused { backend, message }
+            }
+            UsageError::Signing(_) => BackendError::Internal { backend, message },
+            _ => BackendError::Unavailable { backend, message },
+        }
+    }
+
+    fn status(what: String, status: reqwest::StatusCode, text: &str) -> Self {
+        UsageError::Status {
+            what,
+            status: status.as_u16(),
+            detail: text.chars().take(200).collect(),
+        }
+    }
+}
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct BucketUsage {
@@ -44,7 +100,8 @@ fn unescaped(text: &str) -> String {
 }
 
 /// One HTTP client for every call Osprey makes on backends' S3 APIs, so connections are pooled
-/// across requests instead of being set up for each ListBuckets fan-out or usage query.
+/// across requests instead of being set up for each ListBuckets fan-out or usage query. It has no
+/// timeout of its own: each request carries its backend's (see [`call`]).
 fn http() -> &'static reqwest::Client {
     static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
     CLIENT.get_or_init(reqwest::Client::new)
@@ -59,11 +116,14 @@ fn sum_sizes(xml: &str) -> (u64, u64) {
     (objects.len() as u64, bytes)
 }
 
+/// Objects and bytes of a bucket, counted by paging ListObjectsV2; every page request is bounded by
+/// `timeout` (the backend's).
 pub async fn bucket_usage(
     dp: &DataPath,
     key: &SigningKey,
     backend_bucket: &str,
-) -> Result<BucketUsage, String> {
+    timeout: Duration,
+) -> Result<BucketUsage, UsageError> {
     let mut usage = BucketUsage::default();
     let mut token: Option<String> = None;
     for _ in 0..MAX_USAGE_PAGES {
@@ -79,12 +139,14 @@ pub async fn bucket_usage(
             key,
             reqwest::Method::GET,
             &format!("/{backend_bucket}?{query}"),
+            timeout,
         )
         .await?;
         if !status.is_success() {
-            return Err(format!(
-                "ListObjectsV2 on {backend_bucket}: HTTP {status}: {}",
-                text.chars().take(200).collect::<String>()
+            return Err(UsageError::status(
+                format!("ListObjectsV2 on {backend_bucket}"),
+                status,
+                &text,
             ));
         }
         let (n, b) = sum_sizes(&text);
@@ -108,14 +170,20 @@ pub async fn bucket_usage(
 /// Objects deleted concurrently while purging a bucket.
 pub const PURGE_CONCURRENCY: usize = 16;
 
-/// Send one request signed with `key` (no body) and return status and body text.
+/// Send one request signed with `key` (no body) and return status and body text. The whole
+/// exchange, from connecting to the last byte of the answer, must end within `timeout`.
 async fn call(
     dp: &DataPath,
     key: &SigningKey,
     method: reqwest::Method,
     path: &str,
-) -> Result<(reqwest::StatusCode, String), String> {
-    let addr = dp.address.resolve().await.map_err(|e| e.to_string())?;
+    timeout: Duration,
+) -> Result<(reqwest::StatusCode, String), UsageError> {
+    let addr = dp
+        .address
+        .resolve()
+        .await
+        .map_err(|e| UsageError::Transport(e.to_string()))?;
     use crate::s3::sigv4::{resign, Credentials, Outgoing, EMPTY_SHA256_HEX};
     let s = resign(
         &Outgoing {
@@ -131,10 +199,11 @@ async fn call(
         &dp.region,
         SystemTime::now(),
     )
-    .map_err(|e| e.to_string())?;
+    .map_err(UsageError::Signing)?;
     let scheme = if dp.tls { "https" } else { "http" };
     let mut req = http()
         .request(method, format!("{scheme}://{addr}{path}"))
+        .timeout(timeout)
         .header("host", &dp.host);
     for (n, v) in &s.headers {
         req = req.header(*n, v);
@@ -142,18 +211,33 @@ async fn call(
     if path.contains('?') || !path.ends_with('/') {
         req = req.header("content-length", "0");
     }
-    let resp = req.send().await.map_err(|e| e.to_string())?;
+    let failed = |e: reqwest::Error| {
+        if e.is_timeout() {
+            UsageError::Timeout(timeout)
+        } else {
+            UsageError::Transport(e.to_string())
+        }
+    };
+    let resp = req.send().await.map_err(failed)?;
     let status = resp.status();
-    Ok((status, resp.text().await.map_err(|e| e.to_string())?))
+    let body = super::admin_http::read_limited(resp, MAX_LISTING_RESPONSE)
+        .await
+        .map_err(|e| match e {
+            super::admin_http::ReadError::TooLarge => UsageError::TooLarge,
+            super::admin_http::ReadError::Transport(e) => failed(e),
+        })?;
+    Ok((status, String::from_utf8_lossy(&body).into_owned()))
 }
 
 /// `purge_data` on a shared-namespace backend: delete every object and in-progress upload of the
 /// bucket, then the bucket. Idempotent: a bucket already gone counts as purged.
+/// Every call is bounded by `timeout` (the backend's).
 pub async fn purge_bucket(
     dp: &DataPath,
     key: &SigningKey,
     backend_bucket: &str,
-) -> Result<(), String> {
+    timeout: Duration,
+) -> Result<(), UsageError> {
     let enc = |k: &str| crate::s3::sigv4::uri_encode(k, false);
     for _ in 0..MAX_USAGE_PAGES {
         let (status, text) = call(
@@ -161,13 +245,18 @@ pub async fn purge_bucket(
             key,
             reqwest::Method::GET,
             &format!("/{backend_bucket}?list-type=2&max-keys=1000"),
+            timeout,
         )
         .await?;
         if status == reqwest::StatusCode::NOT_FOUND {
             return Ok(());
         }
         if !status.is_success() {
-            return Err(format!("listing {backend_bucket}: HTTP {status}"));
+            return Err(UsageError::status(
+                format!("listing {backend_bucket}"),
+                status,
+                &text,
+            ));
         }
         let keys: Vec<String> = blocks(&text, "Key").into_iter().map(unescaped).collect();
         if keys.is_empty() {
@@ -180,13 +269,14 @@ pub async fn purge_bucket(
                 .collect();
             let dels = paths
                 .iter()
-                .map(|p| call(dp, key, reqwest::Method::DELETE, p));
+                .map(|p| call(dp, key, reqwest::Method::DELETE, p, timeout));
             for r in futures::future::join_all(dels).await {
                 let (status, text) = r?;
                 if !status.is_success() && status != reqwest::StatusCode::NOT_FOUND {
-                    return Err(format!(
-                        "deleting an object of {backend_bucket}: HTTP {status}: {}",
-                        text.chars().take(200).collect::<String>()
+                    return Err(UsageError::status(
+                        format!("deleting an object of {backend_bucket}"),
+                        status,
+                        &text,
                     ));
                 }
             }
@@ -198,6 +288,7 @@ pub async fn purge_bucket(
         key,
         reqwest::Method::GET,
         &format!("/{backend_bucket}?uploads"),
+        timeout,
     )
     .await
     {
@@ -215,6 +306,7 @@ pub async fn purge_bucket(
                             enc(&k),
                             crate::s3::sigv4::uri_encode(id, true)
                         ),
+                        timeout,
                     )
                     .await;
                 }
@@ -226,26 +318,29 @@ pub async fn purge_bucket(
         key,
         reqwest::Method::DELETE,
         &format!("/{backend_bucket}"),
+        timeout,
     )
     .await?;
     if status.is_success() || status == reqwest::StatusCode::NOT_FOUND {
         Ok(())
     } else {
-        Err(format!(
-            "deleting bucket {backend_bucket}: HTTP {status}: {}",
-            text.chars().take(200).collect::<String>()
+        Err(UsageError::status(
+            format!("deleting bucket {backend_bucket}"),
+            status,
+            &text,
         ))
     }
 }
 
-/// A backend's own ListBuckets for the identity `key`: (name, creation date).
+/// A backend's own ListBuckets for the identity `key`: (name, creation date), within `timeout`.
 pub async fn list_buckets(
     dp: &DataPath,
     key: &SigningKey,
-) -> Result<Vec<(String, Option<chrono::DateTime<chrono::Utc>>)>, String> {
-    let (status, text) = call(dp, key, reqwest::Method::GET, "/").await?;
+    timeout: Duration,
+) -> Result<Vec<(String, Option<chrono::DateTime<chrono::Utc>>)>, UsageError> {
+    let (status, text) = call(dp, key, reqwest::Method::GET, "/", timeout).await?;
     if !status.is_success() {
-        return Err(format!("HTTP {status}"));
+        return Err(UsageError::status("ListBuckets".into(), status, &text));
     }
     Ok(blocks(&text, "Bucket")
         .into_iter()

@@ -58,7 +58,9 @@ pub async fn list_buckets(
                 .for_caller(b, caller, tenant)
                 .await
                 .map_err(|e| e.to_string())?;
-            crate::backend::usage::list_buckets(b.data_path(), &key).await
+            crate::backend::usage::list_buckets(b.data_path(), &key, b.config().timeout)
+                .await
+                .map_err(|e| e.to_string())
         })
         .await
         .unwrap_or_else(|_| Err("no answer within the fan-out deadline".into()));

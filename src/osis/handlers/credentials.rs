@@ -27,6 +27,7 @@ pub(crate) async fn create_credential(
             crate::store::StoreError::NotFound(m) => ApiError::bad_request(m),
             other => other.into(),
         })?;
+    st.hooks.credential_changed(&cred.access_key).await;
     tracing::info!(tenant_id = %t, user_id = %u, access_key = %cred.access_key, "credential created");
     Ok((StatusCode::CREATED, Json(cred.into())))
 }

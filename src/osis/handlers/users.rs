@@ -70,6 +70,7 @@ pub(crate) async fn create_user(
         st.hooks.after_delete(&tenant_id, Some(&user.user_id)).await;
         return Err(e);
     }
+    st.hooks.credential_changed(&cred.access_key).await;
     tracing::info!(tenant_id = %tenant_id, user_id = %user.user_id, access_key = %cred.access_key, "user created with its first key");
     Ok((StatusCode::CREATED, Json(user.into())))
 }
