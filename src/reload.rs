@@ -100,17 +100,17 @@ impl Reloader {
             Err(e) => {
                 self.stats.rejected.fetch_add(1, Ordering::Relaxed);
                 if let Ok(mut l) = self.stats.last_error.lock() {
-                    *l = Some(e.clone());
+                    *l = Some(e.to_string());
                 }
                 tracing::warn!(trigger, ms, file = %self.path.display(), "configuration rejected, previous configuration keeps serving: {e}");
             }
         }
-        r.map(|(g, _)| g).map_err(ConfigRejected)
+        r.map(|(g, _)| g)
     }
 
-    async fn try_reload(&self) -> Result<(u64, bool), String> {
+    async fn try_reload(&self) -> Result<(u64, bool), ConfigRejected> {
         let (text, cfg) = crate::config::load_text(&self.path, &Env::from_process())
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| ConfigRejected(e.to_string()))?;
         let d = digest(&text);
         let old = self.snapshot.load_full();
         if self.stats.digest.lock().map(|g| *g == d).unwrap_or(false) {
@@ -126,12 +126,12 @@ impl Reloader {
                 .store
                 .placements_on_backend(name)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| ConfigRejected(e.to_string()))?;
             let i = self
                 .store
                 .identities_on_backend(name)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| ConfigRejected(e.to_string()))?;
             if p + i > 0 {
                 stranded.push(format!(
                     "backend `{name}` still holds {p} bucket placement(s) and {i} identity(ies)"
@@ -139,11 +139,11 @@ impl Reloader {
             }
         }
         if !stranded.is_empty() {
-            return Err(format!(
+            return Err(ConfigRejected(format!(
                 "{}: removing backends would strand data: {}; delete those buckets/users (or keep the backend) first",
                 self.path.display(),
                 stranded.join("; ")
-            ));
+            )));
         }
         restart_only_changes(&old.config, &cfg);
         let backends = self.build_backends(&old, &cfg).await?;
@@ -167,7 +167,7 @@ impl Reloader {
         &self,
         old: &Snapshot,
         cfg: &Config,
-    ) -> Result<HashMap<String, Arc<dyn Backend>>, String> {
+    ) -> Result<HashMap<String, Arc<dyn Backend>>, ConfigRejected> {
         let mut out = HashMap::new();
         for b in &cfg.backends {
             let reuse = old.backends.get(&b.name).filter(|o| {
@@ -180,7 +180,7 @@ impl Reloader {
                 Some(o) => o.clone(),
                 None => crate::backend::factory::build_backend(cfg, b)
                     .await
-                    .map_err(|e| e.to_string())?,
+                    .map_err(|e| ConfigRejected(e.to_string()))?,
             };
             out.insert(b.name.clone(), backend);
         }

@@ -1,4 +1,5 @@
-//! Signed HTTP calls to backends' admin APIs (Ceph RGW Admin Ops, IAM), with aws-sigv4 and reqwest.
+//! Signed HTTP calls to backends' admin APIs (Ceph RGW Admin Ops, IAM), signed by Osprey's one
+//! SigV4 signer (`s3::sigv4::sign`, issue 12) and sent with reqwest.
 //!
 //! Every failure is classified for the provisioning layer: a 4xx answer is `Refused` (retrying the
 //! same call will not help), a 5xx, a time-out or a refused connection is `Unavailable` (a reconciler
@@ -6,14 +7,10 @@
 
 use std::time::{Duration, SystemTime};
 
-use aws_credential_types::Credentials;
-use aws_sigv4::http_request::{
-    sign, PayloadChecksumKind, SignableBody, SignableRequest, SigningSettings,
-};
-use aws_sigv4::sign::v4;
-use aws_smithy_runtime_api::client::identity::Identity as SmithyIdentity;
+use sha2::Digest as _;
 
 use super::{BackendError, SigningKey};
+use crate::s3::sigv4::{self, Credentials, Outgoing};
 
 /// Largest admin-API answer Osprey reads (4 MiB): user and bucket listings of one tenant fit easily;
 /// a misbehaving endpoint must not make Osprey buffer without bound. Enforced while reading
@@ -109,67 +106,50 @@ impl AdminClient {
         content_type: Option<&str>,
         body: Vec<u8>,
     ) -> Result<AdminResponse, BackendError> {
-        let host = reqwest::Url::parse(url)
-            .ok()
-            .and_then(|u| {
-                u.host_str().map(|h| match u.port() {
-                    Some(p) => format!("{h}:{p}"),
-                    None => h.to_string(),
-                })
-            })
-            .ok_or_else(|| BackendError::Internal {
-                backend: self.backend.clone(),
-                message: format!("bad admin URL {url}"),
-            })?;
-        let mut headers: Vec<(&str, String)> = vec![("host", host)];
-        if let Some(ct) = content_type {
-            headers.push(("content-type", ct.to_string()));
-        }
-        let identity: SmithyIdentity = Credentials::new(
-            &self.key.access_key,
-            &self.key.secret_key,
-            None,
-            None,
-            "osprey",
-        )
-        .into();
-        let mut settings = SigningSettings::default();
-        settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
-        let params = v4::SigningParams::builder()
-            .identity(&identity)
-            .region(&self.region)
-            .name(self.service)
-            .time(SystemTime::now())
-            .settings(settings)
-            .build()
-            .map_err(|e| BackendError::Internal {
-                backend: self.backend.clone(),
-                message: format!("signing params: {e}"),
-            })?
-            .into();
-        let signable = SignableRequest::new(
-            method.as_str(),
-            url,
-            headers.iter().map(|(k, v)| (*k, v.as_str())),
-            SignableBody::Bytes(&body),
-        )
-        .map_err(|e| BackendError::Internal {
+        let internal = |message: String| BackendError::Internal {
             backend: self.backend.clone(),
-            message: format!("signing: {e}"),
-        })?;
-        let (instructions, _) = sign(signable, &params)
-            .map_err(|e| BackendError::Internal {
-                backend: self.backend.clone(),
-                message: format!("signing: {e}"),
-            })?
-            .into_parts();
+            message,
+        };
+        let parsed =
+            reqwest::Url::parse(url).map_err(|_| internal(format!("bad admin URL {url}")))?;
+        let host = parsed
+            .host_str()
+            .map(|h| match parsed.port() {
+                Some(p) => format!("{h}:{p}"),
+                None => h.to_string(),
+            })
+            .ok_or_else(|| internal(format!("bad admin URL {url}")))?;
+        let path_and_query = match parsed.query() {
+            Some(q) => format!("{}?{q}", parsed.path()),
+            None => parsed.path().to_string(),
+        };
+        let mut headers: Vec<(String, String)> = vec![("host".into(), host)];
+        if let Some(ct) = content_type {
+            headers.push(("content-type".into(), ct.to_string()));
+        }
+        let payload_hash = hex::encode(sha2::Sha256::digest(&body));
+        let signed = sigv4::resign_for(
+            &Outgoing {
+                method: method.as_str(),
+                path_and_query: &path_and_query,
+                headers: &headers,
+                payload_hash: &payload_hash,
+            },
+            Credentials {
+                access_key: &self.key.access_key,
+                secret_key: &self.key.secret_key,
+            },
+            &self.region,
+            self.service,
+            SystemTime::now(),
+        )
+        .map_err(|e| internal(format!("signing: {e}")))?;
         let mut req = self.http.request(method, url).body(body);
         for (k, v) in headers.iter().skip(1) {
-            req = req.header(*k, v.as_str());
+            req = req.header(k.as_str(), v.as_str());
         }
-        let (signed_headers, _) = instructions.into_parts();
-        for h in signed_headers {
-            req = req.header(h.name(), h.value());
+        for (k, v) in &signed.headers {
+            req = req.header(*k, v.as_str());
         }
         let resp = req.send().await.map_err(|e| {
             if e.is_timeout() {

@@ -59,17 +59,34 @@ type ApiResult<T> = Result<T, ApiError>;
 
 use handlers::*;
 
+/// A capabilities document Osprey refuses (at start).
+#[derive(Debug, thiserror::Error)]
+pub enum CapabilitiesError {
+    #[error("{origin}: not valid JSON: {source}")]
+    NotJson {
+        origin: String,
+        source: serde_json::Error,
+    },
+    #[error(
+        "{0}: `exclusions` must list at least one operation (OSE's verifier rejects an empty map)"
+    )]
+    EmptyExclusions(String),
+    #[error("{0}: missing object `exclusions`")]
+    NoExclusions(String),
+}
+
 /// Parses and checks the capabilities document: an object `exclusions` with at least one entry
 /// (osis-api.md §6.2: the verifier requires a non-empty map).
-pub fn load_capabilities(text: &str, origin: &str) -> Result<serde_json::Value, String> {
+pub fn load_capabilities(text: &str, origin: &str) -> Result<serde_json::Value, CapabilitiesError> {
     let v: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| format!("{origin}: not valid JSON: {e}"))?;
+        serde_json::from_str(text).map_err(|source| CapabilitiesError::NotJson {
+            origin: origin.to_string(),
+            source,
+        })?;
     match v.get("exclusions").and_then(|e| e.as_object()) {
         Some(m) if !m.is_empty() => Ok(v),
-        Some(_) => Err(format!(
-            "{origin}: `exclusions` must list at least one operation (OSE's verifier rejects an empty map)"
-        )),
-        None => Err(format!("{origin}: missing object `exclusions`")),
+        Some(_) => Err(CapabilitiesError::EmptyExclusions(origin.to_string())),
+        None => Err(CapabilitiesError::NoExclusions(origin.to_string())),
     }
 }
 

@@ -7,7 +7,8 @@ use http::StatusCode;
 use pingora::http::RequestHeader;
 
 use super::directory::{CachedDirectory, DirectoryError, TenantInfo};
-use super::request::{header, Caller};
+use super::request::Caller;
+use super::upstream::header;
 use super::Snapshot;
 use crate::s3::scheme::{self, Scheme};
 use crate::s3::sigv4::{self, SigError, Verified};

@@ -7,7 +7,7 @@ use http::StatusCode;
 use pingora::http::RequestHeader;
 use pingora::proxy::Session;
 
-use super::request::header;
+use super::upstream::header;
 use crate::backend::Backend;
 use crate::s3::chunked::ChunkedStream;
 use crate::s3::sigv4::{self, PayloadMode, SigError, Verified};

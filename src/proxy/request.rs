@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
-use pingora::http::RequestHeader;
 
 use super::body::{BodyCodec, BodyPlan};
 use super::directory::{KeyEntry, Placement, PrincipalMap};
@@ -185,12 +184,4 @@ impl Default for RequestCtx {
     fn default() -> Self {
         Self::new()
     }
-}
-
-/// A header's value as text. Values are UTF-8 once `authn::client_headers` accepted the request
-/// (it refuses any other), so this never silently skips a header the client sent.
-pub fn header<'a>(req: &'a RequestHeader, name: &str) -> Option<&'a str> {
-    req.headers
-        .get(name)
-        .and_then(|v| std::str::from_utf8(v.as_bytes()).ok())
 }

@@ -12,9 +12,10 @@ use pingora::{Error, ErrorSource, ErrorType};
 
 use super::directory::CachedDirectory;
 use super::principals;
-use super::request::{header, Forward, PlacementAction, RequestCtx};
+use super::request::{Forward, PlacementAction, RequestCtx};
 use super::route::principal_op;
 use super::translate::{self, MAX_TRANSLATED_BODY};
+use super::upstream::header;
 use super::Snapshot;
 use crate::s3::op::{OpKind, S3Op};
 use crate::s3::S3Error;

@@ -13,9 +13,8 @@ use super::directory::{CachedDirectory, Placement, TenantInfo};
 use super::identity;
 use super::keys::SigningKeys;
 use super::list_buckets::{self, ANONYMOUS_LIST_BUCKETS};
-use super::request::{
-    header, Caller, Decision, Forward, PlacementAction, RequestCtx, Route, Signed,
-};
+use super::request::{Caller, Decision, Forward, PlacementAction, RequestCtx, Route, Signed};
+use super::upstream::header;
 use super::Snapshot;
 use crate::backend::Backend;
 use crate::config::Namespace;

@@ -7,6 +7,14 @@ use pingora::http::RequestHeader;
 use crate::s3::sigv4::uri_encode;
 use crate::s3::S3Error;
 
+/// A header's value as text. Values are UTF-8 once `authn::client_headers` accepted the request
+/// (it refuses any other), so this never silently skips a header the client sent.
+pub fn header<'a>(req: &'a RequestHeader, name: &str) -> Option<&'a str> {
+    req.headers
+        .get(name)
+        .and_then(|v| std::str::from_utf8(v.as_bytes()).ok())
+}
+
 /// Client headers that must not travel to the backend: the client's own authentication (replaced by
 /// Osprey's signature) and hop-by-hop headers.
 pub const DROPPED_HEADERS: &[&str] = &[

@@ -9,8 +9,24 @@ pub const LICENSE_TEXT: &str = include_str!("../../LICENSE");
 /// File recording the acceptance inside the data directory.
 pub const ACCEPTED_FILE: &str = "LICENSE.accepted";
 
+/// Why Osprey does not start for a data directory.
+#[derive(Debug, thiserror::Error)]
+pub enum LicenseError {
+    #[error(
+        "the Osprey license (LICENSE) has not been accepted for data directory {}; \
+         start once with --accept-license (or OSPREY_ACCEPT_LICENSE=yes) to accept it",
+        .0.display()
+    )]
+    NotAccepted(std::path::PathBuf),
+    #[error("cannot record license acceptance in {}: {source}", .file.display())]
+    Record {
+        file: std::path::PathBuf,
+        source: std::io::Error,
+    },
+}
+
 /// Ensure the license is accepted: already recorded, accepted by flag/env, or at an interactive prompt.
-pub fn ensure_accepted(data_dir: &Path, accept_flag: bool) -> Result<(), String> {
+pub fn ensure_accepted(data_dir: &Path, accept_flag: bool) -> Result<(), LicenseError> {
     let marker = data_dir.join(ACCEPTED_FILE);
     if marker.exists() {
         return Ok(());
@@ -28,22 +44,16 @@ pub fn ensure_accepted(data_dir: &Path, accept_flag: bool) -> Result<(), String>
         false
     };
     if !accepted {
-        return Err(format!(
-            "the Osprey license (LICENSE) has not been accepted for data directory {}; \
-             start once with --accept-license (or OSPREY_ACCEPT_LICENSE=yes) to accept it",
-            data_dir.display()
-        ));
+        return Err(LicenseError::NotAccepted(data_dir.to_path_buf()));
     }
     let record = format!(
         "accepted {} with {}\n",
         chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ"),
         crate::version::signature()
     );
-    std::fs::write(&marker, record).map_err(|e| {
-        format!(
-            "cannot record license acceptance in {}: {e}",
-            marker.display()
-        )
+    std::fs::write(&marker, record).map_err(|source| LicenseError::Record {
+        file: marker.clone(),
+        source,
     })?;
     tracing::info!(file = %marker.display(), "license accepted");
     Ok(())

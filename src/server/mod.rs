@@ -40,7 +40,7 @@ pub fn run(opts: ServeOptions) -> anyhow::Result<()> {
     crate::telemetry::init(cfg.log.level);
     let data_dir = cfg.server.data_dir.clone();
     create_private_dir(&data_dir)?;
-    license::ensure_accepted(&data_dir, opts.accept_license).map_err(|e| anyhow::anyhow!(e))?;
+    license::ensure_accepted(&data_dir, opts.accept_license)?;
     if let Some(tls) = &cfg.server.tls {
         check_tls_files(tls)?;
     }

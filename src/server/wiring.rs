@@ -85,8 +85,7 @@ pub async fn build(
             crate::osis::DEFAULT_CAPABILITIES,
             "built-in s3capabilities.json",
         ),
-    }
-    .map_err(|e| anyhow::anyhow!(e))?;
+    }?;
     let jwt = cfg.osis.bearer.then(|| {
         key.derive(&format!(
             "osis-jwt:{}:{}",

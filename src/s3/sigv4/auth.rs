@@ -103,9 +103,10 @@ pub fn parse_authorization(value: &str) -> Result<AuthHeader> {
         signed_headers.ok_or_else(|| SigError::MalformedAuth("missing SignedHeaders".into()))?;
     let signature = signature.ok_or_else(|| SigError::MalformedAuth("missing Signature".into()))?;
     Ok(AuthHeader {
-        credential: parse_credential(credential).map_err(SigError::MalformedAuth)?,
-        signed_headers: parse_signed_headers(signed_headers).map_err(SigError::MalformedAuth)?,
-        signature: parse_signature(signature).map_err(SigError::MalformedAuth)?,
+        credential: parse_credential(credential).map_err(|m| SigError::MalformedAuth(m.0))?,
+        signed_headers: parse_signed_headers(signed_headers)
+            .map_err(|m| SigError::MalformedAuth(m.0))?,
+        signature: parse_signature(signature).map_err(|m| SigError::MalformedAuth(m.0))?,
     })
 }
 
@@ -129,7 +130,7 @@ pub fn parse_presigned(query_pairs: &[(String, String)]) -> Result<Presigned> {
         return Err(SigError::UnsupportedAlgorithm(shorten(algorithm)));
     }
     let credential =
-        parse_credential(get("X-Amz-Credential")?).map_err(SigError::MalformedPresign)?;
+        parse_credential(get("X-Amz-Credential")?).map_err(|m| SigError::MalformedPresign(m.0))?;
     let amz_date = get("X-Amz-Date")?;
     let date_time = parse_amz_date(amz_date)
         .map_err(|e| SigError::MalformedPresign(format!("X-Amz-Date: {e}")))?;
@@ -155,9 +156,10 @@ pub fn parse_presigned(query_pairs: &[(String, String)]) -> Result<Presigned> {
     if !(1..=MAX_PRESIGN_EXPIRES_SECS).contains(&expires_secs) {
         return Err(SigError::PresignTooLong);
     }
-    let signed_headers =
-        parse_signed_headers(get("X-Amz-SignedHeaders")?).map_err(SigError::MalformedPresign)?;
-    let signature = parse_signature(get("X-Amz-Signature")?).map_err(SigError::MalformedPresign)?;
+    let signed_headers = parse_signed_headers(get("X-Amz-SignedHeaders")?)
+        .map_err(|m| SigError::MalformedPresign(m.0))?;
+    let signature =
+        parse_signature(get("X-Amz-Signature")?).map_err(|m| SigError::MalformedPresign(m.0))?;
     Ok(Presigned {
         credential,
         amz_date: amz_date.to_owned(),
@@ -198,7 +200,17 @@ pub fn format_amz_date(t: &DateTime<Utc>) -> String {
     t.format("%Y%m%dT%H%M%SZ").to_string()
 }
 
-fn parse_credential(s: &str) -> std::result::Result<Credential, String> {
+/// Why a credential or signature field is malformed (wrapped by the caller as a header or a
+/// presign error).
+struct Malformed(String);
+
+impl From<String> for Malformed {
+    fn from(m: String) -> Self {
+        Malformed(m)
+    }
+}
+
+fn parse_credential(s: &str) -> std::result::Result<Credential, Malformed> {
     let bad = || {
         format!(
             "the Credential '{}' is mal-formed; expecting \"<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request\"",
@@ -207,16 +219,16 @@ fn parse_credential(s: &str) -> std::result::Result<Credential, String> {
     };
     let parts: Vec<&str> = s.split('/').collect();
     let [access_key, date, region, service, terminator] = parts.as_slice() else {
-        return Err(bad());
+        return Err(bad().into());
     };
     if access_key.is_empty() || access_key.len() > MAX_ACCESS_KEY_LEN {
-        return Err(bad());
+        return Err(bad().into());
     }
     if *terminator != "aws4_request" {
-        return Err(format!(
+        return Err(Malformed(format!(
             "the Credential is mal-formed; incorrect terminal '{}', expecting \"aws4_request\"",
             shorten(terminator)
-        ));
+        )));
     }
     let scope_part_ok = |p: &str| {
         !p.is_empty()
@@ -225,16 +237,16 @@ fn parse_credential(s: &str) -> std::result::Result<Credential, String> {
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     };
     if !scope_part_ok(region) || !scope_part_ok(service) {
-        return Err(bad());
+        return Err(bad().into());
     }
     if date.len() != 8
         || !date.bytes().all(|b| b.is_ascii_digit())
         || NaiveDate::parse_from_str(date, "%Y%m%d").is_err()
     {
-        return Err(format!(
+        return Err(Malformed(format!(
             "the Credential is mal-formed; invalid date '{}'",
             shorten(date)
-        ));
+        )));
     }
     Ok(Credential {
         access_key: (*access_key).to_owned(),
@@ -245,38 +257,45 @@ fn parse_credential(s: &str) -> std::result::Result<Credential, String> {
 }
 
 /// `host;range;x-amz-date` → lower-case, sorted, unique names.
-fn parse_signed_headers(s: &str) -> std::result::Result<Vec<String>, String> {
+fn parse_signed_headers(s: &str) -> std::result::Result<Vec<String>, Malformed> {
     let mut names = Vec::new();
     for name in s.split(';') {
         if names.len() >= MAX_SIGNED_HEADERS {
-            return Err(format!("more than {MAX_SIGNED_HEADERS} SignedHeaders"));
+            return Err(Malformed(format!(
+                "more than {MAX_SIGNED_HEADERS} SignedHeaders"
+            )));
         }
         let valid = !name.is_empty()
             && name
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
         if !valid {
-            return Err(format!(
+            return Err(Malformed(format!(
                 "invalid header name '{}' in SignedHeaders",
                 shorten(name)
-            ));
+            )));
         }
         names.push(name.to_ascii_lowercase());
     }
     names.sort_unstable();
     if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
-        return Err(format!("duplicate header '{}' in SignedHeaders", w[0]));
+        return Err(Malformed(format!(
+            "duplicate header '{}' in SignedHeaders",
+            w[0]
+        )));
     }
     Ok(names)
 }
 
-fn parse_signature(s: &str) -> std::result::Result<[u8; 32], String> {
+fn parse_signature(s: &str) -> std::result::Result<[u8; 32], Malformed> {
     let mut out = [0u8; 32];
     if s.len() != 64 {
-        return Err("Signature must be 64 hexadecimal characters".into());
+        return Err(Malformed(
+            "Signature must be 64 hexadecimal characters".into(),
+        ));
     }
     hex::decode_to_slice(s, &mut out)
-        .map_err(|_| "Signature must be 64 hexadecimal characters".to_owned())?;
+        .map_err(|_| Malformed("Signature must be 64 hexadecimal characters".into()))?;
     Ok(out)
 }
 
