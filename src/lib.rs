@@ -3,6 +3,7 @@
 
 pub mod backend;
 pub mod config;
+pub mod embedded;
 pub mod osis;
 pub mod provision;
 pub mod proxy;

@@ -14,7 +14,7 @@ use aws_sdk_s3::types::{
     MetadataDirective, ObjectIdentifier,
 };
 use aws_sdk_s3::Client;
-use osprey::backend::local::LocalServer;
+use osprey::embedded::LocalServer;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const AK: &str = "osprey-local-ak";

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use super::ceph_rgw::CephRgwBackend;
 use super::iam::IamBackend;
-use super::local_driver::LocalBackend;
+use super::local::LocalBackend;
 use super::s3::S3Backend;
 use super::{Backend, BackendError};
 use crate::config::{BackendConfig, BackendSpec, Config};

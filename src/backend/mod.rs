@@ -12,10 +12,8 @@ pub mod admin_http;
 pub mod ceph_rgw;
 pub mod factory;
 pub mod iam;
+/// The `local` kind: the [`Backend`] impl over the embedded store (`crate::embedded`).
 pub mod local;
-/// The `local` kind's [`Backend`] impl (beside the embedded server it drives).
-#[path = "local/driver.rs"]
-pub mod local_driver;
 pub mod naming;
 pub mod s3;
 pub mod usage;

@@ -1,5 +1,6 @@
-//! Embedded `local` backend: an in-process S3 server over a data directory, so the quick-start
-//! configuration serves S3 without any other service.
+//! The embedded S3 store (the `local` backend kind's server): an in-process S3 server over a data
+//! directory, so the quick-start configuration serves S3 without any other service. It imports
+//! nothing of the rest of the crate (issue 12): `backend::local` drives it.
 //!
 //! The gateway authenticates clients itself, re-signs each request with the one service
 //! credential given to [`LocalServer::start`] and forwards it over loopback TCP. s3s does the

@@ -7,12 +7,12 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::local::LocalServer;
 use crate::backend::{
     Backend, BackendAddress, BackendError, DataPath, Identity, IdentityScope, SigningKey,
     TenantRef, UserRef,
 };
 use crate::config::BackendConfig;
+use crate::embedded::LocalServer;
 
 /// Region the embedded store signs for.
 pub const LOCAL_REGION: &str = "us-east-1";
