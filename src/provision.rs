@@ -23,7 +23,7 @@ use crate::osis::hooks::{ControlHooks, StoreHooks};
 use crate::osis::model::{BucketMeta, Usage};
 use crate::proxy::directory::CachedDirectory;
 use crate::proxy::SharedSnapshot;
-use crate::store::{BackendIdentity, PendingOp, Store, Tenant, User};
+use crate::store::{BackendIdentity, PendingOp, Store, StoreError, Tenant, User};
 
 /// Most attempts the reconciler makes for one intent before it only logs it at each pass (it keeps
 /// trying: giving up would leave an orphan, but the log line tells an operator what is stuck).
@@ -149,12 +149,13 @@ impl Provisioner {
             .collect()
     }
 
+    /// The stored principal of `user_id`'s identity on `backend` (`None`: the shared key).
     fn principal(backend: &dyn Backend, tenant_id: &str, user_id: &str) -> Option<String> {
-        match backend.identity_scope() {
-            IdentityScope::Shared => None,
-            IdentityScope::PerTenant => Some(tenant_id.to_string()),
-            IdentityScope::PerUser => Some(user_id.to_string()),
-        }
+        let scope = backend.identity_scope();
+        scope
+            .principal(tenant_id, user_id)
+            .stored()
+            .map(str::to_string)
     }
 
     /// Record intents for `backends`, run `work` on each concurrently, clear the intents that
@@ -369,21 +370,18 @@ impl Provisioner {
         }
     }
 
-    /// One reconciler pass over every pending intent. Returns how many remain.
+    /// One reconciler pass over every pending intent. Returns how many remain, or the store error
+    /// that kept it from reading them.
     ///
     /// Each backend's intents run in order (store order) on one *lane*; lanes of different
     /// backends run concurrently, at most [`RECONCILE_CONCURRENCY`] at once (issue 12: the pass
     /// used to be one loop, so a backend that accepts connections and never answers held every
     /// other backend's provisioning for its full timeout per intent). A backend whose lane is still
     /// running from an earlier pass is skipped: its lane picks up the new intents itself.
-    pub async fn reconcile(&self) -> usize {
-        let pending = match self.store.pending().await {
-            Ok(p) => p,
-            Err(e) => {
-                tracing::error!(error = %e, "reconciler cannot read pending work");
-                return usize::MAX;
-            }
-        };
+    pub async fn reconcile(&self) -> Result<usize, StoreError> {
+        let pending = self.store.pending().await.inspect_err(|e| {
+            tracing::error!(error = %e, "reconciler cannot read pending work");
+        })?;
         let snap = self.snapshot.load_full();
         let mut by_backend: BTreeMap<String, Vec<(PendingOp, Intent)>> = BTreeMap::new();
         for p in pending {
@@ -412,10 +410,11 @@ impl Provisioner {
             };
             lanes.push(self.lane(claim, ops));
         }
-        left + futures::future::join_all(lanes)
-            .await
-            .into_iter()
-            .sum::<usize>()
+        Ok(left
+            + futures::future::join_all(lanes)
+                .await
+                .into_iter()
+                .sum::<usize>())
     }
 
     /// Work through one backend's intents in order, then through any that arrived for it
@@ -471,8 +470,7 @@ impl Provisioner {
             loop {
                 let me = self.clone();
                 tokio::spawn(async move {
-                    let left = me.reconcile().await;
-                    if left > 0 && left != usize::MAX {
+                    if let Ok(left @ 1..) = me.reconcile().await {
                         tracing::debug!(left, "pending provisioning after reconciler pass");
                     }
                 });

@@ -257,7 +257,8 @@ async fn s3_calls_on_a_black_hole_end_within_the_backend_timeout() {
     .await;
     let left = tokio::time::timeout(Duration::from_secs(30), w.provisioner.reconcile())
         .await
-        .expect("a reconciler pass over a black-holed backend ends (its timeout is 1.5 s)");
+        .expect("a reconciler pass over a black-holed backend ends (its timeout is 1.5 s)")
+        .expect("the store answers");
     assert_eq!(left, 1, "the purge stays pending for the next pass");
     let op = &w.pending_on("hole").await[0];
     assert_eq!(op.attempts, 1);

@@ -121,6 +121,38 @@ pub enum IdentityScope {
     PerUser,
 }
 
+/// Whom a backend identity stands for: one rule for both planes (issue 12: the data plane named
+/// the shared identity `"*"`, provisioning `None`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Principal<'a> {
+    /// The backend's one service key, held by its driver, never in the store.
+    Shared,
+    Tenant(&'a str),
+    User(&'a str),
+}
+
+impl IdentityScope {
+    /// The principal that signs for `user_id` of `tenant_id` on a backend of this scope.
+    pub fn principal<'a>(self, tenant_id: &'a str, user_id: &'a str) -> Principal<'a> {
+        match self {
+            IdentityScope::Shared => Principal::Shared,
+            IdentityScope::PerTenant => Principal::Tenant(tenant_id),
+            IdentityScope::PerUser => Principal::User(user_id),
+        }
+    }
+}
+
+impl<'a> Principal<'a> {
+    /// The id Osprey stores the identity under (`backend_identities.principal`); `None` for the
+    /// shared key, which is not stored.
+    pub fn stored(self) -> Option<&'a str> {
+        match self {
+            Principal::Shared => None,
+            Principal::Tenant(id) | Principal::User(id) => Some(id),
+        }
+    }
+}
+
 #[async_trait]
 pub trait Backend: Send + Sync + 'static {
     fn config(&self) -> &Arc<BackendConfig>;

@@ -9,7 +9,7 @@ use dashmap::DashMap;
 
 use super::directory::{CachedDirectory, TenantInfo};
 use super::request::Caller;
-use crate::backend::{Backend, IdentityScope, SigningKey, TenantRef, UserRef};
+use crate::backend::{Backend, SigningKey, TenantRef, UserRef};
 use crate::s3::S3Error;
 
 pub struct SigningKeys {
@@ -35,24 +35,25 @@ impl SigningKeys {
         tenant: &TenantInfo,
     ) -> Result<Arc<SigningKey>, S3Error> {
         let scope = backend.identity_scope();
-        if scope == IdentityScope::Shared {
-            if let Some(k) = self.shared.get(backend.name()) {
-                if Arc::ptr_eq(&k.0, backend) {
-                    return Ok(k.1.clone());
+        let principal = scope.principal(&caller.key.tenant_id, &caller.key.user_id);
+        match principal.stored() {
+            // the service key, held by the driver: no store lookup on the hot path
+            None => {
+                if let Some(k) = self.shared.get(backend.name()) {
+                    if Arc::ptr_eq(&k.0, backend) {
+                        return Ok(k.1.clone());
+                    }
                 }
             }
-        }
-        let principal = match scope {
-            IdentityScope::Shared => "*".to_string(),
-            IdentityScope::PerTenant => caller.key.tenant_id.clone(),
-            IdentityScope::PerUser => caller.key.user_id.clone(),
-        };
-        if let Some(k) = self
-            .directory
-            .identity(backend.name(), &caller.key.tenant_id, &principal)
-            .await?
-        {
-            return Ok(k);
+            Some(p) => {
+                if let Some(k) = self
+                    .directory
+                    .identity(backend.name(), &caller.key.tenant_id, p)
+                    .await?
+                {
+                    return Ok(k);
+                }
+            }
         }
         let t = TenantRef {
             tenant_id: tenant.tenant_id.clone(),
@@ -77,18 +78,18 @@ impl SigningKeys {
         };
         backend.ensure_tenant(&t).await.map_err(fail)?;
         let id = backend.ensure_identity(&t, &u).await.map_err(fail)?;
-        if scope == IdentityScope::Shared {
+        let Some(p) = principal.stored() else {
             let k = Arc::new(id.key);
             self.shared
                 .insert(backend.name().to_string(), (backend.clone(), k.clone()));
             return Ok(k);
-        }
+        };
         Ok(self
             .directory
             .put_identity(
                 backend.name(),
                 &caller.key.tenant_id,
-                &principal,
+                p,
                 &id.backend_user,
                 id.key,
             )
