@@ -153,6 +153,22 @@ impl<'a> Principal<'a> {
     }
 }
 
+/// Make `user`'s identity exist on `backend`, its tenant first, in the state `active`: the one
+/// provisioning step both planes take (issue 12) — OSIS fan-out and the reconciler
+/// (`provision`), and the data plane's first use of a backend (`proxy::keys`). Idempotent, as
+/// every driver's `ensure_*` is.
+pub async fn provision_identity(
+    backend: &dyn Backend,
+    tenant: &TenantRef,
+    user: &UserRef,
+    active: bool,
+) -> Result<Identity, BackendError> {
+    backend.ensure_tenant(tenant).await?;
+    let id = backend.ensure_identity(tenant, user).await?;
+    backend.set_identity_active(&id, active).await?;
+    Ok(id)
+}
+
 #[async_trait]
 pub trait Backend: Send + Sync + 'static {
     fn config(&self) -> &Arc<BackendConfig>;

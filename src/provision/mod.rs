@@ -15,7 +15,8 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::backend::{
-    Backend, BackendError, Identity, IdentityScope, SigningKey, TenantRef, UserRef,
+    provision_identity, Backend, BackendError, Identity, IdentityScope, SigningKey, TenantRef,
+    UserRef,
 };
 use crate::osis::error::ApiError;
 use crate::osis::hooks::{ControlHooks, StoreHooks};
@@ -266,9 +267,7 @@ impl Provisioner {
                                 }
                             }
                         }
-                        backend.ensure_tenant(&tref).await?;
-                        let id = backend.ensure_identity(&tref, &uref).await?;
-                        backend.set_identity_active(&id, active).await?;
+                        let id = provision_identity(backend, &tref, &uref, active).await?;
                         self.store
                             .put_identity(&BackendIdentity {
                                 backend: backend.name().to_string(),

@@ -9,7 +9,7 @@ use dashmap::DashMap;
 
 use super::directory::{CachedDirectory, TenantInfo};
 use super::request::Caller;
-use crate::backend::{Backend, SigningKey, TenantRef, UserRef};
+use crate::backend::{provision_identity, Backend, SigningKey, TenantRef, UserRef};
 use crate::s3::S3Error;
 
 pub struct SigningKeys {
@@ -76,8 +76,10 @@ impl SigningKeys {
                 ))
             }
         };
-        backend.ensure_tenant(&t).await.map_err(fail)?;
-        let id = backend.ensure_identity(&t, &u).await.map_err(fail)?;
+        // the caller's key verified as active: key, user and tenant are
+        let id = provision_identity(backend.as_ref(), &t, &u, true)
+            .await
+            .map_err(fail)?;
         let Some(p) = principal.stored() else {
             let k = Arc::new(id.key);
             self.shared

@@ -28,27 +28,19 @@ pub fn stamp(h: &mut ResponseHeader, request_id: &str) -> pingora::Result<()> {
     Ok(())
 }
 
-/// Respond with an S3 XML error (or a bare status for HEAD, which has no body).
-pub async fn write_error(
+/// Write an XML answer (Osprey's own: errors, ListBuckets) with its length and Osprey's headers;
+/// HEAD gets the head alone.
+async fn write_xml_answer(
     session: &mut Session,
     ctx: &mut RequestCtx,
-    err: &S3Error,
+    mut h: ResponseHeader,
+    body: String,
 ) -> pingora::Result<()> {
-    ctx.status = err.status.as_u16();
-    let head = session.req_header().method == http::Method::HEAD;
-    let body = err.to_xml(&ctx.request_id);
-    let mut h = ResponseHeader::build(err.status, Some(6))?;
+    ctx.status = h.status.as_u16();
     h.insert_header("content-type", "application/xml")?;
     h.insert_header("content-length", body.len().to_string())?;
     stamp(&mut h, &ctx.request_id)?;
-    if err.retryable {
-        h.insert_header("retry-after", "1")?;
-    }
-    // the client's unread body (if any) makes the connection unusable
-    let req = session.req_header();
-    if req.headers.contains_key("content-length") || req.headers.contains_key("transfer-encoding") {
-        session.set_keepalive(None);
-    }
+    let head = session.req_header().method == http::Method::HEAD;
     session.write_response_header(Box::new(h), head).await?;
     if !head {
         session
@@ -58,28 +50,36 @@ pub async fn write_error(
     Ok(())
 }
 
+/// Respond with an S3 XML error (or a bare status for HEAD, which has no body).
+pub async fn write_error(
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    err: &S3Error,
+) -> pingora::Result<()> {
+    let mut h = ResponseHeader::build(err.status, Some(6))?;
+    if err.retryable {
+        h.insert_header("retry-after", "1")?;
+    }
+    // the client's unread body (if any) makes the connection unusable
+    let req = session.req_header();
+    if req.headers.contains_key("content-length") || req.headers.contains_key("transfer-encoding") {
+        session.set_keepalive(None);
+    }
+    let body = err.to_xml(&ctx.request_id);
+    write_xml_answer(session, ctx, h, body).await
+}
+
 /// Answer here with a 200 XML body (ListBuckets).
 pub async fn write_xml(
     session: &mut Session,
     ctx: &mut RequestCtx,
     xml: String,
 ) -> pingora::Result<()> {
-    ctx.status = 200;
     let mut h = ResponseHeader::build(StatusCode::OK, Some(5))?;
-    h.insert_header("content-type", "application/xml")?;
-    h.insert_header("content-length", xml.len().to_string())?;
     if let Some(d) = &ctx.degraded {
         h.insert_header("x-osprey-degraded", d.as_str())?;
     }
-    stamp(&mut h, &ctx.request_id)?;
-    let head = session.req_header().method == http::Method::HEAD;
-    session.write_response_header(Box::new(h), head).await?;
-    if !head {
-        session
-            .write_response_body(Some(Bytes::from(xml)), true)
-            .await?;
-    }
-    Ok(())
+    write_xml_answer(session, ctx, h, xml).await
 }
 
 /// The placement bookkeeping of a bucket operation, once the backend answered (`ok` = 2xx).
