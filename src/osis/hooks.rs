@@ -11,7 +11,31 @@ use async_trait::async_trait;
 
 use super::error::ApiError;
 use super::model::{BucketMeta, Usage};
+use crate::store::StoreError;
 use crate::store::{Store, Tenant, User};
+
+/// What a hook reports (issue 12: provisioning answers with its own error, not the HTTP type;
+/// the OSIS handlers turn it into their answer through `From`).
+#[derive(Debug, thiserror::Error)]
+pub enum HookError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Backends refused or failed the call; `retryable` when any of them was unavailable.
+    #[error("{message}")]
+    Backends { message: String, retryable: bool },
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<HookError> for ApiError {
+    fn from(e: HookError) -> Self {
+        match e {
+            HookError::Store(e) => e.into(),
+            HookError::Backends { message, retryable } => ApiError::backend(message, retryable),
+            HookError::Internal(m) => ApiError::internal(m),
+        }
+    }
+}
 
 /// Cache invalidation belongs to the hooks: `tenant_changed` and `after_delete` drop the tenant's
 /// (or user's) cached facts, keys and identities — after the store change, so no concurrent
@@ -20,25 +44,25 @@ use crate::store::{Store, Tenant, User};
 #[async_trait]
 pub trait ControlHooks: Send + Sync + 'static {
     /// After the tenant row exists; provision it on the tenant's backends.
-    async fn tenant_created(&self, _t: &Tenant) -> Result<(), ApiError> {
+    async fn tenant_created(&self, _t: &Tenant) -> Result<(), HookError> {
         Ok(())
     }
     /// After `active` or `cd_tenant_ids` changed (a new org id may move the tenant to another
     /// routing table).
-    async fn tenant_changed(&self, _t: &Tenant) -> Result<(), ApiError> {
+    async fn tenant_changed(&self, _t: &Tenant) -> Result<(), HookError> {
         Ok(())
     }
     /// Before the tenant row goes; remove it (and, with `purge`, its data) from the backends.
-    async fn tenant_deleting(&self, _t: &Tenant, _purge: bool) -> Result<(), ApiError> {
+    async fn tenant_deleting(&self, _t: &Tenant, _purge: bool) -> Result<(), HookError> {
         Ok(())
     }
-    async fn user_created(&self, _t: &Tenant, _u: &User) -> Result<(), ApiError> {
+    async fn user_created(&self, _t: &Tenant, _u: &User) -> Result<(), HookError> {
         Ok(())
     }
-    async fn user_changed(&self, _u: &User) -> Result<(), ApiError> {
+    async fn user_changed(&self, _u: &User) -> Result<(), HookError> {
         Ok(())
     }
-    async fn user_deleting(&self, _u: &User, _purge: bool) -> Result<(), ApiError> {
+    async fn user_deleting(&self, _u: &User, _purge: bool) -> Result<(), HookError> {
         Ok(())
     }
     /// After a tenant's (`user_id` None) or a user's rows were deleted from the store: drop what is
@@ -50,8 +74,8 @@ pub trait ControlHooks: Send + Sync + 'static {
         &self,
         tenant_id: Option<&str>,
         user_id: Option<&str>,
-    ) -> Result<Usage, ApiError>;
-    async fn bucket_list(&self, tenant_id: &str) -> Result<Vec<BucketMeta>, ApiError>;
+    ) -> Result<Usage, HookError>;
+    async fn bucket_list(&self, tenant_id: &str) -> Result<Vec<BucketMeta>, HookError>;
     /// `Information.status`: NORMAL, WARNING (a backend is unreachable) or ERROR.
     async fn status(&self) -> &'static str {
         "NORMAL"
@@ -71,7 +95,7 @@ impl ControlHooks for StoreHooks {
         &self,
         tenant_id: Option<&str>,
         user_id: Option<&str>,
-    ) -> Result<Usage, ApiError> {
+    ) -> Result<Usage, HookError> {
         let placements = match tenant_id {
             Some(t) => self.store.placements(t).await?,
             None => {
@@ -112,7 +136,7 @@ impl ControlHooks for StoreHooks {
         })
     }
 
-    async fn bucket_list(&self, tenant_id: &str) -> Result<Vec<BucketMeta>, ApiError> {
+    async fn bucket_list(&self, tenant_id: &str) -> Result<Vec<BucketMeta>, HookError> {
         Ok(self
             .store
             .placements(tenant_id)

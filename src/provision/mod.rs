@@ -18,8 +18,7 @@ use crate::backend::{
     provision_identity, Backend, BackendError, Identity, IdentityScope, SigningKey, TenantRef,
     UserRef,
 };
-use crate::osis::error::ApiError;
-use crate::osis::hooks::{ControlHooks, StoreHooks};
+use crate::osis::hooks::{ControlHooks, HookError, StoreHooks};
 use crate::osis::model::{BucketMeta, Usage};
 use crate::proxy::directory::CachedDirectory;
 use crate::proxy::SharedSnapshot;
@@ -69,10 +68,6 @@ pub struct Provisioner {
     busy: std::sync::Mutex<HashSet<String>>,
     /// [`RECONCILE_CONCURRENCY`] lanes at once, across all passes.
     lane_slots: tokio::sync::Semaphore,
-}
-
-fn backend_api_error(e: &BackendError) -> ApiError {
-    ApiError::backend(e.to_string(), e.retryable())
 }
 
 impl Provisioner {
@@ -131,8 +126,8 @@ impl Provisioner {
         &self,
         backends: &[Arc<dyn Backend>],
         intent: &Intent,
-    ) -> Result<Vec<(String, BackendError)>, ApiError> {
-        let json = serde_json::to_string(intent).map_err(|e| ApiError::internal(e.to_string()))?;
+    ) -> Result<Vec<(String, BackendError)>, HookError> {
+        let json = serde_json::to_string(intent).map_err(|e| HookError::Internal(e.to_string()))?;
         let mut ids = Vec::with_capacity(backends.len());
         for b in backends {
             ids.push(self.store.push_pending(b.name(), &json).await?);
@@ -374,7 +369,7 @@ impl Provisioner {
     /// Queue the purge of the tenant's (or one owner's) buckets on shared-namespace backends and
     /// drop their placements; per-tenant-namespace backends purge with the identity (RGW
     /// `purge-data`).
-    async fn queue_purges(&self, tenant_id: &str, owner: Option<&str>) -> Result<(), ApiError> {
+    async fn queue_purges(&self, tenant_id: &str, owner: Option<&str>) -> Result<(), HookError> {
         let snap = self.snapshot.load_full();
         for p in self.store.placements(tenant_id).await? {
             if owner.is_some_and(|o| o != p.owner_user_id) {
@@ -390,7 +385,7 @@ impl Provisioner {
                     owner_user_id: p.owner_user_id.clone(),
                     backend_bucket: p.backend_bucket.clone(),
                 })
-                .map_err(|e| ApiError::internal(e.to_string()))?;
+                .map_err(|e| HookError::Internal(e.to_string()))?;
                 self.store.push_pending(&p.backend, &json).await?;
             }
             self.directory.forget_placement(&p.tenant_id, &p.bucket);
@@ -408,7 +403,7 @@ impl Provisioner {
         &self,
         t: Option<&str>,
         u: Option<&str>,
-    ) -> Result<Vec<crate::store::PlacementRow>, ApiError> {
+    ) -> Result<Vec<crate::store::PlacementRow>, HookError> {
         let tenants: Vec<String> = match t {
             Some(t) => vec![t.to_string()],
             None => self
@@ -497,26 +492,28 @@ impl Provisioner {
         }
     }
 
-    fn describe(failures: &[(String, BackendError)]) -> ApiError {
+    fn describe(failures: &[(String, BackendError)]) -> HookError {
         let retryable = failures.iter().all(|(_, e)| e.retryable());
         let msg = failures
             .iter()
             .map(|(_, e)| e.to_string())
             .collect::<Vec<_>>()
             .join("; ");
-        let mut e = backend_api_error(&failures[0].1);
-        e.message = if retryable {
-            format!("{msg} (nothing was kept; retry when the backend is back)")
-        } else {
-            msg
-        };
-        e
+        HookError::Backends {
+            message: if retryable {
+                format!("{msg} (nothing was kept; retry when the backend is back)")
+            } else {
+                msg
+            },
+            // the status of the first failure, as it always was
+            retryable: failures[0].1.retryable(),
+        }
     }
 }
 
 #[async_trait]
 impl ControlHooks for Provisioner {
-    async fn tenant_created(&self, t: &Tenant) -> Result<(), ApiError> {
+    async fn tenant_created(&self, t: &Tenant) -> Result<(), HookError> {
         let backends = self.backends_of(t).await;
         let intent = Intent::Tenant {
             tenant_id: t.tenant_id.clone(),
@@ -532,7 +529,7 @@ impl ControlHooks for Provisioner {
         Err(Self::describe(&failures))
     }
 
-    async fn tenant_changed(&self, t: &Tenant) -> Result<(), ApiError> {
+    async fn tenant_changed(&self, t: &Tenant) -> Result<(), HookError> {
         self.directory.forget_keys_of(&t.tenant_id, None);
         // tenant (de)activation reaches every user identity; a new org id may change the table
         let backends = self.backends_of(t).await;
@@ -566,7 +563,7 @@ impl ControlHooks for Provisioner {
         }
     }
 
-    async fn tenant_deleting(&self, t: &Tenant, purge: bool) -> Result<(), ApiError> {
+    async fn tenant_deleting(&self, t: &Tenant, purge: bool) -> Result<(), HookError> {
         self.directory.forget_tenant(&t.tenant_id);
         let backends = self.backends_of(t).await;
         // users first (their intents carry the stored principals), then the tenant itself; the
@@ -577,7 +574,7 @@ impl ControlHooks for Provisioner {
             name: t.name.clone(),
             purge,
         })
-        .map_err(|e| ApiError::internal(e.to_string()))?;
+        .map_err(|e| HookError::Internal(e.to_string()))?;
         for id in &ids {
             let intent = Intent::User {
                 tenant_id: t.tenant_id.clone(),
@@ -588,7 +585,7 @@ impl ControlHooks for Provisioner {
                 access_key: Some(id.access_key.clone()),
             };
             let json =
-                serde_json::to_string(&intent).map_err(|e| ApiError::internal(e.to_string()))?;
+                serde_json::to_string(&intent).map_err(|e| HookError::Internal(e.to_string()))?;
             self.store.push_pending(&id.backend, &json).await?;
         }
         for b in &backends {
@@ -600,7 +597,7 @@ impl ControlHooks for Provisioner {
         Ok(())
     }
 
-    async fn user_created(&self, t: &Tenant, u: &User) -> Result<(), ApiError> {
+    async fn user_created(&self, t: &Tenant, u: &User) -> Result<(), HookError> {
         let backends = self.backends_of(t).await;
         let failures = self
             .fan_out(&backends, &Self::user_intent(u, false, None))
@@ -612,7 +609,7 @@ impl ControlHooks for Provisioner {
         }
     }
 
-    async fn user_changed(&self, u: &User) -> Result<(), ApiError> {
+    async fn user_changed(&self, u: &User) -> Result<(), HookError> {
         self.directory
             .forget_keys_of(&u.tenant_id, Some(&u.user_id));
         let Some(t) = self.store.tenant(&u.tenant_id).await? else {
@@ -631,7 +628,7 @@ impl ControlHooks for Provisioner {
         }
     }
 
-    async fn user_deleting(&self, u: &User, purge: bool) -> Result<(), ApiError> {
+    async fn user_deleting(&self, u: &User, purge: bool) -> Result<(), HookError> {
         self.directory
             .forget_keys_of(&u.tenant_id, Some(&u.user_id));
         self.directory
@@ -639,7 +636,7 @@ impl ControlHooks for Provisioner {
         let ids = self.store.identities_of_tenant(&u.tenant_id).await?;
         for id in ids.iter().filter(|i| i.principal == u.user_id) {
             let json = serde_json::to_string(&Self::user_intent(u, purge, Some(id)))
-                .map_err(|e| ApiError::internal(e.to_string()))?;
+                .map_err(|e| HookError::Internal(e.to_string()))?;
             self.store.push_pending(&id.backend, &json).await?;
         }
         if purge {
@@ -665,7 +662,7 @@ impl ControlHooks for Provisioner {
         self.directory.forget_key(access_key);
     }
 
-    async fn usage(&self, t: Option<&str>, u: Option<&str>) -> Result<Usage, ApiError> {
+    async fn usage(&self, t: Option<&str>, u: Option<&str>) -> Result<Usage, HookError> {
         // bucket count from placements; objects and bytes measured on each bucket's backend,
         // all buckets concurrently, within the fan-out deadline
         let base = self.store_hooks.usage(t, u).await?;
@@ -717,7 +714,7 @@ impl ControlHooks for Provisioner {
         Ok(out)
     }
 
-    async fn bucket_list(&self, t: &str) -> Result<Vec<BucketMeta>, ApiError> {
+    async fn bucket_list(&self, t: &str) -> Result<Vec<BucketMeta>, HookError> {
         self.store_hooks.bucket_list(t).await
     }
 

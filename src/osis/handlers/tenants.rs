@@ -49,7 +49,7 @@ pub(crate) async fn create_tenant(
         let _ = st.hooks.tenant_deleting(&tenant, false).await;
         st.store.delete_tenant(&tenant.tenant_id).await?;
         st.hooks.after_delete(&tenant.tenant_id, None).await;
-        return Err(e);
+        return Err(e.into());
     }
     tracing::info!(tenant_id = %tenant.tenant_id, "tenant created");
     Ok((StatusCode::CREATED, Json(tenant.into())))
@@ -134,7 +134,7 @@ pub(crate) async fn update_tenant(
                 },
             )
             .await?;
-        return Err(e);
+        return Err(e.into());
     }
     Ok(Json(after.into()))
 }

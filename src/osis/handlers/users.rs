@@ -68,7 +68,7 @@ pub(crate) async fn create_user(
         let _ = st.hooks.user_deleting(&user, false).await;
         st.store.delete_user(&tenant_id, &user.user_id).await?;
         st.hooks.after_delete(&tenant_id, Some(&user.user_id)).await;
-        return Err(e);
+        return Err(e.into());
     }
     st.hooks.credential_changed(&cred.access_key).await;
     tracing::info!(tenant_id = %tenant_id, user_id = %user.user_id, access_key = %cred.access_key, "user created with its first key");
@@ -142,7 +142,7 @@ pub(crate) async fn update_user(
     let after = st.store.set_user_active(&t, &u, active).await?;
     if let Err(e) = st.hooks.user_changed(&after).await {
         st.store.set_user_active(&t, &u, before.active).await?;
-        return Err(e);
+        return Err(e.into());
     }
     tracing::info!(tenant_id = %t, user_id = %u, active, "user status changed");
     Ok(Json(after.into()))
