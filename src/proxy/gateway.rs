@@ -247,9 +247,11 @@ impl ProxyHttp for Gateway {
         upstream_request: &mut RequestHeader,
         ctx: &mut RequestCtx,
     ) -> pingora::Result<()> {
-        let op = ctx.op.clone().ok_or_else(|| internal("no operation"))?;
-        let f = forwarding(ctx)?;
-        if let Err(e) = rewrite::rewrite(&self.directory, upstream_request, &op, f).await {
+        // borrowed side by side, not cloned: this runs on every forwarded request
+        let (Some(op), Some(f)) = (ctx.op.as_ref(), ctx.forward.as_deref_mut()) else {
+            return Err(internal("upstream phase without a forward decision"));
+        };
+        if let Err(e) = rewrite::rewrite(&self.directory, upstream_request, op, f).await {
             let pe = perr(&e);
             ctx.error = Some(e);
             return Err(pe);
