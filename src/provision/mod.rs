@@ -22,7 +22,7 @@ use crate::osis::hooks::{ControlHooks, HookError, StoreHooks};
 use crate::osis::model::{BucketMeta, Usage};
 use crate::proxy::directory::CachedDirectory;
 use crate::proxy::SharedSnapshot;
-use crate::store::{BackendIdentity, Store, Tenant, User};
+use crate::store::{BackendIdentity, IdentityRef, Store, Tenant, User};
 
 mod reconciler;
 
@@ -243,7 +243,11 @@ impl Provisioner {
                         // make a new one only when there is none or the backend lost it
                         let stored = self
                             .store
-                            .identity(backend.name(), tenant_id, &principal)
+                            .identity(IdentityRef {
+                                backend: backend.name(),
+                                tenant_id,
+                                principal: &principal,
+                            })
                             .await
                             .map_err(|e| internal(e.to_string()))?
                             .map(|i| Identity {
@@ -281,7 +285,11 @@ impl Provisioner {
                         // gone from the store: remove from the backend
                         let stored = self
                             .store
-                            .identity(backend.name(), tenant_id, &principal)
+                            .identity(IdentityRef {
+                                backend: backend.name(),
+                                tenant_id,
+                                principal: &principal,
+                            })
                             .await
                             .map_err(|e| internal(e.to_string()))?;
                         let (bu, ak) = match (&stored, backend_user) {
@@ -320,7 +328,11 @@ impl Provisioner {
                             .await?;
                         let _ = self
                             .store
-                            .delete_identity(backend.name(), tenant_id, &principal)
+                            .delete_identity(IdentityRef {
+                                backend: backend.name(),
+                                tenant_id,
+                                principal: &principal,
+                            })
                             .await;
                         self.directory.forget_identities_of(tenant_id, &principal);
                         Ok(())
@@ -457,7 +469,11 @@ impl Provisioner {
         let principal = Self::principal(backend, &p.tenant_id, &p.owner_user_id)?;
         if let Ok(Some(i)) = self
             .store
-            .identity(backend.name(), &p.tenant_id, &principal)
+            .identity(IdentityRef {
+                backend: backend.name(),
+                tenant_id: &p.tenant_id,
+                principal: &principal,
+            })
             .await
         {
             return Some(SigningKey {

@@ -14,6 +14,7 @@ use async_trait::async_trait;
 use moka::sync::Cache;
 
 use crate::backend::SigningKey;
+use crate::store::IdentityRef;
 
 /// An Osprey-issued S3 key with what authorisation needs.
 #[derive(Clone)]
@@ -110,18 +111,11 @@ pub trait Directory: Send + Sync + 'static {
     /// Record a placement; Conflict when the tenant already has the bucket or the backend name is taken.
     async fn put_placement(&self, p: &Placement) -> Result<(), DirectoryError>;
     async fn delete_placement(&self, tenant_id: &str, bucket: &str) -> Result<(), DirectoryError>;
-    /// The stored identity Osprey signs with for (backend, tenant, principal).
-    async fn identity(
-        &self,
-        backend: &str,
-        tenant_id: &str,
-        principal: &str,
-    ) -> Result<Option<SigningKey>, DirectoryError>;
+    /// The stored identity Osprey signs with.
+    async fn identity(&self, id: IdentityRef<'_>) -> Result<Option<SigningKey>, DirectoryError>;
     async fn put_identity(
         &self,
-        backend: &str,
-        tenant_id: &str,
-        principal: &str,
+        id: IdentityRef<'_>,
         backend_user: &str,
         key: &SigningKey,
     ) -> Result<(), DirectoryError>;
@@ -336,20 +330,18 @@ impl CachedDirectory {
 
     pub async fn identity(
         &self,
-        backend: &str,
-        tenant_id: &str,
-        principal: &str,
+        which: IdentityRef<'_>,
     ) -> Result<Option<Arc<SigningKey>>, DirectoryError> {
         let id = (
-            backend.to_string(),
-            tenant_id.to_string(),
-            principal.to_string(),
+            which.backend.to_string(),
+            which.tenant_id.to_string(),
+            which.principal.to_string(),
         );
         if let Some(k) = self.identities.get(&id) {
             return Ok(Some(k));
         }
         let g = self.generation();
-        let Some(k) = self.inner.identity(backend, tenant_id, principal).await? else {
+        let Some(k) = self.inner.identity(which).await? else {
             return Ok(None);
         };
         let k = Arc::new(k);
@@ -362,24 +354,20 @@ impl CachedDirectory {
 
     pub async fn put_identity(
         &self,
-        backend: &str,
-        tenant_id: &str,
-        principal: &str,
+        id: IdentityRef<'_>,
         backend_user: &str,
         key: SigningKey,
     ) -> Result<Arc<SigningKey>, DirectoryError> {
-        self.inner
-            .put_identity(backend, tenant_id, principal, backend_user, &key)
-            .await?;
+        self.inner.put_identity(id, backend_user, &key).await?;
         let k = Arc::new(key);
         self.invalidating();
         self.principal_maps
-            .invalidate(&(backend.to_string(), tenant_id.to_string()));
+            .invalidate(&(id.backend.to_string(), id.tenant_id.to_string()));
         self.identities.insert(
             (
-                backend.to_string(),
-                tenant_id.to_string(),
-                principal.to_string(),
+                id.backend.to_string(),
+                id.tenant_id.to_string(),
+                id.principal.to_string(),
             ),
             k.clone(),
         );
@@ -603,15 +591,10 @@ impl Directory for StoreDirectory {
             .map_err(unavailable)
     }
 
-    async fn identity(
-        &self,
-        backend: &str,
-        tenant_id: &str,
-        principal: &str,
-    ) -> Result<Option<SigningKey>, DirectoryError> {
+    async fn identity(&self, id: IdentityRef<'_>) -> Result<Option<SigningKey>, DirectoryError> {
         Ok(self
             .store
-            .identity(backend, tenant_id, principal)
+            .identity(id)
             .await
             .map_err(unavailable)?
             .map(|i| SigningKey {
@@ -622,17 +605,15 @@ impl Directory for StoreDirectory {
 
     async fn put_identity(
         &self,
-        backend: &str,
-        tenant_id: &str,
-        principal: &str,
+        id: IdentityRef<'_>,
         backend_user: &str,
         key: &SigningKey,
     ) -> Result<(), DirectoryError> {
         self.store
             .put_identity(&crate::store::BackendIdentity {
-                backend: backend.into(),
-                tenant_id: tenant_id.into(),
-                principal: principal.into(),
+                backend: id.backend.into(),
+                tenant_id: id.tenant_id.into(),
+                principal: id.principal.into(),
                 backend_user: backend_user.into(),
                 access_key: key.access_key.clone(),
                 secret_key: key.secret_key.clone(),
@@ -755,19 +736,12 @@ mod tests {
         async fn delete_placement(&self, _: &str, _: &str) -> Result<(), DirectoryError> {
             Ok(())
         }
-        async fn identity(
-            &self,
-            _: &str,
-            _: &str,
-            _: &str,
-        ) -> Result<Option<SigningKey>, DirectoryError> {
+        async fn identity(&self, _: IdentityRef<'_>) -> Result<Option<SigningKey>, DirectoryError> {
             Ok(None)
         }
         async fn put_identity(
             &self,
-            _: &str,
-            _: &str,
-            _: &str,
+            _: IdentityRef<'_>,
             _: &str,
             _: &SigningKey,
         ) -> Result<(), DirectoryError> {

@@ -11,6 +11,7 @@ use super::directory::{CachedDirectory, TenantInfo};
 use super::request::Caller;
 use crate::backend::{provision_identity, Backend, SigningKey, TenantRef, UserRef};
 use crate::s3::S3Error;
+use crate::store::IdentityRef;
 
 pub struct SigningKeys {
     directory: Arc<CachedDirectory>,
@@ -48,7 +49,11 @@ impl SigningKeys {
             Some(p) => {
                 if let Some(k) = self
                     .directory
-                    .identity(backend.name(), &caller.key.tenant_id, p)
+                    .identity(IdentityRef {
+                        backend: backend.name(),
+                        tenant_id: &caller.key.tenant_id,
+                        principal: p,
+                    })
                     .await?
                 {
                     return Ok(k);
@@ -89,9 +94,11 @@ impl SigningKeys {
         Ok(self
             .directory
             .put_identity(
-                backend.name(),
-                &caller.key.tenant_id,
-                p,
+                IdentityRef {
+                    backend: backend.name(),
+                    tenant_id: &caller.key.tenant_id,
+                    principal: p,
+                },
                 &id.backend_user,
                 id.key,
             )

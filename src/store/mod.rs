@@ -112,6 +112,16 @@ pub struct PrincipalRow {
     pub backend_user: String,
 }
 
+/// Which stored backend identity: named fields, so the three ids cannot be passed in the wrong
+/// order (issue 12: `identity(backend, tenant_id, principal)` took three `&str`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct IdentityRef<'a> {
+    pub backend: &'a str,
+    pub tenant_id: &'a str,
+    /// A user id, or the tenant id for tenant-level identities (`backend::Principal::stored`).
+    pub principal: &'a str,
+}
+
 /// What Osprey holds on one backend for a (tenant, principal): principal is a user id, or the
 /// tenant id itself for tenant-level identities.
 #[derive(Clone, PartialEq, Eq)]
@@ -226,22 +236,12 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_placement(&self, tenant_id: &str, bucket: &str) -> Result<bool>;
 
     async fn put_identity(&self, id: &BackendIdentity) -> Result<()>;
-    async fn identity(
-        &self,
-        backend: &str,
-        tenant_id: &str,
-        principal: &str,
-    ) -> Result<Option<BackendIdentity>>;
+    async fn identity(&self, id: IdentityRef<'_>) -> Result<Option<BackendIdentity>>;
     async fn identities_of_tenant(&self, tenant_id: &str) -> Result<Vec<BackendIdentity>>;
     async fn identities_on_backend(&self, backend: &str) -> Result<u64>;
     /// The users of a tenant that have an identity on `backend`, with their OSIS ids.
     async fn principals_on(&self, backend: &str, tenant_id: &str) -> Result<Vec<PrincipalRow>>;
-    async fn delete_identity(
-        &self,
-        backend: &str,
-        tenant_id: &str,
-        principal: &str,
-    ) -> Result<bool>;
+    async fn delete_identity(&self, id: IdentityRef<'_>) -> Result<bool>;
 
     // ---- provisioning work that survives crashes
     async fn push_pending(&self, backend: &str, op: &str) -> Result<i64>;

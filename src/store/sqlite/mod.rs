@@ -508,16 +508,11 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn identity(
-        &self,
-        backend: &str,
-        tenant_id: &str,
-        principal: &str,
-    ) -> Result<Option<BackendIdentity>> {
+    async fn identity(&self, id: IdentityRef<'_>) -> Result<Option<BackendIdentity>> {
         let (b, t, p) = (
-            backend.to_string(),
-            tenant_id.to_string(),
-            principal.to_string(),
+            id.backend.to_string(),
+            id.tenant_id.to_string(),
+            id.principal.to_string(),
         );
         self.run(move |c, key| {
             let row = c
@@ -603,16 +598,11 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn delete_identity(
-        &self,
-        backend: &str,
-        tenant_id: &str,
-        principal: &str,
-    ) -> Result<bool> {
+    async fn delete_identity(&self, id: IdentityRef<'_>) -> Result<bool> {
         let (b, t, p) = (
-            backend.to_string(),
-            tenant_id.to_string(),
-            principal.to_string(),
+            id.backend.to_string(),
+            id.tenant_id.to_string(),
+            id.principal.to_string(),
         );
         self.run(move |c, _| {
             Ok(c.execute(
