@@ -1268,3 +1268,39 @@ async fn create_bucket_with_an_unwritable_store_creates_nothing() {
         "OK"
     );
 }
+
+/// Concurrent CreateBucket of one new name by one tenant (issue 12: the placement is recorded
+/// before the backend creates the bucket, so all but one find it taken): every answer is the
+/// winner's 200, the embedded store's BucketAlreadyOwnedByYou, or OperationAborted — never a
+/// 5xx — and the bucket exists once.
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_create_bucket_of_one_name() {
+    let o = Osprey::start(LOCAL_CONFIG);
+    let t = onboard(&o, "racers").await;
+    let tries = (0..8).map(|_| {
+        let s3 = t.s3.clone();
+        async move { code(s3.create_bucket().bucket("contested").send().await) }
+    });
+    let codes = futures::future::join_all(tries).await;
+    for c in &codes {
+        assert!(
+            matches!(
+                c.as_str(),
+                "OK" | "OperationAborted" | "BucketAlreadyOwnedByYou"
+            ),
+            "answers to 8 concurrent CreateBucket: {codes:?}"
+        );
+    }
+    assert!(codes.iter().any(|c| c == "OK"), "{codes:?}");
+    assert_eq!(
+        code(t.s3.head_bucket().bucket("contested").send().await),
+        "OK"
+    );
+    let listed = t.s3.list_buckets().send().await.expect("list");
+    let n = listed
+        .buckets()
+        .iter()
+        .filter(|b| b.name() == Some("contested"))
+        .count();
+    assert_eq!(n, 1);
+}

@@ -9,7 +9,7 @@ use pingora::http::RequestHeader;
 
 use super::authn;
 use super::body;
-use super::directory::{CachedDirectory, Placement, TenantInfo};
+use super::directory::{CachedDirectory, DirectoryError, Placement, TenantInfo};
 use super::identity;
 use super::keys::SigningKeys;
 use super::list_buckets::{self, ANONYMOUS_LIST_BUCKETS};
@@ -111,7 +111,20 @@ pub async fn decide(
     });
     if let PlacementAction::Created(p) = &f.action {
         // last, so nothing after it in this stage can fail and strand the placement
-        dir.put_placement(p.clone()).await?;
+        match dir.put_placement(p.clone()).await {
+            Ok(_) => {}
+            // a concurrent CreateBucket of the same name recorded it first (AWS's answer to
+            // concurrent bucket creation); a retry takes the existing-name path
+            Err(DirectoryError::Conflict(_)) => {
+                return Err(S3Error::new(
+                    StatusCode::CONFLICT,
+                    "OperationAborted",
+                    "A conflicting conditional operation is currently in progress against this resource. Please try again.",
+                )
+                .with_resource(format!("/{bucket}")))
+            }
+            Err(e) => return Err(e.into()),
+        }
     }
     Ok(Decision::Forward(Box::new(f)))
 }
