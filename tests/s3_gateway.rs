@@ -1270,9 +1270,11 @@ async fn create_bucket_with_an_unwritable_store_creates_nothing() {
 }
 
 /// Concurrent CreateBucket of one new name by one tenant (issue 12: the placement is recorded
-/// before the backend creates the bucket, so all but one find it taken): every answer is the
-/// winner's 200, the embedded store's BucketAlreadyOwnedByYou, or OperationAborted — never a
-/// 5xx — and the bucket exists once.
+/// before the backend creates the bucket): every answer is the winner's 200, the embedded
+/// store's BucketAlreadyOwnedByYou, or OperationAborted — never a 5xx — and the bucket exists
+/// once. Failed before the in-flight set (`route::Creating`): a create that found the winner's
+/// placement was forwarded too, reached the backend first, and the winner's refusal then
+/// removed the placement of a bucket that exists (HeadBucket → NotFound).
 #[tokio::test(flavor = "multi_thread")]
 async fn concurrent_create_bucket_of_one_name() {
     let o = Osprey::start(LOCAL_CONFIG);

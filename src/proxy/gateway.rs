@@ -30,6 +30,8 @@ pub struct Gateway {
     pub snapshot: SharedSnapshot,
     pub directory: Arc<CachedDirectory>,
     keys: SigningKeys,
+    /// CreateBucket requests of new names in flight (`route::Creating`).
+    creating: route::Creating,
     /// Connection limits; the body progress timeout is applied per request here.
     limits: crate::config::Limits,
 }
@@ -58,6 +60,7 @@ impl Gateway {
     ) -> Self {
         Gateway {
             keys: SigningKeys::new(directory.clone()),
+            creating: route::Creating::default(),
             snapshot,
             directory,
             limits,
@@ -74,18 +77,21 @@ impl Gateway {
         let snap = self.snapshot.load_full();
         ctx.snapshot = Some(snap.clone());
         let req = session.req_header();
-        let mut f = match route::decide(&self.directory, &self.keys, req, &snap, ctx).await? {
-            Decision::Answer(xml) => return Ok(Some(xml)),
-            Decision::Forward(f) => f,
-            Decision::ReadForm => {
-                self.continue_if_expected(session, true).await?;
-                let op = ctx.op.clone().ok_or_else(|| S3Error::internal("no op"))?;
-                let (dir, keys) = (&self.directory, &self.keys);
-                ctx.forward =
-                    Some(form::take_post_form(dir, keys, session, &snap, &op, ctx).await?);
-                return Ok(None);
-            }
-        };
+        let mut f =
+            match route::decide(&self.directory, &self.keys, &self.creating, req, &snap, ctx)
+                .await?
+            {
+                Decision::Answer(xml) => return Ok(Some(xml)),
+                Decision::Forward(f) => f,
+                Decision::ReadForm => {
+                    self.continue_if_expected(session, true).await?;
+                    let op = ctx.op.clone().ok_or_else(|| S3Error::internal("no op"))?;
+                    let (dir, keys) = (&self.directory, &self.keys);
+                    ctx.forward =
+                        Some(form::take_post_form(dir, keys, session, &snap, &op, ctx).await?);
+                    return Ok(None);
+                }
+            };
         self.continue_if_expected(session, f.signed.is_some())
             .await?;
         let read = match f.body {
@@ -152,7 +158,7 @@ impl Gateway {
     /// Remove a CreateBucket's provisional placement when no 2xx answer came.
     async fn abandon_placement(&self, ctx: &mut RequestCtx) {
         if let Some(f) = ctx.forward.as_deref_mut() {
-            respond::settle_placement(&self.directory, f, false).await;
+            respond::settle_placement(&self.directory, &self.creating, f, false).await;
         }
     }
 }
@@ -309,7 +315,8 @@ impl ProxyHttp for Gateway {
             .forward
             .as_deref_mut()
             .ok_or_else(|| internal("response without a forward decision"))?;
-        respond::settle_placement(&self.directory, f, resp.status.is_success()).await;
+        respond::settle_placement(&self.directory, &self.creating, f, resp.status.is_success())
+            .await;
         respond::response_head(
             session.req_header(),
             resp,

@@ -13,7 +13,7 @@ use pingora::{Error, ErrorSource, ErrorType};
 use super::directory::CachedDirectory;
 use super::principals;
 use super::request::{Forward, PlacementAction, RequestCtx};
-use super::route::principal_op;
+use super::route::{principal_op, Creating};
 use super::translate::{self, MAX_TRANSLATED_BODY};
 use super::upstream::header;
 use super::Snapshot;
@@ -83,12 +83,20 @@ pub async fn write_xml(
 }
 
 /// The placement bookkeeping of a bucket operation, once the backend answered (`ok` = 2xx).
-pub async fn settle_placement(dir: &CachedDirectory, f: &mut Forward, ok: bool) {
+pub async fn settle_placement(
+    dir: &CachedDirectory,
+    creating: &Creating,
+    f: &mut Forward,
+    ok: bool,
+) {
     match std::mem::replace(&mut f.action, PlacementAction::None) {
-        PlacementAction::Created(p) if !ok => {
-            if let Err(e) = dir.delete_placement(&p.tenant_id, &p.bucket).await {
-                tracing::error!(bucket = %p.bucket, error = %e, "the backend did not create the bucket, and its provisional placement could not be removed");
+        PlacementAction::Created(p) => {
+            if !ok {
+                if let Err(e) = dir.delete_placement(&p.tenant_id, &p.bucket).await {
+                    tracing::error!(bucket = %p.bucket, error = %e, "the backend did not create the bucket, and its provisional placement could not be removed");
+                }
             }
+            creating.remove(&(p.tenant_id, p.bucket));
         }
         PlacementAction::Delete { tenant_id, bucket } if ok => {
             if let Err(e) = dir.delete_placement(&tenant_id, &bucket).await {

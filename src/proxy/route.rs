@@ -23,11 +23,27 @@ use crate::s3::op::{self, OpKind, S3Op};
 use crate::s3::sigv4::Verified;
 use crate::s3::S3Error;
 
+/// The CreateBucket requests of new names in flight, by (tenant, bucket), from the moment their
+/// placement is written until the backend answered (issue 12). While one is in flight, another
+/// CreateBucket of the name is refused with OperationAborted rather than forwarded: two creates
+/// reaching the backend at once would let the loser's refusal remove the winner's placement.
+pub type Creating = dashmap::DashSet<(String, String)>;
+
+fn operation_aborted(bucket: &str) -> S3Error {
+    S3Error::new(
+        StatusCode::CONFLICT,
+        "OperationAborted",
+        "A conflicting conditional operation is currently in progress against this resource. Please try again.",
+    )
+    .with_resource(format!("/{bucket}"))
+}
+
 /// Everything `request_filter` decides. Sets `ctx.op` and `ctx.tenant` as soon as they are
 /// known (the access log names them even for a refused request).
 pub async fn decide(
     dir: &CachedDirectory,
     keys: &SigningKeys,
+    creating: &Creating,
     req: &RequestHeader,
     snap: &Arc<Snapshot>,
     ctx: &mut RequestCtx,
@@ -78,7 +94,7 @@ pub async fn decide(
         .clone()
         .ok_or_else(|| S3Error::invalid_request("this operation needs a bucket"))?;
     let mut f = if s3op.kind == OpKind::CreateBucket {
-        create_bucket(dir, snap, &caller, &tenant, &bucket).await?
+        create_bucket(dir, creating, snap, &caller, &tenant, &bucket).await?
     } else {
         existing_bucket(dir, snap, &caller, &tenant, &s3op, &bucket).await?
     };
@@ -111,19 +127,18 @@ pub async fn decide(
     });
     if let PlacementAction::Created(p) = &f.action {
         // last, so nothing after it in this stage can fail and strand the placement
-        match dir.put_placement(p.clone()).await {
-            Ok(_) => {}
-            // a concurrent CreateBucket of the same name recorded it first (AWS's answer to
-            // concurrent bucket creation); a retry takes the existing-name path
-            Err(DirectoryError::Conflict(_)) => {
-                return Err(S3Error::new(
-                    StatusCode::CONFLICT,
-                    "OperationAborted",
-                    "A conflicting conditional operation is currently in progress against this resource. Please try again.",
-                )
-                .with_resource(format!("/{bucket}")))
-            }
-            Err(e) => return Err(e.into()),
+        let id = (p.tenant_id.clone(), p.bucket.clone());
+        if !creating.insert(id.clone()) {
+            return Err(operation_aborted(&bucket));
+        }
+        if let Err(e) = dir.put_placement(p.clone()).await {
+            creating.remove(&id);
+            return Err(match e {
+                // a concurrent CreateBucket of the same name recorded it first (AWS's answer
+                // to concurrent bucket creation); a retry takes the existing-name path
+                DirectoryError::Conflict(_) => operation_aborted(&bucket),
+                e => e.into(),
+            });
         }
     }
     Ok(Decision::Forward(Box::new(f)))
@@ -179,6 +194,7 @@ async fn usage_listing(
 /// bucket no request could reach).
 async fn create_bucket(
     dir: &CachedDirectory,
+    creating: &Creating,
     snap: &Snapshot,
     caller: &Caller,
     tenant: &TenantInfo,
@@ -186,6 +202,9 @@ async fn create_bucket(
 ) -> Result<Forward, S3Error> {
     op::validate_bucket_name(bucket)?;
     if let Some(p) = dir.placement(&caller.key.tenant_id, bucket).await? {
+        if creating.contains(&(p.tenant_id.clone(), p.bucket.clone())) {
+            return Err(operation_aborted(bucket));
+        }
         let backend = placed_backend(snap, &p)?;
         let mut f = Forward::new(Route {
             backend,
