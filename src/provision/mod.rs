@@ -216,6 +216,11 @@ impl Provisioner {
                 let Some(principal) = Self::principal(backend, tenant_id, user_id) else {
                     return Ok(()); // shared service key: nothing per user on this backend
                 };
+                let stored_id = IdentityRef {
+                    backend: backend.name(),
+                    tenant_id,
+                    principal: &principal,
+                };
                 let user = self
                     .store
                     .user(tenant_id, user_id)
@@ -243,11 +248,7 @@ impl Provisioner {
                         // make a new one only when there is none or the backend lost it
                         let stored = self
                             .store
-                            .identity(IdentityRef {
-                                backend: backend.name(),
-                                tenant_id,
-                                principal: &principal,
-                            })
+                            .identity(stored_id)
                             .await
                             .map_err(|e| internal(e.to_string()))?
                             .map(|i| Identity {
@@ -285,11 +286,7 @@ impl Provisioner {
                         // gone from the store: remove from the backend
                         let stored = self
                             .store
-                            .identity(IdentityRef {
-                                backend: backend.name(),
-                                tenant_id,
-                                principal: &principal,
-                            })
+                            .identity(stored_id)
                             .await
                             .map_err(|e| internal(e.to_string()))?;
                         let (bu, ak) = match (&stored, backend_user) {
@@ -326,14 +323,7 @@ impl Provisioner {
                                 *purge,
                             )
                             .await?;
-                        let _ = self
-                            .store
-                            .delete_identity(IdentityRef {
-                                backend: backend.name(),
-                                tenant_id,
-                                principal: &principal,
-                            })
-                            .await;
+                        let _ = self.store.delete_identity(stored_id).await;
                         self.directory.forget_identities_of(tenant_id, &principal);
                         Ok(())
                     }

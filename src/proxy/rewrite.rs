@@ -32,7 +32,9 @@ pub async fn rewrite(
     s3op: &S3Op,
     f: &mut Forward,
 ) -> Result<(), S3Error> {
-    let dp = f.route.backend.data_path().clone();
+    // the backend (an Arc) held here, so its data path is borrowed, not copied, per request
+    let backend = f.route.backend.clone();
+    let dp = backend.data_path();
     // the client's framing facts, read before the decode path rewrites these headers
     let client_trailer = header(req, "x-amz-trailer").map(str::to_string);
     let client_decoded_len: Option<u64> = match header(req, "x-amz-decoded-content-length") {

@@ -19,24 +19,29 @@ use super::canonical::{
 };
 use super::{format_amz_date, ChunkVerifier, RequestParts, Result, ALGORITHM, UNSIGNED_PAYLOAD};
 
-/// Most signing keys kept derived: 4096 (default). One per access key, day, region and service
-/// in use: Osprey's backend identities and its clients' keys. Stops a flood of distinct keys
+/// Most signing keys kept derived: 4096 (default). One per access key in use (its current day,
+/// region and service): Osprey's backend identities and its clients' keys. Stops a flood of distinct keys
 /// from growing the cache without bound (it is emptied when full, and refills at one
 /// derivation per key).
 pub const MAX_CACHED_SIGNING_KEYS: usize = 4096;
 
-/// (access key, day, region, service).
-type KeyId = (Arc<str>, String, String, &'static str);
-/// The secret a key was derived from, and the key.
-type Derived = (Arc<str>, [u8; 32]);
+/// The key last derived for one access key, with everything it was derived from.
+struct Derived {
+    secret: Arc<str>,
+    date: String,
+    region: String,
+    service: &'static str,
+    key: [u8; 32],
+}
 
-/// Derived signing keys, with the secret they came from.
-static KEYS: LazyLock<DashMap<KeyId, Derived>> = LazyLock::new(DashMap::new);
+/// Derived signing keys by access key: looked up by `&str`, so a hit allocates nothing (this
+/// runs twice per request: verification and re-signing).
+static KEYS: LazyLock<DashMap<Arc<str>, Derived>> = LazyLock::new(DashMap::new);
 
 /// The signing key of `secret` for `date` (`yyyymmdd`), `region` and `service`, derived once.
 ///
-/// Keyed by the access key; the secret is compared on every hit, so a rotated secret under the
-/// same access key derives afresh.
+/// One entry per access key, holding the last derivation; secret, date, region and service are
+/// compared on every hit, so a rotated secret, a new day or another region derives afresh.
 pub fn derived_key(
     access_key: &str,
     secret: &str,
@@ -44,17 +49,29 @@ pub fn derived_key(
     region: &str,
     service: &'static str,
 ) -> [u8; 32] {
-    let id: KeyId = (access_key.into(), date.into(), region.into(), service);
-    if let Some(hit) = KEYS.get(&id) {
-        if &*hit.0 == secret {
-            return hit.1;
+    if let Some(hit) = KEYS.get(access_key) {
+        if &*hit.secret == secret
+            && hit.date == date
+            && hit.region == region
+            && hit.service == service
+        {
+            return hit.key;
         }
     }
     let key = signing_key(secret, date, region, service);
     if KEYS.len() >= MAX_CACHED_SIGNING_KEYS {
         KEYS.clear();
     }
-    KEYS.insert(id, (secret.into(), key));
+    KEYS.insert(
+        access_key.into(),
+        Derived {
+            secret: secret.into(),
+            date: date.into(),
+            region: region.into(),
+            service,
+            key,
+        },
+    );
     key
 }
 
@@ -389,5 +406,10 @@ mod tests {
         let b = derived_key("AKCACHE", "two", "20240229", "r", "s3");
         assert_eq!(b, signing_key("two", "20240229", "r", "s3"));
         assert_ne!(a, b);
+        // a new day or another region under the same key is derived for it, not served stale
+        let c = derived_key("AKCACHE", "two", "20240301", "r", "s3");
+        assert_eq!(c, signing_key("two", "20240301", "r", "s3"));
+        let d = derived_key("AKCACHE", "two", "20240301", "other", "s3");
+        assert_eq!(d, signing_key("two", "20240301", "other", "s3"));
     }
 }
