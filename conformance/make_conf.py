@@ -118,7 +118,7 @@ class Osis:
             return e.code, e.read().decode()
 
 
-def osprey_identities(osis_url, admin, suffix):
+def osprey_identities(osis_url, admin, suffix, osis_role="TENANT_ADMIN"):
     osis = Osis(osis_url, admin)
     out, state = {}, {"tenants": []}
     orgs = {
@@ -137,7 +137,7 @@ def osprey_identities(osis_url, admin, suffix):
         tid, org = tenant_ids[tkey]
         cd_user = f"conf-{role}"
         body = {
-            "tenant_id": tid, "active": True, "username": cd_user, "role": "TENANT_ADMIN",
+            "tenant_id": tid, "active": True, "username": cd_user, "role": osis_role,
             "cd_user_id": cd_user, "cd_tenant_id": org,
             "email": f"{cd_user}-{suffix}@osprey-conformance.test",
         }
@@ -191,6 +191,8 @@ def main():
     ap.add_argument("--direct-tenant", default="",
                     help="direct run: RGW tenant of main and alt (default: the global tenant)")
     ap.add_argument("--suffix", default=str(os.getpid()))
+    ap.add_argument("--role", default="TENANT_ADMIN",
+                    help="OSIS role of the three users (run.sh: TENANT_USER on the s3 and local kinds)")
     ap.add_argument("--state", help="write the created identities (JSON) here")
     a = ap.parse_args()
     if a.run == "direct":
@@ -200,7 +202,7 @@ def main():
     else:
         if not a.osis or not a.admin:
             sys.exit("osprey: --osis and --admin are required")
-        ids, state = osprey_identities(a.osis, a.admin, a.suffix)
+        ids, state = osprey_identities(a.osis, a.admin, a.suffix, a.role)
     write_conf(a.out, a.endpoint, ids)
     if a.state:
         with open(a.state, "w") as f:

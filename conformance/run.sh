@@ -20,6 +20,9 @@
 #                       src/ nor another build in target/ changes what is measured);
 #                       OSPREY_SOURCE=worktree builds the working tree (`cargo build --bin osprey`)
 #   OSPREY_BIN          use this binary instead of building one
+#   OSPREY_KIND=ceph-rgw  the backend kind behind Osprey: ceph-rgw (run `osprey`, per-user RGW
+#                       identities), s3 (run `osprey-s3`: one RGW service user, Osprey decides
+#                       authorization) or local (run `osprey-local`: the quick start's embedded store)
 #   KEEP_IDENTITIES=1   leave the Osprey run's OSIS tenants (and their RGW users) in place
 #   CONFORMANCE_WORK    work directory (default: a new /tmp/osprey-conformance.XXXXXX)
 #
@@ -42,6 +45,15 @@ RGW_ENDPOINT=${RGW_ENDPOINT:-http://127.0.0.1:7480}
 RGW_ADMIN_KEY=${RGW_ADMIN_KEY:-ADMINKEY}
 RGW_ADMIN_SECRET=${RGW_ADMIN_SECRET:-ADMINSECRET}
 RESULTS=${CONFORMANCE_RESULTS:-$HERE/results}
+OSPREY_KIND=${OSPREY_KIND:-ceph-rgw}
+case "$OSPREY_KIND" in
+  ceph-rgw) OSPREY_RUN=osprey; OSPREY_TEMPLATE=osprey.toml.in; OSPREY_ROLE=TENANT_ADMIN ;;
+  # main and alt are plain users of one org: a TENANT_ADMIN administers every bucket of its
+  # tenant on the shared-identity kinds (docs/authorization.md), which s3-tests do not expect
+  s3) OSPREY_RUN=osprey-s3; OSPREY_TEMPLATE=osprey-s3.toml.in; OSPREY_ROLE=TENANT_USER ;;
+  local) OSPREY_RUN=osprey-local; OSPREY_TEMPLATE=osprey-local.toml.in; OSPREY_ROLE=TENANT_USER ;;
+  *) echo "OSPREY_KIND must be ceph-rgw, s3 or local" >&2; exit 1 ;;
+esac
 
 log() { printf '[conformance %s] %s\n' "$(date -u +%H:%M:%S)" "$*"; }
 die() { log "ERROR: $*"; exit 1; }
@@ -123,8 +135,9 @@ run_pytest() { # run-name conf-file
   {
     echo "run: $name"
     echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-    [ "$name" = osprey ] && echo "osprey_commit: $OSPREY_COMMIT (source: ${OSPREY_BIN:-$OSPREY_SOURCE})"
-    [ "$name" = osprey ] && echo "osprey_version: ${OSPREY_VERSION:-}"
+    [ "$name" != direct ] && echo "osprey_kind: $OSPREY_KIND"
+    [ "$name" != direct ] && echo "osprey_commit: $OSPREY_COMMIT (source: ${OSPREY_BIN:-$OSPREY_SOURCE})"
+    [ "$name" != direct ] && echo "osprey_version: ${OSPREY_VERSION:-}"
     echo "s3tests_commit: $S3TESTS_COMMIT"
     echo "ceph: $(ceph --version 2>/dev/null | head -1)"
     echo "preset: $PRESET"
@@ -179,6 +192,8 @@ delete_identities() { # OSIS DELETE of the run's tenants (purge), then wait for 
     curl -s -o /dev/null -w "[conformance] [osprey] DELETE tenant $t: %{http_code}\n" \
       -u "$ADMIN_PAIR" -X DELETE "$OSIS_URL/api/v1/tenants/$t?purge_data=true" || true
   done
+  # the s3 and local kinds make no RGW users (nothing to wait for)
+  [ "$OSPREY_KIND" = ceph-rgw ] || return 0
   local uids i left
   uids=$("$PY" -c 'import json,sys; d=json.load(open(sys.argv[1]))["identities"]; print(" ".join(v["tenant"]+"$"+v["osis_user_id"] for v in d.values()))' "$state")
   for i in $(seq 1 60); do
@@ -227,12 +242,23 @@ run_osprey() {
   osis_port=$(free_port); s3_port=$(free_port)
   while [ "$s3_port" = "$osis_port" ]; do s3_port=$(free_port); done
   admin_secret=$("$PY" -c 'import secrets; print(secrets.token_hex(16))')
+  local service_key=OSPRCONFSERVICE service_secret
+  if [ "$OSPREY_KIND" = s3 ]; then
+    # the s3 kind's one service identity: a plain RGW user (reused when present)
+    service_secret=$(printf 'osprconf-service-%s' "$RGW_ADMIN_SECRET" | sha256sum | cut -c1-40)
+    radosgw-admin -c "$CEPH_DIR/ceph.conf" user info --uid osprconf-service >/dev/null 2>&1 \
+      || radosgw-admin -c "$CEPH_DIR/ceph.conf" user create --uid osprconf-service \
+           --display-name "Osprey conformance service" --access-key "$service_key" \
+           --secret-key "$service_secret" >/dev/null \
+      || die "radosgw-admin user create osprconf-service failed"
+  fi
   ADMIN_PAIR="conformance-admin:$admin_secret"
   OSIS_URL=http://127.0.0.1:$osis_port
   sed -e "s#{{data_dir}}#$dir/data#" -e "s#{{osis_port}}#$osis_port#" -e "s#{{s3_port}}#$s3_port#" \
       -e "s#{{admin_key}}#conformance-admin#" -e "s#{{admin_secret}}#$admin_secret#" \
       -e "s#{{rgw_endpoint}}#$RGW_ENDPOINT#" -e "s#{{rgw_admin_key}}#$RGW_ADMIN_KEY#" \
-      -e "s#{{rgw_admin_secret}}#$RGW_ADMIN_SECRET#" "$HERE/osprey.toml.in" >"$dir/osprey.toml"
+      -e "s#{{rgw_admin_secret}}#$RGW_ADMIN_SECRET#" -e "s#{{service_key}}#$service_key#" \
+      -e "s#{{service_secret}}#${service_secret:-}#" "$HERE/$OSPREY_TEMPLATE" >"$dir/osprey.toml"
   chmod 600 "$dir/osprey.toml"
   "$bin" serve --config "$dir/osprey.toml" --accept-license </dev/null >"$dir/osprey.log" 2>&1 &
   OSPREY_PID=$!
@@ -246,12 +272,12 @@ run_osprey() {
   done
   log "[osprey] creating the three identities through OSIS"
   "$PY" "$HERE/make_conf.py" osprey --osis "$OSIS_URL" --admin "$ADMIN_PAIR" \
-    --endpoint "http://127.0.0.1:$s3_port" --suffix "$$" \
+    --endpoint "http://127.0.0.1:$s3_port" --suffix "$$" --role "$OSPREY_ROLE" \
     --out "$dir/s3tests.conf" --state "$dir/identities.json"
-  run_pytest osprey "$dir/s3tests.conf" "http://127.0.0.1:$s3_port"
+  run_pytest "$OSPREY_RUN" "$dir/s3tests.conf" "http://127.0.0.1:$s3_port"
   if [ "${KEEP_IDENTITIES:-0}" != 1 ]; then delete_identities; fi
   stop_osprey
-  cp "$dir/osprey.log" "$RESULTS/osprey.log"
+  cp "$dir/osprey.log" "$RESULTS/$OSPREY_RUN.log"
 }
 
 case "$RUN" in
@@ -260,8 +286,8 @@ case "$RUN" in
   both) run_direct; run_osprey ;;
 esac
 
-if [ -f "$RESULTS/direct.txt" ] && [ -f "$RESULTS/osprey.txt" ]; then
-  "$PY" "$HERE/diff.py" "$RESULTS/direct.txt" "$RESULTS/osprey.txt" >"$RESULTS/summary.txt"
+if [ -f "$RESULTS/direct.txt" ] && [ -f "$RESULTS/$OSPREY_RUN.txt" ]; then
+  "$PY" "$HERE/diff.py" "$RESULTS/direct.txt" "$RESULTS/$OSPREY_RUN.txt" >"$RESULTS/summary.txt"
   sed -n '1,7p' "$RESULTS/summary.txt"
   log "full comparison: $RESULTS/summary.txt (python3 conformance/diff.py)"
 fi
