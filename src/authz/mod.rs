@@ -270,3 +270,26 @@ pub fn resource_arn(bucket: &str, key: Option<&str>) -> String {
         None => format!("arn:aws:s3:::{bucket}"),
     }
 }
+
+/// S3's answers to bad ACL and policy input (S3 API reference, error codes).
+impl From<AuthzError> for crate::s3::S3Error {
+    fn from(e: AuthzError) -> Self {
+        use http::StatusCode;
+        match e {
+            AuthzError::MalformedAcl(m) => {
+                crate::s3::S3Error::new(StatusCode::BAD_REQUEST, "MalformedACLError", m)
+            }
+            AuthzError::MalformedPolicy(m) => {
+                crate::s3::S3Error::new(StatusCode::BAD_REQUEST, "MalformedPolicy", m)
+            }
+            AuthzError::InvalidArgument(m) => crate::s3::S3Error::invalid_argument(m),
+            AuthzError::Internal(m) => crate::s3::S3Error::internal(m),
+        }
+    }
+}
+
+impl From<Denied> for crate::s3::S3Error {
+    fn from(d: Denied) -> Self {
+        crate::s3::S3Error::access_denied(d.message())
+    }
+}

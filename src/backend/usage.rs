@@ -167,6 +167,28 @@ pub async fn bucket_usage(
     Ok(usage)
 }
 
+/// Whether an object (or one version of it) exists: HEAD through the backend's S3 API. Osprey
+/// answers GetObjectAcl/PutObjectAcl itself on shared-identity backends (issue 11) and must
+/// still answer NoSuchKey for an object that is not there. `Ok(status)` for any answer.
+pub async fn head_object(
+    dp: &DataPath,
+    key: &SigningKey,
+    backend_bucket: &str,
+    object: &str,
+    version_id: Option<&str>,
+    timeout: Duration,
+) -> Result<u16, UsageError> {
+    let mut path = format!(
+        "/{backend_bucket}/{}",
+        crate::s3::sigv4::uri_encode(object, false)
+    );
+    if let Some(v) = version_id {
+        path = format!("{path}?versionId={}", crate::s3::sigv4::uri_encode(v, true));
+    }
+    let (status, _) = call(dp, key, reqwest::Method::HEAD, &path, timeout).await?;
+    Ok(status.as_u16())
+}
+
 /// Objects deleted concurrently while purging a bucket.
 pub const PURGE_CONCURRENCY: usize = 16;
 

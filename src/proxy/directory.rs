@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use moka::sync::Cache;
 
 use crate::backend::SigningKey;
-use crate::store::IdentityRef;
+use crate::store::{BucketAccessRow, IdentityRef, ObjectAccessRow};
 
 /// An Osprey-issued S3 key with what authorisation needs.
 #[derive(Clone)]
@@ -27,6 +27,30 @@ pub struct KeyEntry {
     pub user_id: String,
     pub canonical_user_id: String,
     pub username: String,
+    /// The user's OSIS role (honoured on shared-identity backends, `authz::Role`).
+    pub role: String,
+}
+
+/// A user as authorization needs it: the owner named in ACL answers, a grantee by id or e-mail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserInfo {
+    pub tenant_id: String,
+    pub user_id: String,
+    pub canonical_user_id: String,
+    pub username: String,
+    pub email: Option<String>,
+}
+
+impl From<crate::store::User> for UserInfo {
+    fn from(u: crate::store::User) -> Self {
+        UserInfo {
+            tenant_id: u.tenant_id,
+            user_id: u.user_id,
+            canonical_user_id: u.canonical_user_id,
+            username: u.username,
+            email: u.email,
+        }
+    }
 }
 
 /// Where a bucket lives.
@@ -64,6 +88,8 @@ pub struct Principal {
 pub struct PrincipalMap {
     by_backend_user: std::collections::HashMap<String, Arc<Principal>>,
     by_canonical: std::collections::HashMap<String, Arc<Principal>>,
+    /// A backend that sees one identity (issue 11): every principal it names is this one.
+    everyone: Option<Arc<Principal>>,
 }
 
 impl PrincipalMap {
@@ -77,9 +103,21 @@ impl PrincipalMap {
         m
     }
 
+    /// Every principal the backend names stands for `p` (its one service identity is never
+    /// shown: owners and initiators read as the bucket's owner).
+    pub fn everyone_as(p: Principal) -> Self {
+        PrincipalMap {
+            everyone: Some(Arc::new(p)),
+            ..Default::default()
+        }
+    }
+
     /// The user a backend principal stands for.
     pub fn by_backend_user(&self, backend_user: &str) -> Option<&Principal> {
-        self.by_backend_user.get(backend_user).map(|p| &**p)
+        self.by_backend_user
+            .get(backend_user)
+            .or(self.everyone.as_ref())
+            .map(|p| &**p)
     }
 
     /// The backend principal of an OSIS canonical id.
@@ -130,6 +168,39 @@ pub trait Directory: Send + Sync + 'static {
         &self,
         canonical_user_id: &str,
     ) -> Result<Option<String>, DirectoryError>;
+
+    // ---- authorization on shared-identity backends (issue 11, proxy::access)
+    async fn user(&self, tenant_id: &str, user_id: &str)
+        -> Result<Option<UserInfo>, DirectoryError>;
+    async fn user_by_canonical(
+        &self,
+        canonical_user_id: &str,
+    ) -> Result<Option<UserInfo>, DirectoryError>;
+    async fn user_by_email(&self, email: &str) -> Result<Option<UserInfo>, DirectoryError>;
+    async fn bucket_access(
+        &self,
+        tenant_id: &str,
+        bucket: &str,
+    ) -> Result<BucketAccessRow, DirectoryError>;
+    async fn put_bucket_access(
+        &self,
+        tenant_id: &str,
+        bucket: &str,
+        row: &BucketAccessRow,
+    ) -> Result<(), DirectoryError>;
+    async fn object_access(
+        &self,
+        tenant_id: &str,
+        bucket: &str,
+        key: &str,
+    ) -> Result<Option<ObjectAccessRow>, DirectoryError>;
+    async fn put_object_access(&self, row: &ObjectAccessRow) -> Result<(), DirectoryError>;
+    async fn delete_object_access(
+        &self,
+        tenant_id: &str,
+        bucket: &str,
+        key: &str,
+    ) -> Result<(), DirectoryError>;
 }
 
 /// Most entries each cache of [`CachedDirectory`] holds (issue 12), each cache its own bound:
@@ -517,6 +588,7 @@ impl Directory for StoreDirectory {
                 user_id: c.user_id,
                 canonical_user_id: c.canonical_user_id,
                 username: c.username,
+                role: c.role,
             }))
     }
 
@@ -653,6 +725,102 @@ impl Directory for StoreDirectory {
             .map_err(unavailable)?
             .map(|u| u.tenant_id))
     }
+
+    async fn user(
+        &self,
+        tenant_id: &str,
+        user_id: &str,
+    ) -> Result<Option<UserInfo>, DirectoryError> {
+        Ok(self
+            .store
+            .user(tenant_id, user_id)
+            .await
+            .map_err(unavailable)?
+            .map(UserInfo::from))
+    }
+
+    async fn user_by_canonical(
+        &self,
+        canonical_user_id: &str,
+    ) -> Result<Option<UserInfo>, DirectoryError> {
+        Ok(self
+            .store
+            .user_by_canonical(canonical_user_id)
+            .await
+            .map_err(unavailable)?
+            .map(UserInfo::from))
+    }
+
+    async fn user_by_email(&self, email: &str) -> Result<Option<UserInfo>, DirectoryError> {
+        let page = self
+            .store
+            .users(
+                &[crate::store::Term::Email(email.to_string())],
+                crate::store::Paging {
+                    offset: 0,
+                    limit: 2,
+                },
+            )
+            .await
+            .map_err(unavailable)?;
+        // an address two users share names neither (AWS: UnresolvableGrantByEmailAddress)
+        Ok(match page.items.len() {
+            1 => page.items.into_iter().next().map(UserInfo::from),
+            _ => None,
+        })
+    }
+
+    async fn bucket_access(
+        &self,
+        tenant_id: &str,
+        bucket: &str,
+    ) -> Result<BucketAccessRow, DirectoryError> {
+        self.store
+            .bucket_access(tenant_id, bucket)
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn put_bucket_access(
+        &self,
+        tenant_id: &str,
+        bucket: &str,
+        row: &BucketAccessRow,
+    ) -> Result<(), DirectoryError> {
+        self.store
+            .put_bucket_access(tenant_id, bucket, row)
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn object_access(
+        &self,
+        tenant_id: &str,
+        bucket: &str,
+        key: &str,
+    ) -> Result<Option<ObjectAccessRow>, DirectoryError> {
+        self.store
+            .object_access(tenant_id, bucket, key)
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn put_object_access(&self, row: &ObjectAccessRow) -> Result<(), DirectoryError> {
+        self.store.put_object_access(row).await.map_err(unavailable)
+    }
+
+    async fn delete_object_access(
+        &self,
+        tenant_id: &str,
+        bucket: &str,
+        key: &str,
+    ) -> Result<(), DirectoryError> {
+        self.store
+            .delete_object_access(tenant_id, bucket, key)
+            .await
+            .map(|_| ())
+            .map_err(unavailable)
+    }
 }
 
 #[cfg(test)]
@@ -685,6 +853,7 @@ mod tests {
             user_id: user_id.into(),
             canonical_user_id: format!("c-{user_id}"),
             username: user_id.into(),
+            role: "TENANT_USER".into(),
         }
     }
 
@@ -752,6 +921,50 @@ mod tests {
         }
         async fn tenant_of_canonical(&self, _: &str) -> Result<Option<String>, DirectoryError> {
             Ok(None)
+        }
+        // the cache tests read no access records: a store with none
+        async fn user(&self, _: &str, _: &str) -> Result<Option<UserInfo>, DirectoryError> {
+            Ok(None)
+        }
+        async fn user_by_canonical(&self, _: &str) -> Result<Option<UserInfo>, DirectoryError> {
+            Ok(None)
+        }
+        async fn user_by_email(&self, _: &str) -> Result<Option<UserInfo>, DirectoryError> {
+            Ok(None)
+        }
+        async fn bucket_access(
+            &self,
+            _: &str,
+            _: &str,
+        ) -> Result<BucketAccessRow, DirectoryError> {
+            Ok(BucketAccessRow::default())
+        }
+        async fn put_bucket_access(
+            &self,
+            _: &str,
+            _: &str,
+            _: &BucketAccessRow,
+        ) -> Result<(), DirectoryError> {
+            Ok(())
+        }
+        async fn object_access(
+            &self,
+            _: &str,
+            _: &str,
+            _: &str,
+        ) -> Result<Option<ObjectAccessRow>, DirectoryError> {
+            Ok(None)
+        }
+        async fn put_object_access(&self, _: &ObjectAccessRow) -> Result<(), DirectoryError> {
+            Ok(())
+        }
+        async fn delete_object_access(
+            &self,
+            _: &str,
+            _: &str,
+            _: &str,
+        ) -> Result<(), DirectoryError> {
+            Ok(())
         }
     }
 

@@ -14,6 +14,7 @@ use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::{Error, ErrorType};
 
 use super::body::{self, check_declared_digests, check_signed_payload};
+use super::access::Access;
 use super::directory::CachedDirectory;
 use super::keys::SigningKeys;
 use super::request::{BodyPrefix, Decision, Forward, RequestBody, RequestCtx};
@@ -30,10 +31,29 @@ pub struct Gateway {
     pub snapshot: SharedSnapshot,
     pub directory: Arc<CachedDirectory>,
     keys: SigningKeys,
+    /// Owners, ACLs and policies on backends that see one identity (issue 11).
+    access: Access,
     /// CreateBucket requests of new names in flight (`route::Creating`).
     creating: route::Creating,
     /// Connection limits; the body progress timeout is applied per request here.
     limits: crate::config::Limits,
+}
+
+/// An answer Osprey gives itself.
+struct Answer {
+    status: http::StatusCode,
+    content_type: &'static str,
+    body: String,
+}
+
+impl Answer {
+    fn xml(body: String) -> Self {
+        Answer {
+            status: http::StatusCode::OK,
+            content_type: "application/xml",
+            body,
+        }
+    }
 }
 
 fn perr(e: &S3Error) -> Box<Error> {
@@ -60,6 +80,7 @@ impl Gateway {
     ) -> Self {
         Gateway {
             keys: SigningKeys::new(directory.clone()),
+            access: Access::new(directory.clone()),
             creating: route::Creating::default(),
             snapshot,
             directory,
@@ -68,30 +89,54 @@ impl Gateway {
     }
 
     /// Decide, and read what must be read before forwarding (ACL bodies, POST forms).
-    /// `Some(xml)`: answer here.
+    /// `Some(answer)`: answer here.
     async fn prepare(
         &self,
         session: &mut Session,
         ctx: &mut RequestCtx,
-    ) -> Result<Option<String>, S3Error> {
+    ) -> Result<Option<Answer>, S3Error> {
         let snap = self.snapshot.load_full();
         ctx.snapshot = Some(snap.clone());
+        ctx.client_ip = session
+            .client_addr()
+            .and_then(|a| a.as_inet())
+            .map(|a| a.ip());
+        ctx.secure = session
+            .digest()
+            .is_some_and(|d| d.ssl_digest.is_some());
         let req = session.req_header();
-        let mut f =
-            match route::decide(&self.directory, &self.keys, &self.creating, req, &snap, ctx)
-                .await?
-            {
-                Decision::Answer(xml) => return Ok(Some(xml)),
-                Decision::Forward(f) => f,
-                Decision::ReadForm => {
-                    self.continue_if_expected(session, true).await?;
-                    let op = ctx.op.clone().ok_or_else(|| S3Error::internal("no op"))?;
-                    let (dir, keys) = (&self.directory, &self.keys);
-                    ctx.forward =
-                        Some(form::take_post_form(dir, keys, session, &snap, &op, ctx).await?);
-                    return Ok(None);
-                }
-            };
+        let (dir, keys, access) = (&self.directory, &self.keys, &self.access);
+        let mut f = match route::decide(dir, keys, access, &self.creating, req, &snap, ctx).await? {
+            Decision::Answer(xml) => return Ok(Some(Answer::xml(xml))),
+            Decision::Forward(f) => f,
+            Decision::ReadForm => {
+                self.continue_if_expected(session, true).await?;
+                let op = ctx.op.clone().ok_or_else(|| S3Error::internal("no op"))?;
+                ctx.forward =
+                    Some(form::take_post_form(dir, keys, access, session, &snap, &op, ctx).await?);
+                return Ok(None);
+            }
+            Decision::Local(op) => {
+                // answered from Osprey's own records (proxy/access.rs); a body is small
+                self.continue_if_expected(session, true).await?;
+                let body = if op.kind.reads_body() {
+                    let whole = body::read_whole(session).await?;
+                    if let Some(payload) = op.payload {
+                        check_signed_payload(payload, &whole)?;
+                    }
+                    check_declared_digests(session.req_header(), &whole)?;
+                    whole
+                } else {
+                    Bytes::new()
+                };
+                let a = access.perform(*op, body).await?;
+                return Ok(Some(Answer {
+                    status: a.status,
+                    content_type: a.content_type,
+                    body: a.body,
+                }));
+            }
+        };
         self.continue_if_expected(session, f.signed.is_some())
             .await?;
         let read = match f.body {
@@ -197,8 +242,8 @@ impl ProxyHttp for Gateway {
     ) -> pingora::Result<bool> {
         match self.prepare(session, ctx).await {
             Ok(None) => Ok(false),
-            Ok(Some(xml)) => {
-                respond::write_xml(session, ctx, xml).await?;
+            Ok(Some(a)) => {
+                respond::write_answer(session, ctx, a.status, a.content_type, a.body).await?;
                 Ok(true)
             }
             Err(e) => {
@@ -317,6 +362,9 @@ impl ProxyHttp for Gateway {
             .ok_or_else(|| internal("response without a forward decision"))?;
         respond::settle_placement(&self.directory, &self.creating, f, resp.status.is_success())
             .await;
+        if let Some(after) = f.after.take() {
+            self.access.settle(after, resp.status.is_success()).await;
+        }
         respond::response_head(
             session.req_header(),
             resp,

@@ -28,6 +28,41 @@ impl SigningKeys {
         }
     }
 
+    /// The service key of a shared-identity backend, for an anonymous request Osprey authorized
+    /// (issue 11). Other scopes have no key that stands for nobody.
+    pub async fn service_key(
+        &self,
+        backend: &Arc<dyn Backend>,
+        tenant_id: &str,
+    ) -> Result<Arc<SigningKey>, S3Error> {
+        if backend.identity_scope() != crate::backend::IdentityScope::Shared {
+            return Err(S3Error::access_denied("Access Denied"));
+        }
+        if let Some(k) = self.shared.get(backend.name()) {
+            if Arc::ptr_eq(&k.0, backend) {
+                return Ok(k.1.clone());
+            }
+        }
+        let t = TenantRef {
+            tenant_id: tenant_id.to_string(),
+            name: tenant_id.to_string(),
+        };
+        let u = UserRef {
+            tenant_id: tenant_id.to_string(),
+            user_id: "anonymous".into(),
+            display_name: "anonymous".into(),
+            email: None,
+        };
+        // the shared scope's ensure_identity hands out the driver's service key, nothing else
+        let id = backend.ensure_identity(&t, &u).await.map_err(|e| {
+            S3Error::service_unavailable(backend.name(), &e.to_string())
+        })?;
+        let k = Arc::new(id.key);
+        self.shared
+            .insert(backend.name().to_string(), (backend.clone(), k.clone()));
+        Ok(k)
+    }
+
     /// The key for `caller` on `backend`, provisioning the identity on first use.
     pub async fn for_caller(
         &self,

@@ -99,11 +99,16 @@ pub async fn list_buckets(
             }
         }
     }
-    // On backends with per-user principals a user lists the buckets it owns, as it would
-    // there directly (RGW); on backends that see one identity, the tenant's.
+    // A user lists the buckets it owns, as it would on the backend with an identity of its
+    // own (RGW, AWS); on backends that see one identity Osprey keeps the owners (issue 11), and
+    // a TENANT_ADMIN, who administers the tenant's buckets there, lists them all.
+    let admin = crate::authz::Role::from_osis(&caller.key.role) == crate::authz::Role::TenantAdmin;
     ps.retain(|p| {
-        snap.backend(&p.backend).is_none_or(|b| !b.own_principals())
-            || p.owner_user_id == caller.key.user_id
+        p.owner_user_id == caller.key.user_id
+            || (admin
+                && snap
+                    .backend(&p.backend)
+                    .is_none_or(|b| super::access::authorizes(b.as_ref())))
     });
     ps.sort_by(|a, b| a.bucket.cmp(&b.bucket));
     let mut x = String::with_capacity(256 + ps.len() * 128);

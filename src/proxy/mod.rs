@@ -7,6 +7,7 @@
 //! be verified, re-chained or decoded; nothing plans to replay an upload body (pingora keeps at most
 //! 64 KiB for retries).
 
+pub mod access;
 mod authn;
 mod body;
 pub mod connect;

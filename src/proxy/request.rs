@@ -8,6 +8,7 @@ use std::time::Instant;
 use bytes::{Bytes, BytesMut};
 
 use super::body::{BodyCodec, BodyPlan};
+use super::access::{AfterWrite, LocalOp};
 use super::directory::{KeyEntry, Placement, PrincipalMap};
 use super::Snapshot;
 use crate::backend::{Backend, SigningKey};
@@ -105,6 +106,16 @@ pub struct Forward {
     pub action: PlacementAction,
     pub body: RequestBody,
     pub response: ResponseWork,
+    /// The bucket's placement (requests on an existing bucket).
+    pub placement: Option<Arc<Placement>>,
+    /// Shared-identity backends (issue 11): what the backend's 2xx leaves Osprey to record.
+    pub after: Option<AfterWrite>,
+    /// Shared-identity backends: an anonymous request Osprey authorized, signed with the
+    /// backend's service key (the backend itself would refuse it unsigned).
+    pub service_key: Option<Arc<SigningKey>>,
+    /// Shared-identity backends: ACL headers are Osprey's to keep, never the backend's (it would
+    /// apply them to the one service identity).
+    pub strip_acl_headers: bool,
 }
 
 impl Forward {
@@ -117,6 +128,10 @@ impl Forward {
             action: PlacementAction::None,
             body: RequestBody::Stream(None),
             response: ResponseWork::default(),
+            placement: None,
+            after: None,
+            service_key: None,
+            strip_acl_headers: false,
         }
     }
 
@@ -139,6 +154,8 @@ pub enum Decision {
     Forward(Box<Forward>),
     /// A browser POST form: its fields name the signer; read it, then decide.
     ReadForm,
+    /// An ACL/policy operation Osprey answers itself on a shared-identity backend (issue 11).
+    Local(Box<LocalOp>),
 }
 
 /// Per-request state (pingora's `CTX`).
@@ -157,6 +174,10 @@ pub struct RequestCtx {
     pub bytes_in: u64,
     /// Backends that did not answer a fan-out (ListBuckets), for `x-osprey-degraded`.
     pub degraded: Option<String>,
+    /// The client's address (bucket-policy `aws:SourceIp`).
+    pub client_ip: Option<std::net::IpAddr>,
+    /// The client connection is TLS (`aws:SecureTransport`).
+    pub secure: bool,
 }
 
 impl RequestCtx {
@@ -172,6 +193,8 @@ impl RequestCtx {
             status: 0,
             bytes_in: 0,
             degraded: None,
+            client_ip: None,
+            secure: false,
         }
     }
 

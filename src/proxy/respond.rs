@@ -35,9 +35,10 @@ async fn write_xml_answer(
     ctx: &mut RequestCtx,
     mut h: ResponseHeader,
     body: String,
+    content_type: &'static str,
 ) -> pingora::Result<()> {
     ctx.status = h.status.as_u16();
-    h.insert_header("content-type", "application/xml")?;
+    h.insert_header("content-type", content_type)?;
     h.insert_header("content-length", body.len().to_string())?;
     stamp(&mut h, &ctx.request_id)?;
     let head = session.req_header().method == http::Method::HEAD;
@@ -66,20 +67,28 @@ pub async fn write_error(
         session.set_keepalive(None);
     }
     let body = err.to_xml(&ctx.request_id);
-    write_xml_answer(session, ctx, h, body).await
+    write_xml_answer(session, ctx, h, body, "application/xml").await
 }
 
-/// Answer here with a 200 XML body (ListBuckets).
-pub async fn write_xml(
+/// Answer here (ListBuckets; ACL, policy and PublicAccessBlock operations on shared-identity
+/// backends, issue 11): `status`, and the body unless the status has none.
+pub async fn write_answer(
     session: &mut Session,
     ctx: &mut RequestCtx,
-    xml: String,
+    status: StatusCode,
+    content_type: &'static str,
+    body: String,
 ) -> pingora::Result<()> {
-    let mut h = ResponseHeader::build(StatusCode::OK, Some(5))?;
+    let mut h = ResponseHeader::build(status, Some(5))?;
     if let Some(d) = &ctx.degraded {
         h.insert_header("x-osprey-degraded", d.as_str())?;
     }
-    write_xml_answer(session, ctx, h, xml).await
+    if status == StatusCode::NO_CONTENT {
+        ctx.status = status.as_u16();
+        stamp(&mut h, &ctx.request_id)?;
+        return session.write_response_header(Box::new(h), true).await;
+    }
+    write_xml_answer(session, ctx, h, body, content_type).await
 }
 
 /// The placement bookkeeping of a bucket operation, once the backend answered (`ok` = 2xx).

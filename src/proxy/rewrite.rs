@@ -108,6 +108,13 @@ pub async fn rewrite(
         set(req, "x-amz-copy-source", v)?;
     }
 
+    if f.strip_acl_headers {
+        // Osprey keeps ACLs on backends that see one identity (issue 11, proxy/access.rs)
+        req.remove_header("x-amz-acl");
+        for h in identity::GRANT_HEADERS {
+            req.remove_header(*h);
+        }
+    }
     if let Some(map) = f.principals.clone() {
         // `x-amz-grant-*: id="<canonical id>"` names the backend's principal upstream
         for h in identity::GRANT_HEADERS {
@@ -143,6 +150,10 @@ pub async fn rewrite(
     }
 
     let Some(signed) = &f.signed else {
+        if let Some(key) = &f.service_key {
+            // anonymous, authorized by Osprey: signed with the service key, body as sent
+            return sign_plain(req, key, &dp.region);
+        }
         // anonymous: forwarded unsigned
         return Ok(());
     };
@@ -180,6 +191,40 @@ pub async fn rewrite(
             client_decoded_len,
             &out.context,
         )?;
+    }
+    Ok(())
+}
+
+/// Sign `req` with `key` over an unsigned payload (the body passes as the client sent it).
+fn sign_plain(
+    req: &mut RequestHeader,
+    key: &crate::backend::SigningKey,
+    region: &str,
+) -> Result<(), S3Error> {
+    let headers = upstream::headers_to_sign(req);
+    let path_and_query = req
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "/".into());
+    let out = sigv4::resign(
+        &sigv4::Outgoing {
+            method: req.method.as_str(),
+            path_and_query: &path_and_query,
+            headers: &headers,
+            payload_hash: sigv4::UNSIGNED_PAYLOAD,
+        },
+        sigv4::Credentials {
+            access_key: &key.access_key,
+            secret_key: &key.secret_key,
+        },
+        region,
+        SystemTime::now(),
+    )
+    .map_err(|e| S3Error::internal(format!("signing failed: {e}")))?;
+    for (n, v) in &out.headers {
+        req.insert_header(*n, v.as_str())
+            .map_err(|_| S3Error::internal("bad signed header"))?;
     }
     Ok(())
 }

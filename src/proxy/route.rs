@@ -7,9 +7,10 @@ use std::sync::Arc;
 use http::StatusCode;
 use pingora::http::RequestHeader;
 
+use super::access::{self, Access, Facts, Gate, Probe};
 use super::authn;
 use super::body;
-use super::directory::{CachedDirectory, DirectoryError, Placement, TenantInfo};
+use super::directory::{CachedDirectory, DirectoryError, Placement, Principal, PrincipalMap, TenantInfo};
 use super::identity;
 use super::keys::SigningKeys;
 use super::list_buckets::{self, ANONYMOUS_LIST_BUCKETS};
@@ -43,6 +44,7 @@ fn operation_aborted(bucket: &str) -> S3Error {
 pub async fn decide(
     dir: &CachedDirectory,
     keys: &SigningKeys,
+    access: &Access,
     creating: &Creating,
     req: &RequestHeader,
     snap: &Arc<Snapshot>,
@@ -59,12 +61,19 @@ pub async fn decide(
         req.headers.contains_key("x-amz-copy-source"),
     )?;
     ctx.op = Some(s3op.clone());
+    let facts = Facts {
+        method: &req.method,
+        headers: &req.headers,
+        query: &query,
+        client_ip: ctx.client_ip,
+        secure: ctx.secure,
+    };
     let headers = authn::client_headers(req)?;
     if s3op.kind == OpKind::CorsPreflight {
         // preflights are unsigned by definition (Fetch standard, CORS-preflight request);
         // presign parameters on one (s3-tests `options` on a presigned URL) are ignored and
         // stripped, and the backend answers from the bucket's CORS rules
-        return anonymous(dir, snap, &s3op).await;
+        return anonymous(dir, keys, access, snap, &s3op, &facts).await;
     }
     let Some((caller, verified)) = authn::authenticate(dir, req, &headers, vhost, snap).await?
     else {
@@ -72,7 +81,7 @@ pub async fn decide(
             // a browser form names its signer in its fields: read in request_filter
             return Ok(Decision::ReadForm);
         }
-        return anonymous(dir, snap, &s3op).await;
+        return anonymous(dir, keys, access, snap, &s3op, &facts).await;
     };
     ctx.tenant = Some(caller.key.tenant_id.clone());
     let tenant = authn::tenant(dir, &caller.key.tenant_id).await?;
@@ -100,6 +109,45 @@ pub async fn decide(
     };
     let backend = f.route.backend.clone();
     let key = keys.for_caller(&backend, &caller, &tenant).await?;
+    if access::authorizes(backend.as_ref()) {
+        // Osprey is the decision point (issue 11): authorized here, or answered here
+        f.strip_acl_headers = true;
+        if let Some(p) = f.placement.clone() {
+            match access.gate(&caller, &s3op, &facts, &p).await? {
+                Gate::Forward(after) => f.after = after,
+                Gate::Answer(mut op) => {
+                    op.payload = Some(verified.payload);
+                    op.probe = Some(Probe {
+                        backend: backend.clone(),
+                        key: key.clone(),
+                        backend_bucket: f.route.backend_bucket.clone().unwrap_or_default(),
+                    });
+                    return Ok(Decision::Local(op));
+                }
+            }
+            if principal_op(s3op.kind) {
+                // the backend names its one service identity as every owner and initiator:
+                // clients see the bucket's owner instead
+                let b = access.bucket(&p).await?;
+                f.principals = Some(Arc::new(PrincipalMap::everyone_as(Principal {
+                    tenant_id: p.tenant_id.clone(),
+                    canonical_user_id: b.owner.id.as_str().to_string(),
+                    display_name: b.owner.display_name.clone(),
+                    backend_user: String::new(),
+                })));
+            }
+        } else if s3op.kind == OpKind::CreateBucket {
+            let role = crate::authz::Role::from_osis(&caller.key.role);
+            if matches!(
+                role,
+                crate::authz::Role::ProviderAdmin | crate::authz::Role::ReadOnly
+            ) {
+                return Err(S3Error::access_denied(
+                    "Access Denied: this user's OSIS role is read-only",
+                ));
+            }
+        }
+    }
     // the tenant's principal map only for requests that name principals (answers with
     // owners/grantees, ACL/policy bodies, grant headers): a GET/PUT of an object skips the
     // lookup and its key allocations
@@ -139,6 +187,22 @@ pub async fn decide(
                 DirectoryError::Conflict(_) => operation_aborted(&bucket),
                 e => e.into(),
             });
+        }
+        if access::authorizes(backend.as_ref()) {
+            // the ACL `x-amz-acl`/grants ask for, recorded with the placement: a bad one (or a
+            // store that cannot record it) refuses the request with nothing created
+            let caller = &f.signed.as_ref().map(|s| s.caller.clone());
+            let recorded = match caller {
+                Some(c) => access.create_bucket_acl(c, &facts, p).await,
+                None => Ok(()),
+            };
+            if let Err(e) = recorded {
+                creating.remove(&id);
+                if let Err(de) = dir.delete_placement(&p.tenant_id, &p.bucket).await {
+                    tracing::error!(bucket = %p.bucket, error = %de, "provisional placement not removed");
+                }
+                return Err(e);
+            }
         }
     }
     Ok(Decision::Forward(Box::new(f)))
@@ -206,6 +270,11 @@ async fn create_bucket(
             return Err(operation_aborted(bucket));
         }
         let backend = placed_backend(snap, &p)?;
+        if access::authorizes(backend.as_ref()) && p.owner_user_id != caller.key.user_id {
+            // the backend sees one identity and would answer "yours": another user's name is
+            // taken (AWS's answer to a name someone else owns)
+            return Err(S3Error::bucket_already_exists(bucket));
+        }
         let mut f = Forward::new(Route {
             backend,
             backend_bucket: Some(p.backend_bucket.clone()),
@@ -278,16 +347,21 @@ async fn existing_bucket(
         _ => (caller.key.tenant_id.clone(), bucket.to_string()),
     };
     let mut found = dir.placement(&owner_tenant, &name).await?;
+    let mut via_global = false;
     if found.is_none()
         && owner_tenant == caller.key.tenant_id
         && table_of(snap, tenant).namespace == Namespace::Global
     {
         found = global_placement(dir, snap, &name).await?.map(Arc::new);
+        via_global = found.is_some();
     }
     let p = found.ok_or_else(|| S3Error::no_such_bucket(bucket))?;
     let backend = placed_backend(snap, &p)?;
     let cross = p.tenant_id != caller.key.tenant_id;
-    if cross && !backend.own_principals() {
+    // another tenant's bucket: on backends with per-user principals the backend decides; on
+    // backends that see one identity Osprey does (issue 11), for names of the global namespace
+    if cross && !backend.own_principals() && !(via_global && access::authorizes(backend.as_ref()))
+    {
         return Err(S3Error::no_such_bucket(bucket));
     }
     let backend_bucket = if cross {
@@ -300,6 +374,7 @@ async fn existing_bucket(
         backend_bucket: Some(backend_bucket.clone()),
     });
     f.translate_names(&backend_bucket, bucket);
+    f.placement = Some(p.clone());
     if s3op.kind == OpKind::DeleteBucket {
         f.action = PlacementAction::Delete {
             tenant_id: p.tenant_id.clone(),
@@ -331,8 +406,11 @@ async fn global_placement(
 /// Anonymous requests reach only buckets Osprey knows; the backend's own ACL/policy decides.
 pub async fn anonymous(
     dir: &CachedDirectory,
+    keys: &SigningKeys,
+    access: &Access,
     snap: &Snapshot,
     s3op: &S3Op,
+    facts: &Facts<'_>,
 ) -> Result<Decision, S3Error> {
     let Some(bucket) = s3op.bucket.as_deref() else {
         // anonymous ListBuckets: an empty list owned by `anonymous`, as RGW answers (no
@@ -366,11 +444,24 @@ pub async fn anonymous(
         }
     };
     let backend = placed_backend(snap, &p)?;
+    let service_key = if access::authorizes(backend.as_ref()) {
+        // the backend would refuse anything unsigned (its buckets are its service user's):
+        // Osprey decides, then signs with that key (issue 11); preflights are answered by the
+        // bucket's CORS rules, so they pass
+        if s3op.kind != OpKind::CorsPreflight {
+            access.gate_anonymous(s3op, facts, &p).await?;
+        }
+        Some(keys.service_key(&backend, &p.tenant_id).await?)
+    } else {
+        None
+    };
     let path_bucket = backend.anonymous_bucket_path(&p.tenant_id, &p.backend_bucket);
     let mut f = Forward::new(Route {
         backend,
         backend_bucket: Some(path_bucket),
     });
+    f.strip_acl_headers = service_key.is_some();
+    f.service_key = service_key;
     // responses name the bucket as the client addressed it (qualified or not)
     f.translate_names(&p.backend_bucket, bucket);
     Ok(Decision::Forward(Box::new(f)))

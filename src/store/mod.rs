@@ -51,6 +51,8 @@ pub struct Credential {
     /// Effective state for S3: the key, its user and its tenant are all active.
     pub usable: bool,
     pub canonical_user_id: String,
+    /// The user's OSIS role (the data plane honours it on shared-identity backends, issue 11).
+    pub role: String,
 }
 
 impl std::fmt::Debug for Credential {
@@ -99,6 +101,28 @@ pub struct PlacementRow {
     pub backend_bucket: String,
     pub owner_user_id: String,
     pub created_at: DateTime<Utc>,
+}
+
+/// What Osprey holds of one bucket's access on backends that see one identity (issue 11): the
+/// ACL, policy and PublicAccessBlock as JSON documents of `authz` (the store does not read them),
+/// `None` where never set.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BucketAccessRow {
+    pub acl: Option<String>,
+    pub policy: Option<String>,
+    pub public_access_block: Option<String>,
+    /// Some object of the bucket has an [`ObjectAccessRow`] (read-only: computed).
+    pub object_records: bool,
+}
+
+/// One object's owner and ACL when they are not the bucket owner's `private` default.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectAccessRow {
+    pub tenant_id: String,
+    pub bucket: String,
+    pub key: String,
+    /// JSON of `authz::ObjectAuth` (owner and grants).
+    pub access: String,
 }
 
 /// A user as one backend knows it: the OSIS ids clients see beside the backend's principal
@@ -233,7 +257,27 @@ pub trait Store: Send + Sync + 'static {
     async fn placements(&self, tenant_id: &str) -> Result<Vec<PlacementRow>>;
     async fn placements_named(&self, bucket: &str) -> Result<Vec<PlacementRow>>;
     async fn placements_on_backend(&self, backend: &str) -> Result<u64>;
+    /// Also removes the bucket's access records (ACL, policy, object records).
     async fn delete_placement(&self, tenant_id: &str, bucket: &str) -> Result<bool>;
+
+    // ---- access records of shared-identity backends (issue 11)
+    async fn bucket_access(&self, tenant_id: &str, bucket: &str) -> Result<BucketAccessRow>;
+    /// Replace the bucket's ACL, policy and PublicAccessBlock (`object_records` is ignored).
+    async fn put_bucket_access(
+        &self,
+        tenant_id: &str,
+        bucket: &str,
+        row: &BucketAccessRow,
+    ) -> Result<()>;
+    async fn object_access(
+        &self,
+        tenant_id: &str,
+        bucket: &str,
+        key: &str,
+    ) -> Result<Option<ObjectAccessRow>>;
+    async fn put_object_access(&self, row: &ObjectAccessRow) -> Result<()>;
+    async fn delete_object_access(&self, tenant_id: &str, bucket: &str, key: &str)
+        -> Result<bool>;
 
     async fn put_identity(&self, id: &BackendIdentity) -> Result<()>;
     async fn identity(&self, id: IdentityRef<'_>) -> Result<Option<BackendIdentity>>;

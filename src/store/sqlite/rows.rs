@@ -68,7 +68,7 @@ pub(super) fn read_user(c: &Connection, tenant_id: &str, user_id: &str) -> Resul
     .optional()?)
 }
 
-pub(super) const CRED_COLS: &str = "c.access_key, c.secret, c.active, c.created_at, u.tenant_id, u.user_id, u.username, u.cd_user_id, u.cd_tenant_id, (c.active AND u.active AND t.active), u.canonical_user_id";
+pub(super) const CRED_COLS: &str = "c.access_key, c.secret, c.active, c.created_at, u.tenant_id, u.user_id, u.username, u.cd_user_id, u.cd_tenant_id, (c.active AND u.active AND t.active), u.canonical_user_id, u.role";
 pub(super) const CRED_FROM: &str = "credentials c JOIN users u ON u.tenant_id = c.tenant_id AND u.user_id = c.user_id JOIN tenants t ON t.tenant_id = u.tenant_id";
 
 pub(super) struct RawCred {
@@ -83,6 +83,7 @@ pub(super) struct RawCred {
     cd_tenant_id: String,
     usable: bool,
     canonical: String,
+    role: String,
 }
 
 pub(super) fn raw_cred(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawCred> {
@@ -98,6 +99,7 @@ pub(super) fn raw_cred(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawCred> {
         cd_tenant_id: r.get(8)?,
         usable: r.get(9)?,
         canonical: r.get(10)?,
+        role: r.get(11)?,
     })
 }
 
@@ -118,6 +120,7 @@ pub(super) fn open_cred(key: &MasterKey, r: RawCred) -> Result<Credential> {
         cd_tenant_id: r.cd_tenant_id,
         usable: r.usable,
         canonical_user_id: r.canonical,
+        role: r.role,
     })
 }
 

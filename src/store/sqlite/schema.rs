@@ -107,6 +107,25 @@ DROP TABLE placements;
 ALTER TABLE placements_v3 RENAME TO placements;
 CREATE INDEX placements_bucket ON placements(bucket);
 "#,
+    // 4: access records of shared-identity backends (issue 11): a bucket's ACL, policy and
+    // PublicAccessBlock, and the owner/ACL of objects that are not the bucket owner's private
+    r#"
+CREATE TABLE bucket_access (
+    tenant_id           TEXT NOT NULL,
+    bucket              TEXT NOT NULL,
+    acl                 TEXT,
+    policy              TEXT,
+    public_access_block TEXT,
+    PRIMARY KEY (tenant_id, bucket)
+);
+CREATE TABLE object_access (
+    tenant_id TEXT NOT NULL,
+    bucket    TEXT NOT NULL,
+    key       TEXT NOT NULL,
+    access    TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, bucket, key)
+);
+"#,
 ];
 
 /// Application id written into the SQLite header so `osprey` never opens someone else's file.

@@ -1,0 +1,1015 @@
+//! Stage 2b of a request on a backend that sees one identity (issue 11): Osprey decides, as the
+//! backend would with per-user identities. The decision itself is [`crate::authz`]'s; this
+//! stage loads what it needs (bucket and object access records, cached), answers the ACL,
+//! policy and PublicAccessBlock operations from Osprey's store, and records the owner and ACL
+//! of objects once the backend stored them.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, StatusCode};
+use moka::sync::Cache;
+
+use super::directory::{CachedDirectory, Placement, UserInfo, DIRECTORY_CACHE_CAPACITY};
+use super::request::Caller;
+use crate::authz::acl::{self, NamedGrant, NamedGrantee, GRANT_HEADERS};
+use crate::authz::{
+    self, action_for, Acl, BucketAuth, CanonicalId, Canned, Grant, Grantee, ObjectAuth, Owner,
+    Policy, PublicAccessBlock, Requester, RequestContext, Role, UserFacts,
+};
+use crate::backend::{Backend, IdentityScope, SigningKey};
+use crate::s3::op::{OpKind, S3Op};
+use crate::s3::S3Error;
+use crate::store::{BucketAccessRow, ObjectAccessRow};
+
+/// How long a bucket's or object's access record is trusted from the cache (default 60 s, the
+/// directory's TTL). Every change Osprey makes drops the entry at once; the TTL bounds a change
+/// made behind its back (another replica, issue 15).
+pub const ACCESS_CACHE_TTL: Duration = Duration::from_secs(60);
+
+/// How long the ACL given at CreateMultipartUpload waits for its CompleteMultipartUpload (default
+/// 24 h, in memory): an upload completed later, or after a restart, gets the default ACL (the
+/// writer's `private`), documented in docs/authorization.md.
+pub const UPLOAD_ACL_TTL: Duration = Duration::from_secs(24 * 3600);
+
+/// Osprey is the decision point on this backend: it cannot tell one user from another.
+pub fn authorizes(backend: &dyn Backend) -> bool {
+    backend.identity_scope() != IdentityScope::PerUser
+}
+
+pub fn requester(c: &Caller) -> Requester<'_> {
+    Requester::User(UserFacts {
+        tenant_id: &c.key.tenant_id,
+        user_id: &c.key.user_id,
+        username: &c.key.username,
+        canonical_id: &c.key.canonical_user_id,
+        role: Role::from_osis(&c.key.role),
+    })
+}
+
+type BucketId = (String, String);
+
+/// The access records, cached.
+pub struct Access {
+    dir: Arc<CachedDirectory>,
+    buckets: Cache<BucketId, Arc<BucketAuth>>,
+    objects: Cache<(String, String, String), Option<Arc<ObjectAuth>>>,
+    /// (tenant, bucket, key) → the ACL a CreateMultipartUpload asked for.
+    uploads: Cache<(String, String, String), Arc<ObjectAuth>>,
+}
+
+/// An operation Osprey answers itself on these backends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LocalKind {
+    GetBucketAcl,
+    PutBucketAcl,
+    GetBucketPolicy,
+    PutBucketPolicy,
+    DeleteBucketPolicy,
+    GetPolicyStatus,
+    GetPublicAccessBlock,
+    PutPublicAccessBlock,
+    DeletePublicAccessBlock,
+    GetObjectAcl,
+    PutObjectAcl,
+}
+
+impl LocalKind {
+    fn of(s3op: &S3Op, method: &Method) -> Option<LocalKind> {
+        let get = *method == Method::GET || *method == Method::HEAD;
+        let del = *method == Method::DELETE;
+        Some(match s3op.kind {
+            OpKind::BucketSubresource("acl") if get => LocalKind::GetBucketAcl,
+            OpKind::BucketSubresource("acl") if *method == Method::PUT => LocalKind::PutBucketAcl,
+            OpKind::BucketSubresource("policy") if get => LocalKind::GetBucketPolicy,
+            OpKind::BucketSubresource("policy") if del => LocalKind::DeleteBucketPolicy,
+            OpKind::BucketSubresource("policy") if *method == Method::PUT => {
+                LocalKind::PutBucketPolicy
+            }
+            OpKind::BucketSubresource("policyStatus") if get => LocalKind::GetPolicyStatus,
+            OpKind::BucketSubresource("publicAccessBlock") if get => {
+                LocalKind::GetPublicAccessBlock
+            }
+            OpKind::BucketSubresource("publicAccessBlock") if del => {
+                LocalKind::DeletePublicAccessBlock
+            }
+            OpKind::BucketSubresource("publicAccessBlock") if *method == Method::PUT => {
+                LocalKind::PutPublicAccessBlock
+            }
+            OpKind::ObjectSubresource("acl") if get => LocalKind::GetObjectAcl,
+            OpKind::ObjectSubresource("acl") if *method == Method::PUT => LocalKind::PutObjectAcl,
+            _ => return None,
+        })
+    }
+
+    /// Reads the request body (small; bounded by [`acl::MAX_ACL_BODY`]).
+    pub fn reads_body(self) -> bool {
+        matches!(
+            self,
+            LocalKind::PutBucketAcl
+                | LocalKind::PutBucketPolicy
+                | LocalKind::PutPublicAccessBlock
+                | LocalKind::PutObjectAcl
+        )
+    }
+}
+
+/// Where an object-level local operation checks that the object exists.
+pub struct Probe {
+    pub backend: Arc<dyn Backend>,
+    pub key: Arc<SigningKey>,
+    pub backend_bucket: String,
+}
+
+/// An operation to answer here, authorized.
+pub struct LocalOp {
+    pub kind: LocalKind,
+    pub placement: Arc<Placement>,
+    pub bucket: Arc<BucketAuth>,
+    pub key: Option<String>,
+    pub version_id: Option<String>,
+    /// The request's `x-amz-acl` / `x-amz-grant-*` headers.
+    pub acl_headers: Vec<(String, String)>,
+    pub probe: Option<Probe>,
+    /// For PutObjectAcl: the object's current record.
+    pub object: Option<Arc<ObjectAuth>>,
+    /// What the client signed of its body (set by the route stage; checked when read).
+    pub payload: Option<crate::s3::sigv4::PayloadMode>,
+}
+
+/// The answer to a [`LocalOp`].
+pub struct LocalAnswer {
+    pub status: StatusCode,
+    pub content_type: &'static str,
+    pub body: String,
+}
+
+/// What the backend's 2xx leaves Osprey to record.
+pub enum AfterWrite {
+    /// An object written (PutObject, CopyObject, PostObject, CompleteMultipartUpload): its
+    /// record, or none when it is the bucket owner's `private` default.
+    Object {
+        tenant_id: String,
+        bucket: String,
+        key: String,
+        auth: Option<ObjectAuth>,
+        /// The bucket has records already (a default write must clear an old one).
+        had_records: bool,
+    },
+    /// CreateMultipartUpload: the ACL the completed object gets.
+    Upload {
+        id: (String, String, String),
+        auth: Arc<ObjectAuth>,
+    },
+    /// DeleteObject: the record goes with the object.
+    Deleted {
+        tenant_id: String,
+        bucket: String,
+        key: String,
+    },
+    /// DeleteBucket: cached records dropped (the store removes them with the placement).
+    BucketGone { tenant_id: String, bucket: String },
+}
+
+/// The request facts the evaluator reads.
+pub struct Facts<'a> {
+    pub method: &'a Method,
+    pub headers: &'a HeaderMap,
+    pub query: &'a [(String, String)],
+    pub client_ip: Option<IpAddr>,
+    pub secure: bool,
+}
+
+impl Facts<'_> {
+    fn context(&self) -> RequestContext<'_> {
+        RequestContext {
+            source_ip: self.client_ip,
+            secure: self.secure,
+            headers: self.headers,
+            query: self.query,
+        }
+    }
+
+    fn version_id(&self) -> Option<&str> {
+        self.query
+            .iter()
+            .find(|(k, _)| k == "versionId")
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn acl_headers(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for name in std::iter::once("x-amz-acl").chain(GRANT_HEADERS.iter().map(|(h, _)| *h)) {
+            for v in self.headers.get_all(name) {
+                if let Ok(v) = v.to_str() {
+                    out.push((name.to_string(), v.to_string()));
+                }
+            }
+        }
+        out
+    }
+}
+
+/// What [`Access::gate`] decided for an authorized request.
+pub enum Gate {
+    Forward(Option<AfterWrite>),
+    Answer(Box<LocalOp>),
+}
+
+fn unreadable(what: &str, e: impl std::fmt::Display) -> S3Error {
+    tracing::error!(what, error = %e, "stored access record unreadable");
+    S3Error::internal(format!("Osprey's stored {what} cannot be read"))
+}
+
+fn owner_of(u: Option<UserInfo>) -> Owner {
+    match u {
+        Some(u) => Owner {
+            id: CanonicalId(u.canonical_user_id),
+            display_name: u.username,
+        },
+        // the owner's user was deleted: nobody is the owner any more (the tenant's admin
+        // still administers the bucket)
+        None => Owner {
+            id: CanonicalId(String::new()),
+            display_name: String::new(),
+        },
+    }
+}
+
+fn caller_owner(c: &Caller) -> Owner {
+    Owner {
+        id: CanonicalId(c.key.canonical_user_id.clone()),
+        display_name: c.key.username.clone(),
+    }
+}
+
+impl Access {
+    pub fn new(dir: Arc<CachedDirectory>) -> Self {
+        Access {
+            dir,
+            buckets: Cache::builder()
+                .max_capacity(DIRECTORY_CACHE_CAPACITY)
+                .time_to_live(ACCESS_CACHE_TTL)
+                .build(),
+            objects: Cache::builder()
+                .max_capacity(DIRECTORY_CACHE_CAPACITY)
+                .time_to_live(ACCESS_CACHE_TTL)
+                .build(),
+            uploads: Cache::builder()
+                .max_capacity(DIRECTORY_CACHE_CAPACITY)
+                .time_to_live(UPLOAD_ACL_TTL)
+                .build(),
+        }
+    }
+
+    pub fn forget_bucket(&self, tenant_id: &str, bucket: &str) {
+        self.buckets
+            .invalidate(&(tenant_id.to_string(), bucket.to_string()));
+    }
+
+    /// The bucket's access record (the owner's `private` default when none was set).
+    pub async fn bucket(&self, p: &Placement) -> Result<Arc<BucketAuth>, S3Error> {
+        let id = (p.tenant_id.clone(), p.bucket.clone());
+        if let Some(b) = self.buckets.get(&id) {
+            return Ok(b);
+        }
+        let inner = self.dir.inner();
+        let row = inner.bucket_access(&p.tenant_id, &p.bucket).await?;
+        let owner = owner_of(inner.user(&p.tenant_id, &p.owner_user_id).await?);
+        let acl = match &row.acl {
+            Some(j) => serde_json::from_str(j).map_err(|e| unreadable("bucket ACL", e))?,
+            None => Acl::private(&owner),
+        };
+        let policy = match &row.policy {
+            Some(t) => Some(Arc::new(
+                Policy::parse(t, &p.bucket).map_err(|e| unreadable("bucket policy", e))?,
+            )),
+            None => None,
+        };
+        let public_access_block = match &row.public_access_block {
+            Some(j) => {
+                Some(serde_json::from_str(j).map_err(|e| unreadable("PublicAccessBlock", e))?)
+            }
+            None => None,
+        };
+        let b = Arc::new(BucketAuth {
+            tenant_id: p.tenant_id.clone(),
+            bucket: p.bucket.clone(),
+            owner,
+            acl,
+            policy,
+            public_access_block,
+            object_records: row.object_records,
+        });
+        self.buckets.insert(id, b.clone());
+        Ok(b)
+    }
+
+    /// The object's record, `None` for the bucket owner's `private` default.
+    pub async fn object(
+        &self,
+        b: &BucketAuth,
+        key: &str,
+    ) -> Result<Option<Arc<ObjectAuth>>, S3Error> {
+        if !b.object_records {
+            return Ok(None);
+        }
+        let id = (b.tenant_id.clone(), b.bucket.clone(), key.to_string());
+        if let Some(o) = self.objects.get(&id) {
+            return Ok(o);
+        }
+        let row = self
+            .dir
+            .inner()
+            .object_access(&b.tenant_id, &b.bucket, key)
+            .await?;
+        let o = match row {
+            Some(r) => Some(Arc::new(
+                serde_json::from_str::<ObjectAuth>(&r.access)
+                    .map_err(|e| unreadable("object ACL", e))?,
+            )),
+            None => None,
+        };
+        self.objects.insert(id, o.clone());
+        Ok(o)
+    }
+
+    /// Authorize a signed request on a bucket of a shared-identity backend.
+    pub async fn gate(
+        &self,
+        who: &Caller,
+        s3op: &S3Op,
+        facts: &Facts<'_>,
+        placement: &Arc<Placement>,
+    ) -> Result<Gate, S3Error> {
+        let requester = requester(who);
+        let b = self.bucket(placement).await?;
+        let versioned = facts.version_id().is_some();
+        let action = action_for(s3op.kind, facts.method, versioned)
+            .ok_or_else(|| S3Error::internal("no action for a bucket operation"))?;
+        let key = s3op.key.as_deref();
+        let object = match (action.target, key) {
+            (authz::Target::Object, Some(k)) => self.object(&b, k).await?,
+            _ => None,
+        };
+        let resource = authz::resource_arn(&b.bucket, key);
+        authz::authorize(
+            &requester,
+            &action,
+            &b,
+            object.as_deref(),
+            &resource,
+            &facts.context(),
+        )?;
+        if let Some(kind) = LocalKind::of(s3op, facts.method) {
+            return Ok(Gate::Answer(Box::new(LocalOp {
+                kind,
+                placement: placement.clone(),
+                bucket: b,
+                key: key.map(str::to_string),
+                version_id: facts.version_id().map(str::to_string),
+                acl_headers: facts.acl_headers(),
+                probe: None,
+                object,
+                payload: None,
+            })));
+        }
+        if let Some(src) = facts.headers.get("x-amz-copy-source") {
+            let src = src
+                .to_str()
+                .map_err(|_| S3Error::invalid_argument("x-amz-copy-source is not text"))?;
+            self.check_copy_source(who, &requester, facts, src).await?;
+        }
+        self.after_write(who, s3op, facts, &b).await.map(Gate::Forward)
+    }
+
+    /// CopyObject / UploadPartCopy read their source: GetObject on it, by the same rules.
+    async fn check_copy_source(
+        &self,
+        who: &Caller,
+        requester: &Requester<'_>,
+        facts: &Facts<'_>,
+        src: &str,
+    ) -> Result<(), S3Error> {
+        let (bucket, key, version) = super::upstream::parse_copy_source(src)?;
+        let Some(p) = self.dir.placement(&who.key.tenant_id, &bucket).await? else {
+            return Err(S3Error::no_such_bucket(&bucket));
+        };
+        let b = self.bucket(&p).await?;
+        let action = action_for(OpKind::GetObject, &Method::GET, version.is_some())
+            .ok_or_else(|| S3Error::internal("no action for GetObject"))?;
+        let o = self.object(&b, &key).await?;
+        let empty = HeaderMap::new();
+        let ctx = RequestContext {
+            source_ip: facts.client_ip,
+            secure: facts.secure,
+            headers: &empty,
+            query: &[],
+        };
+        authz::authorize(
+            requester,
+            &action,
+            &b,
+            o.as_deref(),
+            &authz::resource_arn(&b.bucket, Some(&key)),
+            &ctx,
+        )?;
+        Ok(())
+    }
+
+    /// What a write leaves to record, decided before forwarding (the ACL it asks for is
+    /// checked now, so a bad one is refused with nothing stored).
+    async fn after_write(
+        &self,
+        who: &Caller,
+        s3op: &S3Op,
+        facts: &Facts<'_>,
+        b: &BucketAuth,
+    ) -> Result<Option<AfterWrite>, S3Error> {
+        let Some(key) = s3op.key.clone() else {
+            return Ok(match s3op.kind {
+                OpKind::DeleteBucket => Some(AfterWrite::BucketGone {
+                    tenant_id: b.tenant_id.clone(),
+                    bucket: b.bucket.clone(),
+                }),
+                _ => None,
+            });
+        };
+        let id = || (b.tenant_id.clone(), b.bucket.clone(), key.clone());
+        let writer = caller_owner(who);
+        let acl_headers = facts.acl_headers();
+        let asked = || self.acl_from_headers(&acl_headers, &writer, &b.owner);
+        Ok(match s3op.kind {
+            OpKind::PutObject | OpKind::CopyObject => {
+                let acl = asked().await?;
+                self.block_public(b, acl.as_ref())?;
+                Some(self.object_write(b, key, writer, acl))
+            }
+            OpKind::CreateMultipartUpload => {
+                let acl = asked().await?;
+                self.block_public(b, acl.as_ref())?;
+                let acl = acl.unwrap_or_else(|| Acl::private(&writer));
+                Some(AfterWrite::Upload {
+                    id: id(),
+                    auth: Arc::new(ObjectAuth { owner: writer, acl }),
+                })
+            }
+            OpKind::CompleteMultipartUpload => {
+                let acl = self.uploads.get(&id()).map(|a| a.acl.clone());
+                Some(self.object_write(b, key, writer, acl))
+            }
+            OpKind::DeleteObject if b.object_records && facts.version_id().is_none() => {
+                Some(AfterWrite::Deleted {
+                    tenant_id: b.tenant_id.clone(),
+                    bucket: b.bucket.clone(),
+                    key,
+                })
+            }
+            _ => None,
+        })
+    }
+
+    fn object_write(
+        &self,
+        b: &BucketAuth,
+        key: String,
+        writer: Owner,
+        acl: Option<Acl>,
+    ) -> AfterWrite {
+        let acl = acl.unwrap_or_else(|| Acl::private(&writer));
+        let auth = ObjectAuth { owner: writer, acl };
+        let default = auth == ObjectAuth::default_for(b);
+        AfterWrite::Object {
+            tenant_id: b.tenant_id.clone(),
+            bucket: b.bucket.clone(),
+            key,
+            auth: (!default).then_some(auth),
+            had_records: b.object_records,
+        }
+    }
+
+    /// BlockPublicAcls: a public ACL is refused (S3 user guide, "Blocking public access").
+    fn block_public(&self, b: &BucketAuth, acl: Option<&Acl>) -> Result<(), S3Error> {
+        let blocked = b.public_access_block.is_some_and(|p| p.block_public_acls);
+        if blocked && acl.is_some_and(Acl::is_public) {
+            return Err(S3Error::access_denied(
+                "Access Denied: the bucket's PublicAccessBlock (BlockPublicAcls) refuses public ACLs",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Record what the backend's 2xx made true (`ok`); failures are logged, never lost
+    /// silently: the object stays its bucket owner's.
+    pub async fn settle(&self, after: AfterWrite, ok: bool) {
+        if !ok {
+            return;
+        }
+        let inner = self.dir.inner();
+        match after {
+            AfterWrite::Object {
+                tenant_id,
+                bucket,
+                key,
+                auth,
+                had_records,
+            } => {
+                let id = (tenant_id.clone(), bucket.clone(), key.clone());
+                let result = match &auth {
+                    Some(a) => match serde_json::to_string(a) {
+                        Ok(access) => {
+                            inner
+                                .put_object_access(&ObjectAccessRow {
+                                    tenant_id: tenant_id.clone(),
+                                    bucket: bucket.clone(),
+                                    key: key.clone(),
+                                    access,
+                                })
+                                .await
+                        }
+                        Err(e) => {
+                            tracing::error!(error = %e, "object ACL not serialisable");
+                            return;
+                        }
+                    },
+                    None if had_records => {
+                        inner.delete_object_access(&tenant_id, &bucket, &key).await
+                    }
+                    None => return,
+                };
+                self.objects.invalidate(&id);
+                self.uploads.invalidate(&id);
+                if auth.is_some() && !had_records {
+                    self.forget_bucket(&tenant_id, &bucket);
+                }
+                if let Err(e) = result {
+                    tracing::error!(bucket, key, error = %e, "the object's owner/ACL could not be recorded; it stays the bucket owner's");
+                }
+            }
+            AfterWrite::Upload { id, auth } => self.uploads.insert(id, auth),
+            AfterWrite::Deleted {
+                tenant_id,
+                bucket,
+                key,
+            } => {
+                let id = (tenant_id.clone(), bucket.clone(), key.clone());
+                if let Err(e) = inner.delete_object_access(&tenant_id, &bucket, &key).await {
+                    tracing::warn!(bucket, key, error = %e, "a deleted object's access record stays (replaced by its next write)");
+                }
+                self.objects.invalidate(&id);
+            }
+            AfterWrite::BucketGone { tenant_id, bucket } => self.forget_bucket(&tenant_id, &bucket),
+        }
+    }
+
+    /// The ACL a request's `x-amz-acl` or `x-amz-grant-*` headers ask for (`None`: neither).
+    pub async fn acl_from_headers(
+        &self,
+        headers: &[(String, String)],
+        owner: &Owner,
+        bucket_owner: &Owner,
+    ) -> Result<Option<Acl>, S3Error> {
+        let canned: Vec<&str> = headers
+            .iter()
+            .filter(|(n, _)| n == "x-amz-acl")
+            .map(|(_, v)| v.as_str())
+            .collect();
+        let mut named = Vec::new();
+        for (n, v) in headers {
+            if let Some((_, p)) = GRANT_HEADERS.iter().find(|(h, _)| h == n) {
+                named.extend(acl::parse_grant_header(v, *p)?);
+            }
+        }
+        match (canned.as_slice(), named.is_empty()) {
+            ([], true) => Ok(None),
+            ([c], true) => Ok(Some(Canned::parse(c)?.acl(owner, bucket_owner))),
+            ([], false) => Ok(Some(Acl {
+                grants: self.resolve(named).await?,
+            })),
+            _ => Err(S3Error::invalid_request(
+                "Specifying both Canned ACLs and Header Grants is not allowed",
+            )),
+        }
+    }
+
+    /// Grantees by id or e-mail checked against the identity store.
+    async fn resolve(&self, named: Vec<NamedGrant>) -> Result<Vec<Grant>, S3Error> {
+        let inner = self.dir.inner();
+        let mut out = Vec::with_capacity(named.len());
+        for g in named {
+            let grantee = match g.grantee {
+                NamedGrantee::Group(gr) => Grantee::Group(gr),
+                NamedGrantee::Id(id) => {
+                    let u = inner
+                        .user_by_canonical(&id)
+                        .await?
+                        .ok_or_else(|| S3Error::invalid_argument("Invalid id"))?;
+                    Grantee::User {
+                        id: CanonicalId(u.canonical_user_id),
+                        display_name: u.username,
+                        email: None,
+                    }
+                }
+                NamedGrantee::Email(e) => {
+                    let u = inner.user_by_email(&e).await?.ok_or_else(|| {
+                        S3Error::new(
+                            StatusCode::BAD_REQUEST,
+                            "UnresolvableGrantByEmailAddress",
+                            "The e-mail address you provided does not match any account on record.",
+                        )
+                    })?;
+                    Grantee::User {
+                        id: CanonicalId(u.canonical_user_id),
+                        display_name: u.username,
+                        email: Some(e),
+                    }
+                }
+            };
+            if !out.iter().any(|x: &Grant| x.grantee == grantee && x.permission == g.permission)
+            {
+                out.push(Grant {
+                    grantee,
+                    permission: g.permission,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Answer a [`LocalOp`]; `body` is the request's (empty when it has none).
+    pub async fn perform(&self, op: LocalOp, body: Bytes) -> Result<LocalAnswer, S3Error> {
+        let p = &op.placement;
+        let b = &op.bucket;
+        let xml = |body: String| LocalAnswer {
+            status: StatusCode::OK,
+            content_type: "application/xml",
+            body,
+        };
+        let none = |status| LocalAnswer {
+            status,
+            content_type: "application/xml",
+            body: String::new(),
+        };
+        let text = || {
+            std::str::from_utf8(&body)
+                .map(str::to_string)
+                .map_err(|_| S3Error::invalid_argument("the request body is not UTF-8"))
+        };
+        match op.kind {
+            LocalKind::GetBucketAcl => Ok(xml(acl::acl_xml(&b.owner, &b.acl)?)),
+            LocalKind::PutBucketAcl => {
+                let acl = self.acl_from_request(&op, &b.owner, &text()?).await?;
+                self.block_public(b, Some(&acl))?;
+                self.update_bucket(p, b, |r| {
+                    r.acl = Some(serde_json::to_string(&acl).map_err(|e| unreadable("ACL", e))?);
+                    Ok(())
+                })
+                .await?;
+                Ok(none(StatusCode::OK))
+            }
+            LocalKind::GetBucketPolicy => match &b.policy {
+                Some(pol) => Ok(LocalAnswer {
+                    status: StatusCode::OK,
+                    content_type: "application/json",
+                    body: pol.text.clone(),
+                }),
+                None => Err(S3Error::new(
+                    StatusCode::NOT_FOUND,
+                    "NoSuchBucketPolicy",
+                    "The bucket policy does not exist",
+                )
+                .with_resource(format!("/{}", b.bucket))),
+            },
+            LocalKind::PutBucketPolicy => {
+                let t = text()?;
+                let pol = Policy::parse(&t, &b.bucket)?;
+                if b.public_access_block.is_some_and(|x| x.block_public_policy) && pol.is_public()
+                {
+                    return Err(S3Error::access_denied(
+                        "Access Denied: the bucket's PublicAccessBlock (BlockPublicPolicy) refuses public policies",
+                    ));
+                }
+                self.update_bucket(p, b, |r| {
+                    r.policy = Some(t);
+                    Ok(())
+                })
+                .await?;
+                Ok(none(StatusCode::NO_CONTENT))
+            }
+            LocalKind::DeleteBucketPolicy => {
+                self.update_bucket(p, b, |r| {
+                    r.policy = None;
+                    Ok(())
+                })
+                .await?;
+                Ok(none(StatusCode::NO_CONTENT))
+            }
+            LocalKind::GetPolicyStatus => {
+                let public = b.policy.as_ref().is_some_and(|x| x.is_public());
+                Ok(xml(format!(
+                    "<?xml version=\"1.0\" encoding=\"UTF-8\"?><PolicyStatus xmlns=\"{}\"><IsPublic>{public}</IsPublic></PolicyStatus>",
+                    acl::S3_XMLNS
+                )))
+            }
+            LocalKind::GetPublicAccessBlock => match b.public_access_block {
+                Some(x) => Ok(xml(pab_xml(&x))),
+                None => Err(S3Error::new(
+                    StatusCode::NOT_FOUND,
+                    "NoSuchPublicAccessBlockConfiguration",
+                    "The public access block configuration was not found",
+                )
+                .with_resource(format!("/{}", b.bucket))),
+            },
+            LocalKind::PutPublicAccessBlock => {
+                let x = parse_pab(&text()?)?;
+                self.update_bucket(p, b, |r| {
+                    r.public_access_block =
+                        Some(serde_json::to_string(&x).map_err(|e| unreadable("PAB", e))?);
+                    Ok(())
+                })
+                .await?;
+                Ok(none(StatusCode::OK))
+            }
+            LocalKind::DeletePublicAccessBlock => {
+                self.update_bucket(p, b, |r| {
+                    r.public_access_block = None;
+                    Ok(())
+                })
+                .await?;
+                Ok(none(StatusCode::NO_CONTENT))
+            }
+            LocalKind::GetObjectAcl | LocalKind::PutObjectAcl => {
+                let key = op
+                    .key
+                    .clone()
+                    .ok_or_else(|| S3Error::internal("object ACL without a key"))?;
+                self.probe(&op, &key).await?;
+                let current = op
+                    .object
+                    .as_deref()
+                    .cloned()
+                    .unwrap_or_else(|| ObjectAuth::default_for(b));
+                if op.kind == LocalKind::GetObjectAcl {
+                    return Ok(xml(acl::acl_xml(&current.owner, &current.acl)?));
+                }
+                let acl = self
+                    .acl_from_request(&op, &current.owner, &text()?)
+                    .await?;
+                self.block_public(b, Some(&acl))?;
+                let auth = ObjectAuth {
+                    owner: current.owner,
+                    acl,
+                };
+                let after = self.object_write_as(b, key, auth);
+                self.settle_now(after).await?;
+                Ok(none(StatusCode::OK))
+            }
+        }
+    }
+
+    fn object_write_as(&self, b: &BucketAuth, key: String, auth: ObjectAuth) -> AfterWrite {
+        let default = auth == ObjectAuth::default_for(b);
+        AfterWrite::Object {
+            tenant_id: b.tenant_id.clone(),
+            bucket: b.bucket.clone(),
+            key,
+            auth: (!default).then_some(auth),
+            had_records: b.object_records,
+        }
+    }
+
+    /// PutObjectAcl's record, written before answering (its failure is the client's error).
+    async fn settle_now(&self, after: AfterWrite) -> Result<(), S3Error> {
+        let AfterWrite::Object {
+            tenant_id,
+            bucket,
+            key,
+            auth,
+            had_records,
+        } = after
+        else {
+            return Err(S3Error::internal("unexpected record"));
+        };
+        let inner = self.dir.inner();
+        match &auth {
+            Some(a) => {
+                inner
+                    .put_object_access(&ObjectAccessRow {
+                        tenant_id: tenant_id.clone(),
+                        bucket: bucket.clone(),
+                        key: key.clone(),
+                        access: serde_json::to_string(a).map_err(|e| unreadable("ACL", e))?,
+                    })
+                    .await?
+            }
+            None => inner.delete_object_access(&tenant_id, &bucket, &key).await?,
+        }
+        self.objects
+            .invalidate(&(tenant_id.clone(), bucket.clone(), key));
+        if auth.is_some() && !had_records {
+            self.forget_bucket(&tenant_id, &bucket);
+        }
+        Ok(())
+    }
+
+    /// The object exists (or NoSuchKey / NoSuchVersion), asked of the backend.
+    async fn probe(&self, op: &LocalOp, key: &str) -> Result<(), S3Error> {
+        let probe = op
+            .probe
+            .as_ref()
+            .ok_or_else(|| S3Error::internal("object ACL without a probe"))?;
+        let dp = probe.backend.data_path();
+        let status = crate::backend::usage::head_object(
+            dp,
+            &probe.key,
+            &probe.backend_bucket,
+            key,
+            op.version_id.as_deref(),
+            probe.backend.config().timeout,
+        )
+        .await
+        .map_err(|e| S3Error::service_unavailable(probe.backend.name(), &e.to_string()))?;
+        match status {
+            200..=299 => Ok(()),
+            404 if op.version_id.is_some() => Err(S3Error::new(
+                StatusCode::NOT_FOUND,
+                "NoSuchVersion",
+                "The specified version does not exist.",
+            )),
+            404 => Err(S3Error::new(
+                StatusCode::NOT_FOUND,
+                "NoSuchKey",
+                "The specified key does not exist.",
+            )
+            .with_resource(format!("/{}/{key}", op.bucket.bucket))),
+            s => Err(S3Error::service_unavailable(
+                probe.backend.name(),
+                &format!("HEAD of the object answered {s}"),
+            )),
+        }
+    }
+
+    /// PutBucketAcl / PutObjectAcl: from the headers, or else the AccessControlPolicy body.
+    async fn acl_from_request(
+        &self,
+        op: &LocalOp,
+        owner: &Owner,
+        body: &str,
+    ) -> Result<Acl, S3Error> {
+        if let Some(acl) = self
+            .acl_from_headers(&op.acl_headers, owner, &op.bucket.owner)
+            .await?
+        {
+            if !body.trim().is_empty() {
+                return Err(S3Error::new(
+                    StatusCode::BAD_REQUEST,
+                    "UnexpectedContent",
+                    "This request does not support content when ACL headers are given",
+                ));
+            }
+            return Ok(acl);
+        }
+        if body.trim().is_empty() {
+            return Err(S3Error::new(
+                StatusCode::BAD_REQUEST,
+                "MissingSecurityHeader",
+                "Your request was missing a required header: x-amz-acl, x-amz-grant-* or an AccessControlPolicy body",
+            ));
+        }
+        if body.len() > acl::MAX_ACL_BODY {
+            return Err(authz::AuthzError::MalformedAcl(format!(
+                "the ACL body is larger than {} bytes",
+                acl::MAX_ACL_BODY
+            ))
+            .into());
+        }
+        let parsed = acl::parse_acl_xml(body)?;
+        if let Some(id) = &parsed.owner_id {
+            if !id.is_empty() && id != owner.id.as_str() {
+                return Err(S3Error::access_denied(
+                    "Access Denied: the ACL's Owner is not the resource's owner",
+                ));
+            }
+        }
+        Ok(Acl {
+            grants: self.resolve(parsed.grants).await?,
+        })
+    }
+
+    /// Change the bucket's stored record and drop the cached one.
+    async fn update_bucket(
+        &self,
+        p: &Placement,
+        b: &BucketAuth,
+        change: impl FnOnce(&mut BucketAccessRow) -> Result<(), S3Error>,
+    ) -> Result<(), S3Error> {
+        let inner = self.dir.inner();
+        let mut row = inner.bucket_access(&p.tenant_id, &p.bucket).await?;
+        if row.acl.is_none() {
+            // the default made explicit, so the owner named in it stays who it was
+            row.acl = Some(serde_json::to_string(&b.acl).map_err(|e| unreadable("ACL", e))?);
+        }
+        change(&mut row)?;
+        inner.put_bucket_access(&p.tenant_id, &p.bucket, &row).await?;
+        self.forget_bucket(&p.tenant_id, &p.bucket);
+        Ok(())
+    }
+
+    /// CreateBucket with `x-amz-acl` / grants: the bucket's ACL, recorded with its placement.
+    pub async fn create_bucket_acl(
+        &self,
+        who: &Caller,
+        facts: &Facts<'_>,
+        placement: &Placement,
+    ) -> Result<(), S3Error> {
+        let owner = caller_owner(who);
+        self.forget_bucket(&placement.tenant_id, &placement.bucket);
+        let Some(acl) = self
+            .acl_from_headers(&facts.acl_headers(), &owner, &owner)
+            .await?
+        else {
+            return Ok(());
+        };
+        let row = BucketAccessRow {
+            acl: Some(serde_json::to_string(&acl).map_err(|e| unreadable("ACL", e))?),
+            ..Default::default()
+        };
+        self.dir
+            .inner()
+            .put_bucket_access(&placement.tenant_id, &placement.bucket, &row)
+            .await?;
+        Ok(())
+    }
+
+    /// An anonymous request on a bucket of a shared-identity backend.
+    pub async fn gate_anonymous(
+        &self,
+        s3op: &S3Op,
+        facts: &Facts<'_>,
+        placement: &Placement,
+    ) -> Result<(), S3Error> {
+        if LocalKind::of(s3op, facts.method).is_some() {
+            // ACL and policy documents are never shown to or changed by anonymous callers here
+            return Err(S3Error::access_denied("Access Denied"));
+        }
+        let b = self.bucket(placement).await?;
+        let action = action_for(s3op.kind, facts.method, facts.version_id().is_some())
+            .ok_or_else(|| S3Error::access_denied("Access Denied"))?;
+        let key = s3op.key.as_deref();
+        let object = match (action.target, key) {
+            (authz::Target::Object, Some(k)) => self.object(&b, k).await?,
+            _ => None,
+        };
+        authz::authorize(
+            &Requester::Anonymous,
+            &action,
+            &b,
+            object.as_deref(),
+            &authz::resource_arn(&b.bucket, key),
+            &facts.context(),
+        )
+        .map_err(|_| S3Error::access_denied("Access Denied"))
+    }
+}
+
+fn pab_xml(x: &PublicAccessBlock) -> String {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><PublicAccessBlockConfiguration xmlns=\"{}\"><BlockPublicAcls>{}</BlockPublicAcls><IgnorePublicAcls>{}</IgnorePublicAcls><BlockPublicPolicy>{}</BlockPublicPolicy><RestrictPublicBuckets>{}</RestrictPublicBuckets></PublicAccessBlockConfiguration>",
+        acl::S3_XMLNS,
+        x.block_public_acls,
+        x.ignore_public_acls,
+        x.block_public_policy,
+        x.restrict_public_buckets
+    )
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct PabXml {
+    #[serde(default)]
+    block_public_acls: Option<bool>,
+    #[serde(default)]
+    ignore_public_acls: Option<bool>,
+    #[serde(default)]
+    block_public_policy: Option<bool>,
+    #[serde(default)]
+    restrict_public_buckets: Option<bool>,
+}
+
+fn parse_pab(body: &str) -> Result<PublicAccessBlock, S3Error> {
+    let x: PabXml = quick_xml::de::from_str(body).map_err(|e| {
+        S3Error::new(
+            StatusCode::BAD_REQUEST,
+            "MalformedXML",
+            format!("PublicAccessBlockConfiguration: {e}"),
+        )
+    })?;
+    Ok(PublicAccessBlock {
+        block_public_acls: x.block_public_acls.unwrap_or(false),
+        ignore_public_acls: x.ignore_public_acls.unwrap_or(false),
+        block_public_policy: x.block_public_policy.unwrap_or(false),
+        restrict_public_buckets: x.restrict_public_buckets.unwrap_or(false),
+    })
+}
