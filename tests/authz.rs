@@ -29,14 +29,22 @@ struct World {
     prefix: String,
 }
 
-async fn user(osis: &Osis, tenant: &str, cd: &str, name: &str, role: &str) -> (String, String, Creds) {
+async fn user(
+    osis: &Osis,
+    tenant: &str,
+    cd: &str,
+    name: &str,
+    role: &str,
+) -> (String, String, Creds) {
     let r = osis
         .admin(
             "POST",
             &format!("/api/v1/tenants/{tenant}/users"),
-            Some(serde_json::json!({"tenant_id": tenant, "active": true, "username": name,
+            Some(
+                serde_json::json!({"tenant_id": tenant, "active": true, "username": name,
                 "role": role, "cd_user_id": name, "cd_tenant_id": cd,
-                "email": format!("{name}@{cd}.example")})),
+                "email": format!("{name}@{cd}.example")}),
+            ),
         )
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
@@ -44,7 +52,11 @@ async fn user(osis: &Osis, tenant: &str, cd: &str, name: &str, role: &str) -> (S
     let uid = j["user_id"].as_str().unwrap().to_string();
     let canonical = j["canonical_user_id"].as_str().unwrap().to_string();
     let l = osis
-        .admin("GET", &format!("/api/v1/tenants/{tenant}/users/{uid}/s3credentials"), None)
+        .admin(
+            "GET",
+            &format!("/api/v1/tenants/{tenant}/users/{uid}/s3credentials"),
+            None,
+        )
         .await
         .json();
     let c = Creds::new(
@@ -57,19 +69,37 @@ async fn user(osis: &Osis, tenant: &str, cd: &str, name: &str, role: &str) -> (S
 async fn world(config: &str, prefix: &str) -> World {
     let o = Osprey::start(config);
     let osis = Osis::new(o.osis());
-    let t1 = osis.tenant(&format!("{prefix}-one"), &format!("{prefix}-org1")).await;
-    let t2 = osis.tenant(&format!("{prefix}-two"), &format!("{prefix}-org2")).await;
+    let t1 = osis
+        .tenant(&format!("{prefix}-one"), &format!("{prefix}-org1"))
+        .await;
+    let t2 = osis
+        .tenant(&format!("{prefix}-two"), &format!("{prefix}-org2"))
+        .await;
     let cd1 = format!("{prefix}-org1");
     let (_, _, alice) = user(&osis, &t1, &cd1, "alice", "TENANT_USER").await;
     let (bob_user, bob_canonical, bob) = user(&osis, &t1, &cd1, "bob", "TENANT_USER").await;
     let (_, _, admin) = user(&osis, &t1, &cd1, "admin", "TENANT_ADMIN").await;
     let (_, _, prov) = user(&osis, &t1, &cd1, "prov", "PROVIDER_ADMIN").await;
-    let (_, _, carol) = user(&osis, &t2, &format!("{prefix}-org2"), "carol", "TENANT_USER").await;
+    let (_, _, carol) = user(
+        &osis,
+        &t2,
+        &format!("{prefix}-org2"),
+        "carol",
+        "TENANT_USER",
+    )
+    .await;
     let addr = s3_addr(&o);
     World {
         o,
         addr,
-        creds: vec![Some(alice), Some(bob), Some(admin), Some(prov), Some(carol), None],
+        creds: vec![
+            Some(alice),
+            Some(bob),
+            Some(admin),
+            Some(prov),
+            Some(carol),
+            None,
+        ],
         bob_user,
         bob_canonical,
         tenant: t1,
@@ -96,7 +126,13 @@ impl World {
 
     fn ok(&self, who: usize, req: Req, extra: &[&str], what: &str) -> Resp {
         let r = self.send(who, req, extra);
-        assert!(r.is_success(), "{what} as {}: {}\n{}", WHO[who], r.summary(), r.text());
+        assert!(
+            r.is_success(),
+            "{what} as {}: {}\n{}",
+            WHO[who],
+            r.summary(),
+            r.text()
+        );
         r
     }
 }
@@ -129,9 +165,8 @@ fn row(w: &World, bucket: &str, op: &str, expect: &str, failures: &mut Vec<Strin
         };
         let r = w.send(i, req, &extra);
         let got = if r.is_success() { 'Y' } else { 'N' };
-        let refused_right = r.is_success()
-            || r.status == 403
-            || (WHO[i] == "carol" && r.status == 404);
+        let refused_right =
+            r.is_success() || r.status == 403 || (WHO[i] == "carol" && r.status == 404);
         if got != want || !refused_right {
             failures.push(format!(
                 "{bucket} {op} as {}: want {want}, got {}",
@@ -166,7 +201,12 @@ async fn matrix(config: &str, prefix: &str) {
             extra.push("x-amz-acl");
         }
         w.ok(ALICE, req, &extra, &format!("create {b}"));
-        w.ok(ALICE, w.req("PUT", &format!("/{b}/k")).body("alice's"), &[], "put k");
+        w.ok(
+            ALICE,
+            w.req("PUT", &format!("/{b}/k")).body("alice's"),
+            &[],
+            "put k",
+        );
     }
     let grant = format!("id=\"{}\"", w.bob_canonical);
     w.ok(
@@ -191,10 +231,28 @@ async fn matrix(config: &str, prefix: &str) {
         ]
     })
     .to_string();
-    w.ok(ALICE, w.req("PUT", &format!("/{pol}")).query("policy=").body(&policy), &[], "put policy");
-    w.ok(ALICE, w.req("PUT", &format!("/{pol}/pub/k")).body("public"), &[], "put pub/k");
+    w.ok(
+        ALICE,
+        w.req("PUT", &format!("/{pol}"))
+            .query("policy=")
+            .body(&policy),
+        &[],
+        "put policy",
+    );
+    w.ok(
+        ALICE,
+        w.req("PUT", &format!("/{pol}/pub/k")).body("public"),
+        &[],
+        "put pub/k",
+    );
     // bob writes into the public-read-write bucket: his object (classic ACLs: not alice's to read)
-    w.ok(BOB, w.req("PUT", &format!("/{}/by-bob", w.bucket("pubrw"))).body("bob's"), &[], "bob writes");
+    w.ok(
+        BOB,
+        w.req("PUT", &format!("/{}/by-bob", w.bucket("pubrw")))
+            .body("bob's"),
+        &[],
+        "bob writes",
+    );
 
     let mut failures = Vec::new();
     //            principals:       alice bob admin prov carol anon
@@ -236,23 +294,54 @@ async fn matrix(config: &str, prefix: &str) {
         row(&w, bucket, op, expect, &mut failures);
     }
     // answers in the backend's XML shape, naming Osprey's users, never the service identity
-    let acl = w.ok(ALICE, w.req("GET", &format!("/{}", w.bucket("grant"))).query("acl="), &[], "acl");
+    let acl = w.ok(
+        ALICE,
+        w.req("GET", &format!("/{}", w.bucket("grant")))
+            .query("acl="),
+        &[],
+        "acl",
+    );
     let text = acl.text();
-    assert!(text.contains(&w.bob_canonical) && text.contains("<Permission>READ</Permission>"), "{text}");
-    let listing = w.ok(ALICE, w.req("GET", &format!("/{}", w.bucket("priv"))).query("list-type=2&fetch-owner=true"), &[], "listing");
+    assert!(
+        text.contains(&w.bob_canonical) && text.contains("<Permission>READ</Permission>"),
+        "{text}"
+    );
+    let listing = w.ok(
+        ALICE,
+        w.req("GET", &format!("/{}", w.bucket("priv")))
+            .query("list-type=2&fetch-owner=true"),
+        &[],
+        "listing",
+    );
     let listing = listing.text();
-    assert!(!listing.contains("ADMINKEY") && !listing.contains("local-service"), "{listing}");
+    assert!(
+        !listing.contains("ADMINKEY") && !listing.contains("local-service"),
+        "{listing}"
+    );
     if listing.contains("<Owner>") {
-        assert!(listing.contains("<DisplayName>alice</DisplayName>"), "{listing}");
+        assert!(
+            listing.contains("<DisplayName>alice</DisplayName>"),
+            "{listing}"
+        );
     }
-    let got = w.ok(ALICE, w.req("GET", &format!("/{pol}")).query("policy="), &[], "get policy");
+    let got = w.ok(
+        ALICE,
+        w.req("GET", &format!("/{pol}")).query("policy="),
+        &[],
+        "get policy",
+    );
     assert_eq!(got.text(), policy);
     assert!(
         failures.is_empty(),
         "{} of the matrix differ:\n{}\nlog tail:\n{}",
         failures.len(),
         failures.join("\n"),
-        w.o.logs().lines().rev().take(30).collect::<Vec<_>>().join("\n")
+        w.o.logs()
+            .lines()
+            .rev()
+            .take(30)
+            .collect::<Vec<_>>()
+            .join("\n")
     );
 }
 
@@ -291,11 +380,65 @@ async fn bad_acls_and_policies_are_refused_precisely() {
     ];
     for (req, extra, status, code) in cases {
         let r = w.send(0, req, &extra);
-        assert_eq!((r.status, r.code().as_deref()), (status, Some(code)), "{}", r.text());
+        assert_eq!(
+            (r.status, r.code().as_deref()),
+            (status, Some(code)),
+            "{}",
+            r.text()
+        );
     }
     // still private, no policy
-    let acl = w.ok(0, w.req("GET", &format!("/{b}")).query("acl="), &[], "acl").text();
+    let acl = w
+        .ok(0, w.req("GET", &format!("/{b}")).query("acl="), &[], "acl")
+        .text();
     assert!(!acl.contains("AllUsers"), "{acl}");
     let r = w.send(0, w.req("GET", &format!("/{b}")).query("policy="), &[]);
-    assert_eq!(r.code().as_deref(), Some("NoSuchBucketPolicy"), "{}", r.text());
+    assert_eq!(
+        r.code().as_deref(),
+        Some("NoSuchBucketPolicy"),
+        "{}",
+        r.text()
+    );
+}
+
+/// s3capabilities tells OSE what the tenant's backends cannot do: every operation the local
+/// profile declares unsupported is excluded whole (before issue 11 only the built-in list was
+/// sent, and OSE offered tagging and versioning on the embedded store).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3capabilities_exclude_what_the_backends_cannot_do() {
+    let o = Osprey::start(LOCAL_CONFIG);
+    let osis = Osis::new(o.osis());
+    let profile: toml::Value =
+        toml::from_str(include_str!("../backends/local/profile.toml")).unwrap();
+    let unsupported: Vec<&str> = profile["unsupported_operations"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
+        .unwrap_or_default();
+    let t = osis.tenant("caps", "caps-org").await;
+    for path in [
+        "/api/v1/s3capabilities".to_string(),
+        format!("/api/v1/s3capabilities?tenant_id={t}"),
+    ] {
+        let r = osis.admin("GET", &path, None).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        let doc = r.json();
+        let ex = doc["exclusions"].as_object().expect("exclusions");
+        // the built-in list is still there
+        assert!(ex.contains_key("select_object_content"), "{doc}");
+        for op in &unsupported {
+            assert_eq!(
+                ex.get(*op),
+                Some(&serde_json::json!({"all": true})),
+                "{path}: {op} in {doc}"
+            );
+        }
+    }
+    let r = osis
+        .admin(
+            "GET",
+            "/api/v1/s3capabilities?tenant_id=no-such-tenant",
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 404, "{}", r.text);
 }

@@ -53,6 +53,10 @@ pub struct Profile {
     /// names from tenant + bucket and enforces ownership through placements.
     pub shared_namespace: bool,
     pub payload_modes: PayloadModes,
+    /// S3 operations the platform does not support, by OSIS s3capabilities name (boto3's
+    /// snake_case, e.g. `get_object_attributes`): OSE is told not to offer them to a tenant
+    /// whose buckets may live there (issue 11, `GET /api/v1/s3capabilities`).
+    pub unsupported_operations: Vec<String>,
 }
 
 /// `profile.toml` as written (the schema; [`Profile`] is the checked form).
@@ -63,6 +67,8 @@ struct ProfileFile {
     description: String,
     shared_namespace: bool,
     payload_modes: PayloadModes,
+    #[serde(default)]
+    unsupported_operations: Vec<String>,
 }
 
 /// Why a profile cannot be used.
@@ -107,12 +113,22 @@ pub fn load(name: &str) -> Result<Profile, ProfileError> {
     let f: ProfileFile = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
     let kind =
         BackendKind::parse(&f.kind).ok_or_else(|| invalid(format!("unknown kind `{}`", f.kind)))?;
+    if let Some(bad) = f.unsupported_operations.iter().find(|o| {
+        o.is_empty()
+            || !o.starts_with(|c: char| c.is_ascii_lowercase())
+            || !o.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    }) {
+        return Err(invalid(format!(
+            "unsupported_operations: `{bad}` is not an s3capabilities operation name (snake_case, e.g. get_object_attributes)"
+        )));
+    }
     Ok(Profile {
         name: name.to_string(),
         kind,
         description: f.description,
         shared_namespace: f.shared_namespace,
         payload_modes: f.payload_modes,
+        unsupported_operations: f.unsupported_operations,
     })
 }
 

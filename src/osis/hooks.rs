@@ -76,6 +76,15 @@ pub trait ControlHooks: Send + Sync + 'static {
         user_id: Option<&str>,
     ) -> Result<Usage, HookError>;
     async fn bucket_list(&self, tenant_id: &str) -> Result<Vec<BucketMeta>, HookError>;
+    /// S3 operations a backend cannot serve, each with the backends that cannot (their
+    /// profiles' `unsupported_operations`): of the backends `tenant`'s routing table and
+    /// buckets use, or of every configured backend when no tenant is named (issue 11).
+    async fn unsupported_s3_operations(
+        &self,
+        _tenant: Option<&Tenant>,
+    ) -> Vec<(String, Vec<String>)> {
+        Vec::new()
+    }
     /// `Information.status`: NORMAL, WARNING (a backend is unreachable) or ERROR.
     async fn status(&self) -> &'static str {
         "NORMAL"

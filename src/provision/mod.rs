@@ -519,6 +519,34 @@ impl Provisioner {
 
 #[async_trait]
 impl ControlHooks for Provisioner {
+    async fn unsupported_s3_operations(
+        &self,
+        tenant: Option<&Tenant>,
+    ) -> Vec<(String, Vec<String>)> {
+        let backends = match tenant {
+            Some(t) => self.backends_of(t).await,
+            None => self
+                .snapshot
+                .load_full()
+                .backends
+                .values()
+                .cloned()
+                .collect(),
+        };
+        let mut out: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+        for b in backends {
+            for op in &b.config().profile.unsupported_operations {
+                out.entry(op.clone())
+                    .or_default()
+                    .push(b.name().to_string());
+            }
+        }
+        for names in out.values_mut() {
+            names.sort();
+        }
+        out.into_iter().collect()
+    }
+
     async fn tenant_created(&self, t: &Tenant) -> Result<(), HookError> {
         let backends = self.backends_of(t).await;
         let intent = Intent::Tenant {

@@ -16,8 +16,8 @@ use super::directory::{CachedDirectory, Placement, UserInfo, DIRECTORY_CACHE_CAP
 use super::request::Caller;
 use crate::authz::acl::{self, NamedGrant, NamedGrantee, GRANT_HEADERS};
 use crate::authz::{
-    self, action_for, Acl, BucketAuth, CanonicalId, Canned, Grant, Grantee, ObjectAuth, Owner,
-    Policy, PublicAccessBlock, Requester, RequestContext, Role, UserFacts,
+    self, action_for, Acl, BucketAuth, Canned, CanonicalId, Grant, Grantee, ObjectAuth, Owner,
+    Policy, PublicAccessBlock, RequestContext, Requester, Role, UserFacts,
 };
 use crate::backend::{Backend, IdentityScope, SigningKey};
 use crate::s3::op::{OpKind, S3Op};
@@ -377,12 +377,15 @@ impl Access {
             })));
         }
         if let Some(src) = facts.headers.get("x-amz-copy-source") {
-            let src = src
-                .to_str()
-                .map_err(|_| S3Error::invalid_argument("x-amz-copy-source is not text"))?;
+            // UTF-8 (not only ASCII: keys may hold any character); bytes that are not name no
+            // bucket at all
+            let src = std::str::from_utf8(src.as_bytes())
+                .map_err(|_| S3Error::no_such_bucket(&String::from_utf8_lossy(src.as_bytes())))?;
             self.check_copy_source(who, &requester, facts, src).await?;
         }
-        self.after_write(who, s3op, facts, &b).await.map(Gate::Forward)
+        self.after_write(who, s3op, facts, &b)
+            .await
+            .map(Gate::Forward)
     }
 
     /// CopyObject / UploadPartCopy read their source: GetObject on it, by the same rules.
@@ -627,7 +630,9 @@ impl Access {
                     }
                 }
             };
-            if !out.iter().any(|x: &Grant| x.grantee == grantee && x.permission == g.permission)
+            if !out
+                .iter()
+                .any(|x: &Grant| x.grantee == grantee && x.permission == g.permission)
             {
                 out.push(Grant {
                     grantee,
@@ -685,8 +690,7 @@ impl Access {
             LocalKind::PutBucketPolicy => {
                 let t = text()?;
                 let pol = Policy::parse(&t, &b.bucket)?;
-                if b.public_access_block.is_some_and(|x| x.block_public_policy) && pol.is_public()
-                {
+                if b.public_access_block.is_some_and(|x| x.block_public_policy) && pol.is_public() {
                     return Err(S3Error::access_denied(
                         "Access Denied: the bucket's PublicAccessBlock (BlockPublicPolicy) refuses public policies",
                     ));
@@ -754,9 +758,7 @@ impl Access {
                 if op.kind == LocalKind::GetObjectAcl {
                     return Ok(xml(acl::acl_xml(&current.owner, &current.acl)?));
                 }
-                let acl = self
-                    .acl_from_request(&op, &current.owner, &text()?)
-                    .await?;
+                let acl = self.acl_from_request(&op, &current.owner, &text()?).await?;
                 self.block_public(b, Some(&acl))?;
                 let auth = ObjectAuth {
                     owner: current.owner,
@@ -804,7 +806,11 @@ impl Access {
                     })
                     .await?
             }
-            None => inner.delete_object_access(&tenant_id, &bucket, &key).await?,
+            None => {
+                inner
+                    .delete_object_access(&tenant_id, &bucket, &key)
+                    .await?
+            }
         }
         self.objects
             .invalidate(&(tenant_id.clone(), bucket.clone(), key));
@@ -912,7 +918,9 @@ impl Access {
             row.acl = Some(serde_json::to_string(&b.acl).map_err(|e| unreadable("ACL", e))?);
         }
         change(&mut row)?;
-        inner.put_bucket_access(&p.tenant_id, &p.bucket, &row).await?;
+        inner
+            .put_bucket_access(&p.tenant_id, &p.bucket, &row)
+            .await?;
         self.forget_bucket(&p.tenant_id, &p.bucket);
         Ok(())
     }

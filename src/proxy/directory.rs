@@ -170,8 +170,11 @@ pub trait Directory: Send + Sync + 'static {
     ) -> Result<Option<String>, DirectoryError>;
 
     // ---- authorization on shared-identity backends (issue 11, proxy::access)
-    async fn user(&self, tenant_id: &str, user_id: &str)
-        -> Result<Option<UserInfo>, DirectoryError>;
+    async fn user(
+        &self,
+        tenant_id: &str,
+        user_id: &str,
+    ) -> Result<Option<UserInfo>, DirectoryError>;
     async fn user_by_canonical(
         &self,
         canonical_user_id: &str,
@@ -932,11 +935,7 @@ mod tests {
         async fn user_by_email(&self, _: &str) -> Result<Option<UserInfo>, DirectoryError> {
             Ok(None)
         }
-        async fn bucket_access(
-            &self,
-            _: &str,
-            _: &str,
-        ) -> Result<BucketAccessRow, DirectoryError> {
+        async fn bucket_access(&self, _: &str, _: &str) -> Result<BucketAccessRow, DirectoryError> {
             Ok(BucketAccessRow::default())
         }
         async fn put_bucket_access(

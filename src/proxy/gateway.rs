@@ -13,8 +13,8 @@ use pingora::prelude::HttpPeer;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::{Error, ErrorType};
 
-use super::body::{self, check_declared_digests, check_signed_payload};
 use super::access::Access;
+use super::body::{self, check_declared_digests, check_signed_payload};
 use super::directory::CachedDirectory;
 use super::keys::SigningKeys;
 use super::request::{BodyPrefix, Decision, Forward, RequestBody, RequestCtx};
@@ -101,9 +101,7 @@ impl Gateway {
             .client_addr()
             .and_then(|a| a.as_inet())
             .map(|a| a.ip());
-        ctx.secure = session
-            .digest()
-            .is_some_and(|d| d.ssl_digest.is_some());
+        ctx.secure = session.digest().is_some_and(|d| d.ssl_digest.is_some());
         let req = session.req_header();
         let (dir, keys, access) = (&self.directory, &self.keys, &self.access);
         let mut f = match route::decide(dir, keys, access, &self.creating, req, &snap, ctx).await? {

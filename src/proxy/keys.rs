@@ -54,9 +54,10 @@ impl SigningKeys {
             email: None,
         };
         // the shared scope's ensure_identity hands out the driver's service key, nothing else
-        let id = backend.ensure_identity(&t, &u).await.map_err(|e| {
-            S3Error::service_unavailable(backend.name(), &e.to_string())
-        })?;
+        let id = backend
+            .ensure_identity(&t, &u)
+            .await
+            .map_err(|e| S3Error::service_unavailable(backend.name(), &e.to_string()))?;
         let k = Arc::new(id.key);
         self.shared
             .insert(backend.name().to_string(), (backend.clone(), k.clone()));

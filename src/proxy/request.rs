@@ -7,8 +7,8 @@ use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 
-use super::body::{BodyCodec, BodyPlan};
 use super::access::{AfterWrite, LocalOp};
+use super::body::{BodyCodec, BodyPlan};
 use super::directory::{KeyEntry, Placement, PrincipalMap};
 use super::Snapshot;
 use crate::backend::{Backend, SigningKey};

@@ -10,7 +10,9 @@ use pingora::http::RequestHeader;
 use super::access::{self, Access, Facts, Gate, Probe};
 use super::authn;
 use super::body;
-use super::directory::{CachedDirectory, DirectoryError, Placement, Principal, PrincipalMap, TenantInfo};
+use super::directory::{
+    CachedDirectory, DirectoryError, Placement, Principal, PrincipalMap, TenantInfo,
+};
 use super::identity;
 use super::keys::SigningKeys;
 use super::list_buckets::{self, ANONYMOUS_LIST_BUCKETS};
@@ -360,8 +362,7 @@ async fn existing_bucket(
     let cross = p.tenant_id != caller.key.tenant_id;
     // another tenant's bucket: on backends with per-user principals the backend decides; on
     // backends that see one identity Osprey does (issue 11), for names of the global namespace
-    if cross && !backend.own_principals() && !(via_global && access::authorizes(backend.as_ref()))
-    {
+    if cross && !backend.own_principals() && !(via_global && access::authorizes(backend.as_ref())) {
         return Err(S3Error::no_such_bucket(bucket));
     }
     let backend_bucket = if cross {

@@ -276,8 +276,7 @@ pub trait Store: Send + Sync + 'static {
         key: &str,
     ) -> Result<Option<ObjectAccessRow>>;
     async fn put_object_access(&self, row: &ObjectAccessRow) -> Result<()>;
-    async fn delete_object_access(&self, tenant_id: &str, bucket: &str, key: &str)
-        -> Result<bool>;
+    async fn delete_object_access(&self, tenant_id: &str, bucket: &str, key: &str) -> Result<bool>;
 
     async fn put_identity(&self, id: &BackendIdentity) -> Result<()>;
     async fn identity(&self, id: IdentityRef<'_>) -> Result<Option<BackendIdentity>>;

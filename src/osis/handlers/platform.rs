@@ -62,8 +62,26 @@ pub(crate) async fn console_page() -> impl IntoResponse {
     )
 }
 
-pub(crate) async fn s3capabilities(State(st): St) -> Json<serde_json::Value> {
-    Json(st.capabilities.clone())
+/// The capabilities document (`osis.capabilities_file` or the built-in one) with every
+/// operation a backend's profile cannot serve excluded whole (issue 11: OSE must never offer
+/// what will fail). `?tenant_id=` answers for that tenant's backends only.
+pub(crate) async fn s3capabilities(
+    State(st): St,
+    q: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let q = query(q)?;
+    let tenant = match param(&q, "tenant_id").filter(|v| !v.is_empty()) {
+        Some(t) => Some(tenant_or_404(&st, t).await?),
+        None => None,
+    };
+    let mut doc = st.capabilities.clone();
+    let unsupported = st.hooks.unsupported_s3_operations(tenant.as_ref()).await;
+    if let Some(ex) = doc.get_mut("exclusions").and_then(|e| e.as_object_mut()) {
+        for (op, _backends) in unsupported {
+            ex.insert(op, serde_json::json!({"all": true}));
+        }
+    }
+    Ok(Json(doc))
 }
 
 pub(crate) async fn usage(

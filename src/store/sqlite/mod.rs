@@ -585,12 +585,7 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn delete_object_access(
-        &self,
-        tenant_id: &str,
-        bucket: &str,
-        key: &str,
-    ) -> Result<bool> {
+    async fn delete_object_access(&self, tenant_id: &str, bucket: &str, key: &str) -> Result<bool> {
         let (t, b, k) = (tenant_id.to_string(), bucket.to_string(), key.to_string());
         self.run(move |c, _| {
             Ok(c.execute(
