@@ -606,8 +606,71 @@ fn bench_directory(c: &mut Criterion) {
     g.finish();
 }
 
+/// Issue 11: the authorization decision on a shared-identity backend, per request — the owner's
+/// GET under the default ACL, and another user's GET under a three-statement policy (the
+/// cached records are what the hot path holds; loading them is the `directory` group's cost).
+fn bench_authz(c: &mut Criterion) {
+    use osprey::authz::{
+        self, action_for, Acl, BucketAuth, CanonicalId, Owner, Policy, RequestContext, Requester,
+        Role, UserFacts,
+    };
+    use osprey::s3::op::OpKind;
+    let mut g = c.benchmark_group("authz");
+    let owner = Owner {
+        id: CanonicalId("alice-canonical".into()),
+        display_name: "alice".into(),
+    };
+    let policy = Policy::parse(
+        r#"{"Version":"2012-10-17","Statement":[
+        {"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::t1:user/bob"},"Action":["s3:ListBucket","s3:Get*"],"Resource":["arn:aws:s3:::b","arn:aws:s3:::b/*"]},
+        {"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/pub/*","Condition":{"IpAddress":{"aws:SourceIp":"10.0.0.0/8"}}},
+        {"Effect":"Deny","Principal":"*","Action":"s3:DeleteObject","Resource":"arn:aws:s3:::b/*"}]}"#,
+        "b",
+    )
+    .unwrap();
+    let mut bucket = BucketAuth {
+        tenant_id: "t1".into(),
+        bucket: "b".into(),
+        owner: owner.clone(),
+        acl: Acl::private(&owner),
+        policy: None,
+        public_access_block: None,
+        object_records: false,
+    };
+    let headers = http::HeaderMap::new();
+    let ctx = RequestContext {
+        source_ip: Some("192.168.1.2".parse().unwrap()),
+        secure: false,
+        headers: &headers,
+        query: &[],
+        object_tags: None,
+    };
+    let action = action_for(OpKind::GetObject, &http::Method::GET, false).unwrap();
+    let who = |id: &'static str, user: &'static str| {
+        Requester::User(UserFacts {
+            tenant_id: "t1",
+            user_id: user,
+            username: user,
+            canonical_id: id,
+            role: Role::TenantUser,
+        })
+    };
+    let alice = who("alice-canonical", "alice");
+    let bob = who("bob-canonical", "bob");
+    let resource = authz::resource_arn("b", Some("photos/2026/cat.jpg"));
+    g.bench_function("owner_default_acl", |b| {
+        b.iter(|| authz::authorize(black_box(&alice), &action, &bucket, None, &resource, &ctx))
+    });
+    bucket.policy = Some(std::sync::Arc::new(policy));
+    g.bench_function("other_user_policy_3_statements", |b| {
+        b.iter(|| authz::authorize(black_box(&bob), &action, &bucket, None, &resource, &ctx))
+    });
+    g.finish();
+}
+
 criterion_group!(
     benches,
+    bench_authz,
     bench_directory,
     bench_verify,
     bench_resign,

@@ -132,6 +132,8 @@ pub struct RequestContext<'a> {
     pub secure: bool,
     pub headers: &'a http::HeaderMap,
     pub query: &'a [(String, String)],
+    /// The object's tags, read only when a policy condition names `s3:ExistingObjectTag/…`.
+    pub object_tags: Option<&'a [(String, String)]>,
 }
 
 impl RequestContext<'_> {
@@ -163,6 +165,13 @@ impl RequestContext<'_> {
             } else {
                 "Anonymous"
             })),
+            k if k.starts_with("s3:existingobjecttag/") => {
+                let tag = &k["s3:existingobjecttag/".len()..];
+                self.object_tags?
+                    .iter()
+                    .find(|(t, _)| t.eq_ignore_ascii_case(tag))
+                    .map(|(_, v)| Cow::Borrowed(v.as_str()))
+            }
             "s3:prefix" => query("prefix"),
             "s3:delimiter" => query("delimiter"),
             "s3:max-keys" => query("max-keys"),
@@ -256,6 +265,16 @@ impl Policy {
         } else {
             Verdict::None
         }
+    }
+
+    /// Some condition reads the object's tags (`s3:ExistingObjectTag/<key>`): the request's
+    /// evaluation needs them.
+    pub fn uses_object_tags(&self) -> bool {
+        self.statements.iter().any(|s| {
+            s.conditions
+                .iter()
+                .any(|c| c.key.starts_with("s3:existingobjecttag/"))
+        })
     }
 
     /// PolicyStatus's IsPublic (S3 user guide, "The meaning of public"): an Allow for every

@@ -189,6 +189,41 @@ pub async fn head_object(
     Ok(status.as_u16())
 }
 
+/// An object's tags (GetObjectTagging through the backend's S3 API), for bucket-policy
+/// conditions on `s3:ExistingObjectTag/<key>` (issue 11). An object without tags, or one that
+/// is not there, has none.
+pub async fn object_tags(
+    dp: &DataPath,
+    key: &SigningKey,
+    backend_bucket: &str,
+    object: &str,
+    version_id: Option<&str>,
+    timeout: Duration,
+) -> Result<Vec<(String, String)>, UsageError> {
+    let mut path = format!(
+        "/{backend_bucket}/{}?tagging",
+        crate::s3::sigv4::uri_encode(object, false)
+    );
+    if let Some(v) = version_id {
+        path = format!("{path}&versionId={}", crate::s3::sigv4::uri_encode(v, true));
+    }
+    let (status, text) = call(dp, key, reqwest::Method::GET, &path, timeout).await?;
+    if status.as_u16() == 404 {
+        return Ok(Vec::new());
+    }
+    if !status.is_success() {
+        return Err(UsageError::status(
+            format!("GetObjectTagging on {backend_bucket}"),
+            status,
+            &text,
+        ));
+    }
+    Ok(blocks(&text, "Tag")
+        .into_iter()
+        .filter_map(|t| Some((unescaped(tag(t, "Key")?), unescaped(tag(t, "Value").unwrap_or("")))))
+        .collect())
+}
+
 /// Objects deleted concurrently while purging a bucket.
 pub const PURGE_CONCURRENCY: usize = 16;
 

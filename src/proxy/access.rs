@@ -183,12 +183,13 @@ pub struct Facts<'a> {
 }
 
 impl Facts<'_> {
-    fn context(&self) -> RequestContext<'_> {
+    fn context<'s>(&'s self, tags: Option<&'s [(String, String)]>) -> RequestContext<'s> {
         RequestContext {
             source_ip: self.client_ip,
             secure: self.secure,
             headers: self.headers,
             query: self.query,
+            object_tags: tags,
         }
     }
 
@@ -336,6 +337,88 @@ impl Access {
         Ok(o)
     }
 
+    /// The decision for `who` (signed or anonymous) on `s3op`, with what it needs: the object's
+    /// record, its tags when the policy reads them, and (AWS: a caller who may list the bucket
+    /// learns that an object is missing) a 404 instead of the refusal of a read of an object
+    /// that is not there.
+    async fn decide(
+        &self,
+        who: &Requester<'_>,
+        s3op: &S3Op,
+        facts: &Facts<'_>,
+        b: &BucketAuth,
+        probe: &Probe,
+    ) -> Result<Option<Arc<ObjectAuth>>, S3Error> {
+        let versioned = facts.version_id().is_some();
+        let action = action_for(s3op.kind, facts.method, versioned)
+            .ok_or_else(|| S3Error::access_denied("Access Denied"))?;
+        let key = s3op.key.as_deref();
+        let object = match (action.target, key) {
+            (authz::Target::Object, Some(k)) => self.object(b, k).await?,
+            _ => None,
+        };
+        let tags = match (&b.policy, key) {
+            (Some(p), Some(k)) if p.uses_object_tags() => Some(
+                crate::backend::usage::object_tags(
+                    probe.backend.data_path(),
+                    &probe.key,
+                    &probe.backend_bucket,
+                    k,
+                    facts.version_id(),
+                    probe.backend.config().timeout,
+                )
+                .await
+                .map_err(|e| S3Error::service_unavailable(probe.backend.name(), &e.to_string()))?,
+            ),
+            _ => None,
+        };
+        let resource = authz::resource_arn(&b.bucket, key);
+        let ctx = facts.context(tags.as_deref());
+        let denied = match authz::authorize(who, &action, b, object.as_deref(), &resource, &ctx) {
+            Ok(()) => return Ok(object),
+            Err(d) => d,
+        };
+        if let (OpKind::GetObject | OpKind::HeadObject, Some(k)) = (s3op.kind, key) {
+            let list = action_for(OpKind::ListObjects, &Method::GET, false)
+                .ok_or_else(|| S3Error::internal("no action for ListObjects"))?;
+            let bucket_arn = authz::resource_arn(&b.bucket, None);
+            if authz::authorize(who, &list, b, None, &bucket_arn, &ctx).is_ok()
+                && self.exists(probe, k, facts.version_id()).await? == Some(false)
+            {
+                return Err(no_such_key(&b.bucket, k));
+            }
+        }
+        Err(if matches!(who, Requester::Anonymous) {
+            S3Error::access_denied("Access Denied")
+        } else {
+            denied.into()
+        })
+    }
+
+    /// Whether the object exists on the backend (`None`: the backend gave no clear answer).
+    async fn exists(
+        &self,
+        probe: &Probe,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> Result<Option<bool>, S3Error> {
+        let status = crate::backend::usage::head_object(
+            probe.backend.data_path(),
+            &probe.key,
+            &probe.backend_bucket,
+            key,
+            version_id,
+            probe.backend.config().timeout,
+        )
+        .await
+        .map_err(|e| S3Error::service_unavailable(probe.backend.name(), &e.to_string()))?;
+        Ok(match status {
+            200..=299 => Some(true),
+            404 => Some(false),
+            _ => None,
+        })
+    }
+
     /// Authorize a signed request on a bucket of a shared-identity backend.
     pub async fn gate(
         &self,
@@ -343,26 +426,12 @@ impl Access {
         s3op: &S3Op,
         facts: &Facts<'_>,
         placement: &Arc<Placement>,
+        probe: Probe,
     ) -> Result<Gate, S3Error> {
         let requester = requester(who);
         let b = self.bucket(placement).await?;
-        let versioned = facts.version_id().is_some();
-        let action = action_for(s3op.kind, facts.method, versioned)
-            .ok_or_else(|| S3Error::internal("no action for a bucket operation"))?;
         let key = s3op.key.as_deref();
-        let object = match (action.target, key) {
-            (authz::Target::Object, Some(k)) => self.object(&b, k).await?,
-            _ => None,
-        };
-        let resource = authz::resource_arn(&b.bucket, key);
-        authz::authorize(
-            &requester,
-            &action,
-            &b,
-            object.as_deref(),
-            &resource,
-            &facts.context(),
-        )?;
+        let object = self.decide(&requester, s3op, facts, &b, &probe).await?;
         if let Some(kind) = LocalKind::of(s3op, facts.method) {
             return Ok(Gate::Answer(Box::new(LocalOp {
                 kind,
@@ -371,7 +440,7 @@ impl Access {
                 key: key.map(str::to_string),
                 version_id: facts.version_id().map(str::to_string),
                 acl_headers: facts.acl_headers(),
-                probe: None,
+                probe: Some(probe),
                 object,
                 payload: None,
             })));
@@ -410,6 +479,7 @@ impl Access {
             secure: facts.secure,
             headers: &empty,
             query: &[],
+            object_tags: None,
         };
         authz::authorize(
             requester,
@@ -711,7 +781,8 @@ impl Access {
                 Ok(none(StatusCode::NO_CONTENT))
             }
             LocalKind::GetPolicyStatus => {
-                let public = b.policy.as_ref().is_some_and(|x| x.is_public());
+                // public by its policy or by a public ACL (as RGW reports it)
+                let public = b.policy.as_ref().is_some_and(|x| x.is_public()) || b.acl.is_public();
                 Ok(xml(format!(
                     "<?xml version=\"1.0\" encoding=\"UTF-8\"?><PolicyStatus xmlns=\"{}\"><IsPublic>{public}</IsPublic></PolicyStatus>",
                     acl::S3_XMLNS
@@ -826,33 +897,17 @@ impl Access {
             .probe
             .as_ref()
             .ok_or_else(|| S3Error::internal("object ACL without a probe"))?;
-        let dp = probe.backend.data_path();
-        let status = crate::backend::usage::head_object(
-            dp,
-            &probe.key,
-            &probe.backend_bucket,
-            key,
-            op.version_id.as_deref(),
-            probe.backend.config().timeout,
-        )
-        .await
-        .map_err(|e| S3Error::service_unavailable(probe.backend.name(), &e.to_string()))?;
-        match status {
-            200..=299 => Ok(()),
-            404 if op.version_id.is_some() => Err(S3Error::new(
+        match self.exists(probe, key, op.version_id.as_deref()).await? {
+            Some(true) => Ok(()),
+            Some(false) if op.version_id.is_some() => Err(S3Error::new(
                 StatusCode::NOT_FOUND,
                 "NoSuchVersion",
                 "The specified version does not exist.",
             )),
-            404 => Err(S3Error::new(
-                StatusCode::NOT_FOUND,
-                "NoSuchKey",
-                "The specified key does not exist.",
-            )
-            .with_resource(format!("/{}/{key}", op.bucket.bucket))),
-            s => Err(S3Error::service_unavailable(
+            Some(false) => Err(no_such_key(&op.bucket.bucket, key)),
+            None => Err(S3Error::service_unavailable(
                 probe.backend.name(),
-                &format!("HEAD of the object answered {s}"),
+                "the object's existence check (HEAD) got no clear answer",
             )),
         }
     }
@@ -951,35 +1006,54 @@ impl Access {
         Ok(())
     }
 
+    /// CreateBucket by the owner of an existing bucket: an ACL other than the bucket's is a
+    /// conflict (RGW, the parity baseline, answers 409 BucketAlreadyExists).
+    pub async fn check_recreate(
+        &self,
+        who: &Caller,
+        facts: &Facts<'_>,
+        placement: &Placement,
+    ) -> Result<(), S3Error> {
+        let owner = caller_owner(who);
+        let Some(asked) = self
+            .acl_from_headers(&facts.acl_headers(), &owner, &owner)
+            .await?
+        else {
+            return Ok(());
+        };
+        let b = self.bucket(placement).await?;
+        if asked != b.acl {
+            return Err(S3Error::bucket_name_taken(&placement.bucket));
+        }
+        Ok(())
+    }
+
     /// An anonymous request on a bucket of a shared-identity backend.
     pub async fn gate_anonymous(
         &self,
         s3op: &S3Op,
         facts: &Facts<'_>,
         placement: &Placement,
+        probe: &Probe,
     ) -> Result<(), S3Error> {
         if LocalKind::of(s3op, facts.method).is_some() {
             // ACL and policy documents are never shown to or changed by anonymous callers here
             return Err(S3Error::access_denied("Access Denied"));
         }
         let b = self.bucket(placement).await?;
-        let action = action_for(s3op.kind, facts.method, facts.version_id().is_some())
-            .ok_or_else(|| S3Error::access_denied("Access Denied"))?;
-        let key = s3op.key.as_deref();
-        let object = match (action.target, key) {
-            (authz::Target::Object, Some(k)) => self.object(&b, k).await?,
-            _ => None,
-        };
-        authz::authorize(
-            &Requester::Anonymous,
-            &action,
-            &b,
-            object.as_deref(),
-            &authz::resource_arn(&b.bucket, key),
-            &facts.context(),
-        )
-        .map_err(|_| S3Error::access_denied("Access Denied"))
+        self.decide(&Requester::Anonymous, s3op, facts, &b, probe)
+            .await
+            .map(|_| ())
     }
+}
+
+fn no_such_key(bucket: &str, key: &str) -> S3Error {
+    S3Error::new(
+        StatusCode::NOT_FOUND,
+        "NoSuchKey",
+        "The specified key does not exist.",
+    )
+    .with_resource(format!("/{bucket}/{key}"))
 }
 
 fn pab_xml(x: &PublicAccessBlock) -> String {

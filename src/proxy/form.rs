@@ -97,10 +97,35 @@ pub async fn take_post_form(
             else {
                 return Err(S3Error::invalid_request("a POST upload names a bucket"));
             };
-            // an anonymous form goes as the browser sent it: its fields carry no signature
-            // Osprey could replace (docs/authorization.md, known differences)
-            f.service_key = None;
-            f.body = prefix(read, len);
+            let Some(key) = f.service_key.take() else {
+                // a backend that decides itself: the form goes as the browser sent it
+                f.body = prefix(read, len);
+                return Ok(f);
+            };
+            // Osprey authorized it (route::anonymous); the backend gets a form signed with its
+            // service key (the HTTP request itself goes unsigned, as forms do)
+            let p = f
+                .placement
+                .clone()
+                .ok_or_else(|| S3Error::internal("anonymous form without a placement"))?;
+            let bucket = s3op
+                .bucket
+                .clone()
+                .ok_or_else(|| S3Error::invalid_request("a POST upload names a bucket"))?;
+            let fields = post::anonymous_backend_fields(
+                &form,
+                &post::BackendSigner {
+                    backend_bucket: &p.backend_bucket,
+                    client_bucket: &bucket,
+                    access_key: &key.access_key,
+                    secret_key: &key.secret_key,
+                    region: &f.route.backend.data_path().region,
+                    now: chrono::Utc::now(),
+                },
+            )?;
+            let rebuilt = post::rebuild(&boundary, &fields, &read[form.file_part..]);
+            let upstream_len = len - read.len() as u64 + rebuilt.len() as u64;
+            f.body = prefix(Bytes::from(rebuilt), upstream_len);
             return Ok(f);
         }
         post::PostAuth::V2 { access_key, .. } => (access_key.clone(), true),
@@ -135,7 +160,12 @@ pub async fn take_post_form(
     let backend = route::placed_backend(snap, &p)?;
     let key = keys.for_caller(&backend, &caller, &tenant).await?;
     let after = if access::authorizes(backend.as_ref()) {
-        match access.gate(&caller, s3op, &facts, &p).await? {
+        let probe = access::Probe {
+            backend: backend.clone(),
+            key: key.clone(),
+            backend_bucket: p.backend_bucket.clone(),
+        };
+        match access.gate(&caller, s3op, &facts, &p, probe).await? {
             Gate::Forward(after) => after,
             Gate::Answer(_) => return Err(S3Error::invalid_request("a POST upload is an upload")),
         }

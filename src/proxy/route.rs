@@ -105,7 +105,7 @@ pub async fn decide(
         .clone()
         .ok_or_else(|| S3Error::invalid_request("this operation needs a bucket"))?;
     let mut f = if s3op.kind == OpKind::CreateBucket {
-        create_bucket(dir, creating, snap, &caller, &tenant, &bucket).await?
+        create_bucket(dir, access, &facts, creating, snap, &caller, &tenant, &bucket).await?
     } else {
         existing_bucket(dir, snap, &caller, &tenant, &s3op, &bucket).await?
     };
@@ -115,15 +115,15 @@ pub async fn decide(
         // Osprey is the decision point (issue 11): authorized here, or answered here
         f.strip_acl_headers = true;
         if let Some(p) = f.placement.clone() {
-            match access.gate(&caller, &s3op, &facts, &p).await? {
+            let probe = Probe {
+                backend: backend.clone(),
+                key: key.clone(),
+                backend_bucket: f.route.backend_bucket.clone().unwrap_or_default(),
+            };
+            match access.gate(&caller, &s3op, &facts, &p, probe).await? {
                 Gate::Forward(after) => f.after = after,
                 Gate::Answer(mut op) => {
                     op.payload = Some(verified.payload);
-                    op.probe = Some(Probe {
-                        backend: backend.clone(),
-                        key: key.clone(),
-                        backend_bucket: f.route.backend_bucket.clone().unwrap_or_default(),
-                    });
                     return Ok(Decision::Local(op));
                 }
             }
@@ -258,8 +258,11 @@ async fn usage_listing(
 /// a store that cannot record it refuses the request with nothing created (issue 12: the
 /// placement used to be written after the backend's 2xx, and a failed write left an orphan
 /// bucket no request could reach).
+#[allow(clippy::too_many_arguments)]
 async fn create_bucket(
     dir: &CachedDirectory,
+    access: &Access,
+    facts: &Facts<'_>,
     creating: &Creating,
     snap: &Snapshot,
     caller: &Caller,
@@ -272,10 +275,15 @@ async fn create_bucket(
             return Err(operation_aborted(bucket));
         }
         let backend = placed_backend(snap, &p)?;
-        if access::authorizes(backend.as_ref()) && p.owner_user_id != caller.key.user_id {
-            // the backend sees one identity and would answer "yours": another user's name is
-            // taken (AWS's answer to a name someone else owns)
-            return Err(S3Error::bucket_already_exists(bucket));
+        if access::authorizes(backend.as_ref()) {
+            if p.owner_user_id != caller.key.user_id {
+                // the backend sees one identity and would answer "yours": another user's name
+                // is taken (AWS's answer to a name someone else owns)
+                return Err(S3Error::bucket_name_taken(bucket));
+            }
+            // the owner re-creating it with another ACL (RGW: 409 BucketAlreadyExists; the
+            // backend never sees the ACL here, Osprey keeps it)
+            access.check_recreate(caller, facts, &p).await?;
         }
         let mut f = Forward::new(Route {
             backend,
@@ -449,10 +457,16 @@ pub async fn anonymous(
         // the backend would refuse anything unsigned (its buckets are its service user's):
         // Osprey decides, then signs with that key (issue 11); preflights are answered by the
         // bucket's CORS rules, so they pass
+        let key = keys.service_key(&backend, &p.tenant_id).await?;
         if s3op.kind != OpKind::CorsPreflight {
-            access.gate_anonymous(s3op, facts, &p).await?;
+            let probe = Probe {
+                backend: backend.clone(),
+                key: key.clone(),
+                backend_bucket: p.backend_bucket.clone(),
+            };
+            access.gate_anonymous(s3op, facts, &p, &probe).await?;
         }
-        Some(keys.service_key(&backend, &p.tenant_id).await?)
+        Some(key)
     } else {
         None
     };
@@ -463,6 +477,7 @@ pub async fn anonymous(
     });
     f.strip_acl_headers = service_key.is_some();
     f.service_key = service_key;
+    f.placement = Some(Arc::new(p.clone()));
     // responses name the bucket as the client addressed it (qualified or not)
     f.translate_names(&p.backend_bucket, bucket);
     Ok(Decision::Forward(Box::new(f)))

@@ -91,6 +91,16 @@ impl S3Error {
         )
         .with_resource(format!("/{bucket}"))
     }
+    /// BucketAlreadyExists: the name is someone else's.
+    pub fn bucket_name_taken(bucket: &str) -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "BucketAlreadyExists",
+            "The requested bucket name is not available. The bucket namespace is shared by all users of the system. Please select a different name and try again.",
+        )
+        .with_resource(format!("/{bucket}"))
+    }
+
     pub fn bucket_already_exists(bucket: &str) -> Self {
         Self::new(
             StatusCode::CONFLICT,

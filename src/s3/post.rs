@@ -332,13 +332,15 @@ pub fn backend_fields(
     let day = s.now.format("%Y%m%d").to_string();
     let credential = format!("{}/{day}/{}/s3/aws4_request", s.access_key, s.region);
     let v4 = matches!(auth, PostAuth::V4 { .. });
-    let mut replace: Vec<(&str, String)> = Vec::new();
+    let mut replace: Vec<(&str, Option<&str>, String)> = Vec::new();
     if s.backend_bucket != s.client_bucket {
-        replace.push(("bucket", s.backend_bucket.to_string()));
+        // only a condition naming the bucket the form is posted to: one naming another bucket
+        // stays, so the backend refuses the form as S3 would ("Policy Condition failed")
+        replace.push(("bucket", Some(s.client_bucket), s.backend_bucket.to_string()));
     }
     if v4 {
-        replace.push(("x-amz-credential", credential.clone()));
-        replace.push(("x-amz-date", amz_date.clone()));
+        replace.push(("x-amz-credential", None, credential.clone()));
+        replace.push(("x-amz-date", None, amz_date.clone()));
     }
     let policy = if replace.is_empty() {
         policy_b64.to_vec()
@@ -378,8 +380,72 @@ pub fn backend_fields(
     Ok(out)
 }
 
+/// Form fields of the backend never sees.
+const FORM_ACL_FIELDS: &[&str] = &["acl"];
+
+/// An anonymous form Osprey authorized for a backend that sees one identity (issue 11): the
+/// backend refuses unsigned forms (its buckets are the service user's), so the form goes with a
+/// policy Osprey writes — this bucket, and whatever the browser sent in the other fields — signed
+/// with the service key for 15 minutes. The `acl` field is dropped: ACLs are Osprey's there.
+pub fn anonymous_backend_fields(
+    form: &FormPrefix,
+    s: &BackendSigner<'_>,
+) -> Result<Vec<(String, Vec<u8>)>, PostError> {
+    let amz_date = s.now.format("%Y%m%dT%H%M%SZ").to_string();
+    let day = s.now.format("%Y%m%d").to_string();
+    let credential = format!("{}/{day}/{}/s3/aws4_request", s.access_key, s.region);
+    let mut out: Vec<(String, Vec<u8>)> = form
+        .fields
+        .iter()
+        .filter(|(n, _)| {
+            !SIGNATURE_FIELDS.iter().any(|f| f.eq_ignore_ascii_case(n))
+                && !FORM_ACL_FIELDS.iter().any(|f| f.eq_ignore_ascii_case(n))
+                && !n.eq_ignore_ascii_case("bucket")
+        })
+        .cloned()
+        .collect();
+    if let Some(name) = form.file_name.as_deref() {
+        for (n, v) in out.iter_mut() {
+            if n.eq_ignore_ascii_case("key") {
+                if let Ok(k) = std::str::from_utf8(v) {
+                    *v = k.replace("${filename}", name).into_bytes();
+                }
+            }
+        }
+    }
+    let mut conditions = vec![
+        serde_json::json!({ "bucket": s.backend_bucket }),
+        serde_json::json!({ "x-amz-algorithm": "AWS4-HMAC-SHA256" }),
+        serde_json::json!({ "x-amz-credential": credential }),
+        serde_json::json!({ "x-amz-date": amz_date }),
+    ];
+    for (n, _) in &out {
+        conditions.push(serde_json::json!(["starts-with", format!("${n}"), ""]));
+    }
+    let expiration = (s.now + chrono::Duration::minutes(15))
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
+    let doc = serde_json::json!({ "expiration": expiration, "conditions": conditions });
+    let policy = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        serde_json::to_vec(&doc).map_err(|_| PostError::BadPolicy)?,
+    )
+    .into_bytes();
+    let key = crate::s3::sigv4::signing_key(s.secret_key, &day, s.region, "s3");
+    let sig = hex::encode(crate::s3::sigv4::hmac_sha256(&key, &policy));
+    out.push(("policy".into(), policy));
+    out.push(("x-amz-algorithm".into(), b"AWS4-HMAC-SHA256".to_vec()));
+    out.push(("x-amz-credential".into(), credential.into_bytes()));
+    out.push(("x-amz-date".into(), amz_date.into_bytes()));
+    out.push(("x-amz-signature".into(), sig.into_bytes()));
+    Ok(out)
+}
+
 /// Replace the values of equality conditions on `fields` (`{"f": v}` and `["eq", "$f", v]`).
-fn rewrite_policy(policy_b64: &[u8], replace: &[(&str, String)]) -> Result<String, PostError> {
+fn rewrite_policy(
+    policy_b64: &[u8],
+    replace: &[(&str, Option<&str>, String)],
+) -> Result<String, PostError> {
     let b64 = base64::engine::general_purpose::STANDARD;
     let raw = b64
         .decode(
@@ -399,9 +465,11 @@ fn rewrite_policy(policy_b64: &[u8], replace: &[(&str, String)]) -> Result<Strin
         for c in conds {
             match c {
                 serde_json::Value::Object(m) => {
-                    for (f, v) in replace {
+                    for (f, expect, v) in replace {
                         if let Some(x) = m.iter_mut().find(|(k, _)| k.eq_ignore_ascii_case(f)) {
-                            *x.1 = serde_json::Value::String(v.clone());
+                            if expect.is_none_or(|e| x.1.as_str() == Some(e)) {
+                                *x.1 = serde_json::Value::String(v.clone());
+                            }
                         }
                     }
                 }
@@ -409,10 +477,12 @@ fn rewrite_policy(policy_b64: &[u8], replace: &[(&str, String)]) -> Result<Strin
                     let is_eq = a[0].as_str().is_some_and(|o| o.eq_ignore_ascii_case("eq"));
                     let field = a[1].as_str().map(|f| f.trim_start_matches('$').to_string());
                     if let (true, Some(field)) = (is_eq, field) {
-                        if let Some((_, v)) =
-                            replace.iter().find(|(f, _)| f.eq_ignore_ascii_case(&field))
+                        if let Some((_, expect, v)) =
+                            replace.iter().find(|(f, _, _)| f.eq_ignore_ascii_case(&field))
                         {
-                            a[2] = serde_json::Value::String(v.clone());
+                            if expect.is_none_or(|e| a[2].as_str() == Some(e)) {
+                                a[2] = serde_json::Value::String(v.clone());
+                            }
                         }
                     }
                 }
