@@ -18,8 +18,9 @@ use super::cond::{self, Preconditions};
 use super::listing::{self, Entry};
 use super::names::{self, MAX_KEY_LEN};
 use super::store::{
-    internal, ms_to_timestamp, Checksums, ContentHeaders, ObjectMeta, PartMeta, Store, TempFile,
-    UploadMeta,
+    from_xml, internal, ms_to_timestamp, to_xml, BucketConfig, Checksums, ContentHeaders, Deleted, LockState,
+    ObjectMeta, PartMeta, PartSummary, Store, TempFile, UploadMeta, Versioning, NULL_VERSION,
+    check_version_id, marker_not_readable,
 };
 
 /// Largest single PUT, UploadPart or CopyObject source. Default 5 GiB (the S3 limit); stops one
@@ -425,19 +426,23 @@ fn copy_hashing(
     })
 }
 
-fn copy_source(src: &CopySource) -> S3Result<(String, String)> {
+/// The copy source's bucket, key and version id (`x-amz-copy-source: /b/k?versionId=`).
+fn copy_source(src: &CopySource) -> S3Result<(String, String, Option<String>)> {
     match src {
         CopySource::Bucket {
             bucket,
             key,
             version_id,
         } => {
-            // Buckets here are unversioned: only the implicit "null" version exists.
-            if version_id.as_deref().is_some_and(|v| v != "null") {
-                return Err(s3_error!(NoSuchVersion));
+            if let Some(v) = version_id {
+                check_version_id(v)?;
             }
             check_key(key)?;
-            Ok((bucket.to_string(), key.to_string()))
+            Ok((
+                bucket.to_string(),
+                key.to_string(),
+                version_id.as_deref().map(str::to_owned),
+            ))
         }
         _ => Err(s3_error!(
             NotImplemented,
@@ -545,9 +550,80 @@ fn encode_opt(v: Option<String>, url: bool) -> Option<String> {
     }
 }
 
+// ----- configuration and versions -------------------------------------------------------------
+
+/// `x-amz-version-id` of a response about `meta`: S3 names versions in buckets whose versioning
+/// was ever configured (the null version as `null`), and never in others.
+fn reported_vid(cfg: &BucketConfig, meta: &ObjectMeta) -> Option<String> {
+    (cfg.versioning().reports() || meta.version_id.is_some()).then(|| meta.vid().to_owned())
+}
+
+impl LocalS3 {
+    /// The bucket's configuration (`NoSuchBucket` if there is no such bucket).
+    async fn config(&self, bucket: String) -> S3Result<BucketConfig> {
+        let store = self.store.clone();
+        blocking(move || store.read_config(&bucket)).await
+    }
+
+    /// Changes the bucket's configuration atomically.
+    async fn set_config<T: Send + 'static>(
+        &self,
+        bucket: String,
+        f: impl FnOnce(&mut BucketConfig) -> S3Result<T> + Send + 'static,
+    ) -> S3Result<T> {
+        let store = self.store.clone();
+        blocking(move || store.update_config(&bucket, f)).await
+    }
+
+    /// A version's sidecar for the sub-resources of an object (tagging, retention, legal hold,
+    /// attributes): delete markers answer 405 by version id, 404 otherwise.
+    async fn readable_version(
+        &self,
+        bucket: String,
+        key: String,
+        vid: Option<String>,
+    ) -> S3Result<(BucketConfig, ObjectMeta)> {
+        let store = self.store.clone();
+        blocking(move || {
+            let cfg = store.read_config(&bucket)?;
+            let meta = store.read_version(&bucket, &key, vid.as_deref())?;
+            if meta.delete_marker {
+                return Err(marker_not_readable(&meta));
+            }
+            Ok((cfg, meta))
+        })
+        .await
+    }
+
+    /// Rewrites a version's sidecar (tagging, retention, legal hold).
+    async fn update(
+        &self,
+        bucket: String,
+        key: String,
+        vid: Option<String>,
+        f: impl FnOnce(&mut ObjectMeta) -> S3Result<()> + Send + 'static,
+    ) -> S3Result<(BucketConfig, ObjectMeta)> {
+        let store = self.store.clone();
+        blocking(move || {
+            let cfg = store.read_config(&bucket)?;
+            let (meta, ()) = store.update_version(&bucket, &key, vid.as_deref(), f)?;
+            Ok((cfg, meta))
+        })
+        .await
+    }
+}
+
+mod attributes;
 mod buckets;
+mod config;
+mod lock;
 mod multipart;
 mod objects;
+mod tagging;
+mod versioning;
+
+use self::lock::{check_delete, lock_from_headers};
+use self::tagging::{tag_count, tags_from_header};
 
 #[async_trait::async_trait]
 impl S3 for LocalS3 {
@@ -689,5 +765,180 @@ impl S3 for LocalS3 {
         req: S3Request<ListMultipartUploadsInput>,
     ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
         LocalS3::list_multipart_uploads(self, req).await
+    }
+
+    async fn put_object_tagging(
+        &self,
+        req: S3Request<PutObjectTaggingInput>,
+    ) -> S3Result<S3Response<PutObjectTaggingOutput>> {
+        LocalS3::put_object_tagging(self, req).await
+    }
+
+    async fn get_object_tagging(
+        &self,
+        req: S3Request<GetObjectTaggingInput>,
+    ) -> S3Result<S3Response<GetObjectTaggingOutput>> {
+        LocalS3::get_object_tagging(self, req).await
+    }
+
+    async fn delete_object_tagging(
+        &self,
+        req: S3Request<DeleteObjectTaggingInput>,
+    ) -> S3Result<S3Response<DeleteObjectTaggingOutput>> {
+        LocalS3::delete_object_tagging(self, req).await
+    }
+
+    async fn put_bucket_tagging(
+        &self,
+        req: S3Request<PutBucketTaggingInput>,
+    ) -> S3Result<S3Response<PutBucketTaggingOutput>> {
+        LocalS3::put_bucket_tagging(self, req).await
+    }
+
+    async fn get_bucket_tagging(
+        &self,
+        req: S3Request<GetBucketTaggingInput>,
+    ) -> S3Result<S3Response<GetBucketTaggingOutput>> {
+        LocalS3::get_bucket_tagging(self, req).await
+    }
+
+    async fn delete_bucket_tagging(
+        &self,
+        req: S3Request<DeleteBucketTaggingInput>,
+    ) -> S3Result<S3Response<DeleteBucketTaggingOutput>> {
+        LocalS3::delete_bucket_tagging(self, req).await
+    }
+
+    async fn put_bucket_versioning(
+        &self,
+        req: S3Request<PutBucketVersioningInput>,
+    ) -> S3Result<S3Response<PutBucketVersioningOutput>> {
+        LocalS3::put_bucket_versioning(self, req).await
+    }
+
+    async fn get_bucket_versioning(
+        &self,
+        req: S3Request<GetBucketVersioningInput>,
+    ) -> S3Result<S3Response<GetBucketVersioningOutput>> {
+        LocalS3::get_bucket_versioning(self, req).await
+    }
+
+    async fn list_object_versions(
+        &self,
+        req: S3Request<ListObjectVersionsInput>,
+    ) -> S3Result<S3Response<ListObjectVersionsOutput>> {
+        LocalS3::list_object_versions(self, req).await
+    }
+
+    async fn put_bucket_cors(
+        &self,
+        req: S3Request<PutBucketCorsInput>,
+    ) -> S3Result<S3Response<PutBucketCorsOutput>> {
+        LocalS3::put_bucket_cors(self, req).await
+    }
+
+    async fn get_bucket_cors(
+        &self,
+        req: S3Request<GetBucketCorsInput>,
+    ) -> S3Result<S3Response<GetBucketCorsOutput>> {
+        LocalS3::get_bucket_cors(self, req).await
+    }
+
+    async fn delete_bucket_cors(
+        &self,
+        req: S3Request<DeleteBucketCorsInput>,
+    ) -> S3Result<S3Response<DeleteBucketCorsOutput>> {
+        LocalS3::delete_bucket_cors(self, req).await
+    }
+
+    async fn put_bucket_lifecycle_configuration(
+        &self,
+        req: S3Request<PutBucketLifecycleConfigurationInput>,
+    ) -> S3Result<S3Response<PutBucketLifecycleConfigurationOutput>> {
+        LocalS3::put_bucket_lifecycle_configuration(self, req).await
+    }
+
+    async fn get_bucket_lifecycle_configuration(
+        &self,
+        req: S3Request<GetBucketLifecycleConfigurationInput>,
+    ) -> S3Result<S3Response<GetBucketLifecycleConfigurationOutput>> {
+        LocalS3::get_bucket_lifecycle_configuration(self, req).await
+    }
+
+    async fn delete_bucket_lifecycle(
+        &self,
+        req: S3Request<DeleteBucketLifecycleInput>,
+    ) -> S3Result<S3Response<DeleteBucketLifecycleOutput>> {
+        LocalS3::delete_bucket_lifecycle(self, req).await
+    }
+
+    async fn put_bucket_encryption(
+        &self,
+        req: S3Request<PutBucketEncryptionInput>,
+    ) -> S3Result<S3Response<PutBucketEncryptionOutput>> {
+        LocalS3::put_bucket_encryption(self, req).await
+    }
+
+    async fn get_bucket_encryption(
+        &self,
+        req: S3Request<GetBucketEncryptionInput>,
+    ) -> S3Result<S3Response<GetBucketEncryptionOutput>> {
+        LocalS3::get_bucket_encryption(self, req).await
+    }
+
+    async fn delete_bucket_encryption(
+        &self,
+        req: S3Request<DeleteBucketEncryptionInput>,
+    ) -> S3Result<S3Response<DeleteBucketEncryptionOutput>> {
+        LocalS3::delete_bucket_encryption(self, req).await
+    }
+
+    async fn put_object_lock_configuration(
+        &self,
+        req: S3Request<PutObjectLockConfigurationInput>,
+    ) -> S3Result<S3Response<PutObjectLockConfigurationOutput>> {
+        LocalS3::put_object_lock_configuration(self, req).await
+    }
+
+    async fn get_object_lock_configuration(
+        &self,
+        req: S3Request<GetObjectLockConfigurationInput>,
+    ) -> S3Result<S3Response<GetObjectLockConfigurationOutput>> {
+        LocalS3::get_object_lock_configuration(self, req).await
+    }
+
+    async fn put_object_retention(
+        &self,
+        req: S3Request<PutObjectRetentionInput>,
+    ) -> S3Result<S3Response<PutObjectRetentionOutput>> {
+        LocalS3::put_object_retention(self, req).await
+    }
+
+    async fn get_object_retention(
+        &self,
+        req: S3Request<GetObjectRetentionInput>,
+    ) -> S3Result<S3Response<GetObjectRetentionOutput>> {
+        LocalS3::get_object_retention(self, req).await
+    }
+
+    async fn put_object_legal_hold(
+        &self,
+        req: S3Request<PutObjectLegalHoldInput>,
+    ) -> S3Result<S3Response<PutObjectLegalHoldOutput>> {
+        LocalS3::put_object_legal_hold(self, req).await
+    }
+
+    async fn get_object_legal_hold(
+        &self,
+        req: S3Request<GetObjectLegalHoldInput>,
+    ) -> S3Result<S3Response<GetObjectLegalHoldOutput>> {
+        LocalS3::get_object_legal_hold(self, req).await
+    }
+
+    async fn get_object_attributes(
+        &self,
+        req: S3Request<GetObjectAttributesInput>,
+    ) -> S3Result<S3Response<GetObjectAttributesOutput>> {
+        LocalS3::get_object_attributes(self, req).await
     }
 }
