@@ -71,10 +71,7 @@ impl Service {
         headers: &HeaderMap,
     ) -> Response {
         let Some(bucket) = bucket else {
-            return error(s3_error!(
-                MethodNotAllowed,
-                "OPTIONS needs a bucket"
-            ));
+            return error(s3_error!(MethodNotAllowed, "OPTIONS needs a bucket"));
         };
         let Some(origin) = origin else {
             return error(s3_error!(
@@ -97,7 +94,9 @@ impl Service {
             })
             .unwrap_or_default();
         let Some(conf) = self.rules(bucket).await else {
-            return error(forbidden("CORSResponse: CORS is not enabled for this bucket."));
+            return error(forbidden(
+                "CORSResponse: CORS is not enabled for this bucket.",
+            ));
         };
         let Some(rule) = find_rule(&conf, &origin, &method, &requested) else {
             return error(forbidden(
@@ -111,9 +110,7 @@ impl Service {
 }
 
 fn header(h: &HeaderMap, name: &str) -> Option<String> {
-    h.get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
+    h.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
 }
 
 /// The bucket of a path-style request (how the gateway addresses the embedded store).

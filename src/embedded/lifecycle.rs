@@ -47,7 +47,10 @@ fn rule_prefix(r: &LifecycleRule) -> &str {
     r.prefix
         .as_deref()
         .or_else(|| f.and_then(|f| f.prefix.as_deref()))
-        .or_else(|| f.and_then(|f| f.and.as_ref()).and_then(|a| a.prefix.as_deref()))
+        .or_else(|| {
+            f.and_then(|f| f.and.as_ref())
+                .and_then(|a| a.prefix.as_deref())
+        })
         .unwrap_or("")
 }
 
@@ -75,8 +78,7 @@ fn selects(r: &LifecycleRule, m: &ObjectMeta) -> bool {
 
 fn locked(m: &ObjectMeta, now: SystemTime) -> bool {
     m.lock.legal_hold
-        || m
-            .lock
+        || m.lock
             .retain_until
             .as_ref()
             .is_some_and(|u| *u > Timestamp::from(now))
@@ -99,7 +101,15 @@ pub(crate) fn sweep(store: &Store, day: Duration, now: SystemTime) -> S3Result<S
         if rules.is_empty() {
             continue;
         }
-        sweep_bucket(store, &bucket, cfg.versioning(), &rules, day, now, &mut stats)?;
+        sweep_bucket(
+            store,
+            &bucket,
+            cfg.versioning(),
+            &rules,
+            day,
+            now,
+            &mut stats,
+        )?;
     }
     Ok(stats)
 }
@@ -124,9 +134,9 @@ fn sweep_bucket(
                 let Some(e) = r.expiration.as_ref().filter(|_| selects(r, latest)) else {
                     return false;
                 };
-                let by_days = e.days.is_some_and(|d| {
-                    ms_time(latest.last_modified_ms) + days(d, day) <= now
-                });
+                let by_days = e
+                    .days
+                    .is_some_and(|d| ms_time(latest.last_modified_ms) + days(d, day) <= now);
                 let by_date = e.date.as_ref().is_some_and(|d| *d <= Timestamp::from(now));
                 by_days || by_date
             });
@@ -153,7 +163,8 @@ fn sweep_bucket(
                 let keep = usize::try_from(n.newer_noncurrent_versions.unwrap_or(0)).unwrap_or(0);
                 selects(r, m)
                     && kept_noncurrent > keep
-                    && n.noncurrent_days.is_some_and(|d| since + days(d, day) <= now)
+                    && n.noncurrent_days
+                        .is_some_and(|d| since + days(d, day) <= now)
             });
             if due && !locked(m, now) {
                 store.delete_version(bucket, &key, m.vid(), |_| Ok(()))?;

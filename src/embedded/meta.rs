@@ -160,7 +160,13 @@ impl ObjectMeta {
 
     /// A delete marker for `key` (AWS S3 user guide, "Working with delete markers").
     pub(crate) fn delete_marker(key: String, version_id: Option<String>) -> Self {
-        let mut m = Self::new(key, String::new(), 0, String::new(), ContentHeaders::default());
+        let mut m = Self::new(
+            key,
+            String::new(),
+            0,
+            String::new(),
+            ContentHeaders::default(),
+        );
         m.version_id = version_id;
         m.delete_marker = true;
         m

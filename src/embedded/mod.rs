@@ -104,7 +104,14 @@ impl LocalServer {
         secret_key: &str,
         region: &str,
     ) -> io::Result<LocalServer> {
-        Self::start_with(root, access_key, secret_key, region, LocalOptions::default()).await
+        Self::start_with(
+            root,
+            access_key,
+            secret_key,
+            region,
+            LocalOptions::default(),
+        )
+        .await
     }
 
     /// [`LocalServer::start`] with explicit [`LocalOptions`].
@@ -182,7 +189,8 @@ async fn lifecycle_loop(store: Arc<Store>, options: LocalOptions, mut stop: watc
             _ = stop.changed() => return,
         }
         let (store, day) = (store.clone(), options.lifecycle_day);
-        let run = tokio::task::spawn_blocking(move || lifecycle::sweep(&store, day, SystemTime::now()));
+        let run =
+            tokio::task::spawn_blocking(move || lifecycle::sweep(&store, day, SystemTime::now()));
         match run.await {
             Ok(Ok(s)) if s != lifecycle::SweepStats::default() => {
                 tracing::info!(?s, "local backend: lifecycle rules applied");

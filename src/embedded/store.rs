@@ -695,7 +695,9 @@ mod tests {
     fn sweep_removes_only_old_unreferenced_blobs() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        store.create_bucket("bkt", &BucketConfig::default()).unwrap();
+        store
+            .create_bucket("bkt", &BucketConfig::default())
+            .unwrap();
         let (tmp, mut f) = store.create_temp().unwrap();
         f.write_all(b"hello").unwrap();
         drop(f);
@@ -706,9 +708,7 @@ mod tests {
             "x".into(),
             ContentHeaders::default(),
         );
-        store
-            .commit_object("bkt", &meta, tmp, |_| Ok(()))
-            .unwrap();
+        store.commit_object("bkt", &meta, tmp, |_| Ok(())).unwrap();
 
         let blob_dir = dir.path().join("bkt").join(BLOB_DIR);
         let old = SystemTime::now() - Duration::from_secs(3600);

@@ -61,7 +61,10 @@ fn check_cors(conf: &CORSConfiguration) -> S3Result<()> {
 
 fn check_lifecycle(conf: &BucketLifecycleConfiguration) -> S3Result<()> {
     if conf.rules.is_empty() {
-        return Err(s3_error!(MalformedXML, "a lifecycle configuration needs a rule"));
+        return Err(s3_error!(
+            MalformedXML,
+            "a lifecycle configuration needs a rule"
+        ));
     }
     if conf.rules.len() > MAX_LIFECYCLE_RULES {
         return Err(s3_error!(
@@ -89,7 +92,10 @@ fn check_lifecycle(conf: &BucketLifecycleConfiguration) -> S3Result<()> {
             rule.status.as_str(),
             ExpirationStatus::ENABLED | ExpirationStatus::DISABLED
         ) {
-            return Err(s3_error!(MalformedXML, "Status must be Enabled or Disabled"));
+            return Err(s3_error!(
+                MalformedXML,
+                "Status must be Enabled or Disabled"
+            ));
         }
         if rule.prefix.is_some() && rule.filter.is_some() {
             return Err(s3_error!(
@@ -166,11 +172,17 @@ fn check_lifecycle(conf: &BucketLifecycleConfiguration) -> S3Result<()> {
 
 fn check_encryption(conf: &ServerSideEncryptionConfiguration) -> S3Result<()> {
     if conf.rules.is_empty() {
-        return Err(s3_error!(MalformedXML, "an encryption configuration needs a rule"));
+        return Err(s3_error!(
+            MalformedXML,
+            "an encryption configuration needs a rule"
+        ));
     }
     for rule in &conf.rules {
         let Some(d) = &rule.apply_server_side_encryption_by_default else {
-            return Err(s3_error!(MalformedXML, "ApplyServerSideEncryptionByDefault is missing"));
+            return Err(s3_error!(
+                MalformedXML,
+                "ApplyServerSideEncryptionByDefault is missing"
+            ));
         };
         if d.sse_algorithm.as_str() != ServerSideEncryption::AES256 {
             return Err(s3_error!(

@@ -97,8 +97,8 @@ pub(super) fn lock_from_headers(
         (None, None) => {
             let conf: ObjectLockConfiguration = from_xml(xml)?;
             if let Some(d) = conf.rule.and_then(|r| r.default_retention) {
-                let days = d.days.map(i64::from).unwrap_or(0)
-                    + d.years.map(i64::from).unwrap_or(0) * 365;
+                let days =
+                    d.days.map(i64::from).unwrap_or(0) + d.years.map(i64::from).unwrap_or(0) * 365;
                 let secs = u64::try_from(days.clamp(0, MAX_RETENTION_DAYS)).unwrap_or(0) * 86_400;
                 lock.retention_mode = d.mode.map(|m| m.as_str().to_owned());
                 lock.retain_until = Some(Timestamp::from(
@@ -106,12 +106,10 @@ pub(super) fn lock_from_headers(
                 ));
             }
         }
-        _ => {
-            return Err(s3_error!(
-                InvalidArgument,
-                "x-amz-object-lock-retain-until-date and x-amz-object-lock-mode must both be supplied"
-            ))
-        }
+        _ => return Err(s3_error!(
+            InvalidArgument,
+            "x-amz-object-lock-retain-until-date and x-amz-object-lock-mode must both be supplied"
+        )),
     }
     Ok(lock)
 }
@@ -137,7 +135,7 @@ pub(super) fn check_delete(m: &ObjectMeta, bypass: bool) -> S3Result<()> {
 }
 
 /// PutObjectRetention on a version that already has one: COMPLIANCE can only be extended,
-/// GOVERNANCE shortened or removed only with the bypass header.
+/// GOVERNANCE shortened, removed or changed in mode only with the bypass header.
 fn check_retention_change(old: &LockState, new: &LockState, bypass: bool) -> S3Result<()> {
     if !retention_active(old) {
         return Ok(());
@@ -148,7 +146,9 @@ fn check_retention_change(old: &LockState, new: &LockState, bypass: bool) -> S3R
     };
     let denied = match old.retention_mode.as_deref() {
         Some(COMPLIANCE) => shorter || new.retention_mode.as_deref() != Some(COMPLIANCE),
-        _ => shorter && !bypass,
+        // a change of mode (to COMPLIANCE) also needs the bypass (s3-tests
+        // test_object_lock_changing_mode_from_governance_without_bypass)
+        _ => (shorter || new.retention_mode.as_deref() != Some(GOVERNANCE)) && !bypass,
     };
     if denied {
         return Err(s3_error!(
@@ -170,12 +170,13 @@ impl LocalS3 {
             .ok_or_else(|| s3_error!(MalformedXML))?;
         if conf.object_lock_enabled.as_ref().map(|e| e.as_str()) != Some(ObjectLockEnabled::ENABLED)
         {
-            return Err(s3_error!(
-                MalformedXML,
-                "ObjectLockEnabled must be Enabled"
-            ));
+            return Err(s3_error!(MalformedXML, "ObjectLockEnabled must be Enabled"));
         }
-        if let Some(d) = conf.rule.as_ref().and_then(|r| r.default_retention.as_ref()) {
+        if let Some(d) = conf
+            .rule
+            .as_ref()
+            .and_then(|r| r.default_retention.as_ref())
+        {
             let mode = d.mode.as_ref().ok_or_else(|| s3_error!(MalformedXML))?;
             if !matches!(mode.as_str(), GOVERNANCE | COMPLIANCE) {
                 return Err(s3_error!(MalformedXML, "unknown retention mode"));
@@ -237,11 +238,14 @@ impl LocalS3 {
         let input = req.input;
         let bypass = input.bypass_governance_retention.unwrap_or(false);
         let r = input.retention.ok_or_else(|| s3_error!(MalformedXML))?;
-        let new = LockState {
-            retention_mode: r.mode.map(|m| check_mode(m.as_str())).transpose()?,
-            retain_until: r.retain_until_date,
-            legal_hold: false,
-        };
+        let new =
+            LockState {
+                retention_mode: r.mode.map(|m| check_mode(m.as_str())).transpose().map_err(
+                    |_| s3_error!(MalformedXML, "Mode must be GOVERNANCE or COMPLIANCE"),
+                )?,
+                retain_until: r.retain_until_date,
+                legal_hold: false,
+            };
         if new.retention_mode.is_some() != new.retain_until.is_some() {
             return Err(s3_error!(
                 MalformedXML,
@@ -344,7 +348,13 @@ mod tests {
     use super::*;
 
     fn locked(mode: &str, secs_ahead: i64, hold: bool) -> ObjectMeta {
-        let mut m = ObjectMeta::new("k".into(), "b".into(), 0, "e".into(), ContentHeaders::default());
+        let mut m = ObjectMeta::new(
+            "k".into(),
+            "b".into(),
+            0,
+            "e".into(),
+            ContentHeaders::default(),
+        );
         let t = if secs_ahead >= 0 {
             SystemTime::now() + Duration::from_secs(secs_ahead.unsigned_abs())
         } else {

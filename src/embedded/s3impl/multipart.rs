@@ -377,7 +377,10 @@ impl LocalS3 {
 
         let c = meta.checksums.clone();
         Ok(S3Response::new(CompleteMultipartUploadOutput {
-            version_id: reported_vid(&cfg, &meta),
+            version_id: meta
+                .version_id
+                .clone()
+                .filter(|_| cfg.versioning().reports()),
             bucket: Some(input.bucket.clone()),
             key: Some(input.key.clone()),
             location: Some(format!("/{}/{}", input.bucket, input.key)),

@@ -60,10 +60,12 @@ pub(super) fn tags_from_header(h: Option<&str>) -> S3Result<Tags> {
     let Some(h) = h.filter(|h| !h.is_empty()) else {
         return Ok(Vec::new());
     };
-    let tags: Tags = form_urlencoded::parse(h.as_bytes())
+    let mut tags: Tags = form_urlencoded::parse(h.as_bytes())
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect();
     check_tags(&tags, MAX_OBJECT_TAGS)?;
+    // kept sorted by key, as RGW returns them (S3 documents no order)
+    tags.sort();
     Ok(tags)
 }
 
@@ -72,14 +74,12 @@ pub(super) fn tags_from_dto(t: Tagging, max: usize) -> S3Result<Tags> {
     let mut tags = Vec::with_capacity(t.tag_set.len());
     for tag in t.tag_set {
         let (Some(k), Some(v)) = (tag.key, tag.value) else {
-            return Err(s3_error!(
-                MalformedXML,
-                "every Tag needs a Key and a Value"
-            ));
+            return Err(s3_error!(MalformedXML, "every Tag needs a Key and a Value"));
         };
         tags.push((k, v));
     }
     check_tags(&tags, max)?;
+    tags.sort();
     Ok(tags)
 }
 
@@ -197,7 +197,9 @@ mod tests {
     }
 
     fn code(r: S3Result<()>) -> String {
-        r.err().map(|e| e.code().as_str().to_owned()).unwrap_or_default()
+        r.err()
+            .map(|e| e.code().as_str().to_owned())
+            .unwrap_or_default()
     }
 
     #[test]
@@ -213,7 +215,10 @@ mod tests {
         assert_eq!(code(check_tags(&t(&[(&k129, "v")]), 10)), "InvalidTag");
         let v257 = "v".repeat(257);
         assert_eq!(code(check_tags(&t(&[("k", &v257)]), 10)), "InvalidTag");
-        assert_eq!(code(check_tags(&t(&[("k", "1"), ("k", "2")]), 10)), "InvalidTag");
+        assert_eq!(
+            code(check_tags(&t(&[("k", "1"), ("k", "2")]), 10)),
+            "InvalidTag"
+        );
         assert_eq!(code(check_tags(&t(&[("aws:x", "1")]), 10)), "InvalidTag");
         assert_eq!(code(check_tags(&t(&[("", "1")]), 10)), "InvalidTag");
     }
@@ -225,7 +230,10 @@ mod tests {
             t(&[("a", "1"), ("b c", "d e"), ("empty", "")])
         );
         assert!(tags_from_header(None).unwrap().is_empty());
-        let many = (0..11).map(|i| format!("k{i}=v")).collect::<Vec<_>>().join("&");
+        let many = (0..11)
+            .map(|i| format!("k{i}=v"))
+            .collect::<Vec<_>>()
+            .join("&");
         assert!(tags_from_header(Some(&many)).is_err());
     }
 }

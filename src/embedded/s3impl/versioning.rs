@@ -204,7 +204,10 @@ fn version_page(
         }
         let mut versions = store.versions_of(bucket, key)?;
         if resume_in_key {
-            match versions.iter().position(|(m, _)| Some(m.vid()) == vid_marker) {
+            match versions
+                .iter()
+                .position(|(m, _)| Some(m.vid()) == vid_marker)
+            {
                 Some(p) => {
                     versions.drain(..=p);
                 }

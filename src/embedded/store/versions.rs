@@ -605,14 +605,18 @@ mod tests {
     }
 
     fn blobs(dir: &Path) -> usize {
-        fs::read_dir(dir.join("bkt").join(BLOB_DIR)).unwrap().count()
+        fs::read_dir(dir.join("bkt").join(BLOB_DIR))
+            .unwrap()
+            .count()
     }
 
     #[test]
     fn versions_markers_and_promotion() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        store.create_bucket("bkt", &BucketConfig::default()).unwrap();
+        store
+            .create_bucket("bkt", &BucketConfig::default())
+            .unwrap();
         let null = put(&store, "k", b"zero", None);
         let v1 = put(&store, "k", b"one", Versioning::Enabled.new_version_id());
         let v2 = put(&store, "k", b"two", Versioning::Enabled.new_version_id());
@@ -626,7 +630,9 @@ mod tests {
         );
         assert_eq!(blobs(dir.path()), 3);
         // a delete marker on top hides the key
-        let d = store.delete_object("bkt", "k", Versioning::Enabled).unwrap();
+        let d = store
+            .delete_object("bkt", "k", Versioning::Enabled)
+            .unwrap();
         assert!(d.delete_marker);
         let e = store.head_object("bkt", "k").unwrap_err();
         assert_eq!(e.code().as_str(), "NoSuchKey");
@@ -634,10 +640,14 @@ mod tests {
         assert!(store.list_keys("bkt").unwrap().is_empty());
         // removing the marker brings v2 back
         let marker = d.version_id.unwrap();
-        store.delete_version("bkt", "k", &marker, |_| Ok(())).unwrap();
+        store
+            .delete_version("bkt", "k", &marker, |_| Ok(()))
+            .unwrap();
         assert_eq!(store.head_object("bkt", "k").unwrap().vid(), v2.vid());
         // removing the current version promotes the next newest
-        store.delete_version("bkt", "k", v2.vid(), |_| Ok(())).unwrap();
+        store
+            .delete_version("bkt", "k", v2.vid(), |_| Ok(()))
+            .unwrap();
         let (m, mut f) = store.open_version("bkt", "k", None).unwrap();
         assert_eq!(m.vid(), v1.vid());
         let mut body = String::new();
@@ -666,9 +676,13 @@ mod tests {
             "InvalidArgument"
         );
         // the bucket is not empty while any version remains
-        store.delete_version("bkt", "k", v1.vid(), |_| Ok(())).unwrap();
+        store
+            .delete_version("bkt", "k", v1.vid(), |_| Ok(()))
+            .unwrap();
         assert!(store.delete_bucket("bkt").is_err());
-        store.delete_version("bkt", "k", "null", |_| Ok(())).unwrap();
+        store
+            .delete_version("bkt", "k", "null", |_| Ok(()))
+            .unwrap();
         assert!(vids(&store, "k").is_empty());
         assert_eq!(blobs(dir.path()), 0);
         store.delete_bucket("bkt").unwrap();
@@ -678,17 +692,24 @@ mod tests {
     fn suspended_writes_replace_only_the_null_version() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        store.create_bucket("bkt", &BucketConfig::default()).unwrap();
+        store
+            .create_bucket("bkt", &BucketConfig::default())
+            .unwrap();
         let v1 = put(&store, "k", b"one", Versioning::Enabled.new_version_id());
         put(&store, "k", b"null-a", None);
         put(&store, "k", b"null-b", None);
         assert_eq!(
             vids(&store, "k"),
-            vec![("null".into(), false, true), (v1.vid().into(), false, false)]
+            vec![
+                ("null".into(), false, true),
+                (v1.vid().into(), false, false)
+            ]
         );
         assert_eq!(blobs(dir.path()), 2);
         // a suspended delete makes the null version a delete marker
-        let d = store.delete_object("bkt", "k", Versioning::Suspended).unwrap();
+        let d = store
+            .delete_object("bkt", "k", Versioning::Suspended)
+            .unwrap();
         assert!(d.delete_marker && d.version_id.is_none());
         assert_eq!(
             vids(&store, "k"),
@@ -699,7 +720,10 @@ mod tests {
         put(&store, "k", b"null-c", None);
         assert_eq!(
             vids(&store, "k"),
-            vec![("null".into(), false, true), (v1.vid().into(), false, false)]
+            vec![
+                ("null".into(), false, true),
+                (v1.vid().into(), false, false)
+            ]
         );
     }
 
@@ -707,7 +731,9 @@ mod tests {
     fn locked_versions_stay() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        store.create_bucket("bkt", &BucketConfig::default()).unwrap();
+        store
+            .create_bucket("bkt", &BucketConfig::default())
+            .unwrap();
         let v1 = put(&store, "k", b"one", Versioning::Enabled.new_version_id());
         let e = store
             .delete_version("bkt", "k", v1.vid(), |_| Err(s3_error!(AccessDenied)))
@@ -725,7 +751,11 @@ mod tests {
         for sub in ["meta", "blob", "uploads"] {
             fs::create_dir_all(b.join(sub)).unwrap();
         }
-        fs::write(b.join("bucket.json"), r#"{"v":1,"created_ms":1700000000000}"#).unwrap();
+        fs::write(
+            b.join("bucket.json"),
+            r#"{"v":1,"created_ms":1700000000000}"#,
+        )
+        .unwrap();
         let blob = names::new_id();
         fs::write(b.join("blob").join(&blob), b"hello").unwrap();
         fs::write(
@@ -737,7 +767,9 @@ mod tests {
         .unwrap();
         let store = Store::open(dir.path()).unwrap();
         assert_eq!(store.list_keys("old").unwrap(), vec!["dir/a.txt"]);
-        let (m, mut f) = store.open_version("old", "dir/a.txt", Some("null")).unwrap();
+        let (m, mut f) = store
+            .open_version("old", "dir/a.txt", Some("null"))
+            .unwrap();
         assert_eq!(m.version_id, None);
         assert_eq!(m.headers.content_type.as_deref(), Some("text/plain"));
         assert_eq!(m.checksums.crc32.as_deref(), Some("NhCmhg=="));
