@@ -106,10 +106,12 @@ pub(super) fn lock_from_headers(
                 ));
             }
         }
-        _ => return Err(s3_error!(
+        _ => {
+            return Err(s3_error!(
             InvalidArgument,
             "x-amz-object-lock-retain-until-date and x-amz-object-lock-mode must both be supplied"
-        )),
+        ))
+        }
     }
     Ok(lock)
 }
