@@ -9,6 +9,29 @@ use s3s::dto::Timestamp;
 use super::names;
 use super::store::{now_ms, FORMAT_VERSION};
 
+/// The version id of the "null" version (AWS S3 user guide, "Working with objects in a
+/// versioning-suspended bucket").
+pub(crate) const NULL_VERSION: &str = "null";
+
+/// A strictly increasing version order: microseconds since the epoch, bumped past the last value
+/// handed out so two versions written in the same microsecond still sort.
+pub(crate) fn next_seq() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+        .unwrap_or(0);
+    let mut prev = LAST.load(Ordering::Relaxed);
+    loop {
+        let next = now.max(prev + 1);
+        match LAST.compare_exchange_weak(prev, next, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return next,
+            Err(p) => prev = p,
+        }
+    }
+}
+
 /// The content headers and user metadata stored with an object (or an upload, until completion).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct ContentHeaders {
@@ -77,9 +100,78 @@ pub(crate) struct ObjectMeta {
     pub checksum_type: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parts_count: Option<u32>,
+    /// `None` is S3's "null" version: every object of a never-versioned bucket (all sidecars of
+    /// format 1), and what a versioning-suspended bucket writes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version_id: Option<String>,
+    /// Order of versions of one key (newest highest): microseconds since the epoch, made
+    /// strictly increasing within a process. 0 in format-1 sidecars (see [`ObjectMeta::order`]).
+    #[serde(default)]
+    pub seq: u64,
+    /// A delete marker: no data (`blob` is empty, `size` 0).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub delete_marker: bool,
+    /// The object's tag set, in the order it was given (`x-amz-tagging`, PutObjectTagging).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<(String, String)>,
+    #[serde(default, flatten)]
+    pub lock: LockState,
+    /// Part sizes and checksums of a multipart object (GetObjectAttributes `ObjectParts`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<PartSummary>,
+}
+
+/// Object lock state of one version (AWS S3 API reference, PutObjectRetention and
+/// PutObjectLegalHold).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct LockState {
+    /// `GOVERNANCE` or `COMPLIANCE`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention_mode: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retain_until: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub legal_hold: bool,
+}
+
+/// What GetObjectAttributes reports of one part of a multipart object.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct PartSummary {
+    pub part_number: i32,
+    pub size: u64,
+    #[serde(default)]
+    pub checksums: Checksums,
 }
 
 impl ObjectMeta {
+    /// The version id S3 reports: the stored one, or `null`.
+    pub(crate) fn vid(&self) -> &str {
+        self.version_id.as_deref().unwrap_or(NULL_VERSION)
+    }
+
+    /// Sort key among versions of one key, newest highest; format-1 sidecars have no `seq`.
+    pub(crate) fn order(&self) -> u64 {
+        if self.seq == 0 {
+            self.last_modified_ms.saturating_mul(1000)
+        } else {
+            self.seq
+        }
+    }
+
+    /// A delete marker for `key` (AWS S3 user guide, "Working with delete markers").
+    pub(crate) fn delete_marker(key: String, version_id: Option<String>) -> Self {
+        let mut m = Self::new(
+            key,
+            String::new(),
+            0,
+            String::new(),
+            ContentHeaders::default(),
+        );
+        m.version_id = version_id;
+        m.delete_marker = true;
+        m
+    }
+
     pub(crate) fn new(
         key: String,
         blob: String,
@@ -98,6 +190,12 @@ impl ObjectMeta {
             checksums: Checksums::default(),
             checksum_type: None,
             parts_count: None,
+            version_id: None,
+            seq: next_seq(),
+            delete_marker: false,
+            tags: Vec::new(),
+            lock: LockState::default(),
+            parts: Vec::new(),
         }
     }
 }
@@ -112,6 +210,12 @@ pub(crate) struct UploadMeta {
     pub headers: ContentHeaders,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checksum_algorithm: Option<String>,
+    /// Tags given with `x-amz-tagging` at CreateMultipartUpload.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<(String, String)>,
+    /// Object lock headers given at CreateMultipartUpload.
+    #[serde(default, flatten)]
+    pub lock: LockState,
 }
 
 impl UploadMeta {
@@ -126,6 +230,8 @@ impl UploadMeta {
             initiated_ms: now_ms(),
             headers,
             checksum_algorithm,
+            tags: Vec::new(),
+            lock: LockState::default(),
         }
     }
 }

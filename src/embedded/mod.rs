@@ -12,6 +12,8 @@
 //! each empties the shared scratch directory at start.
 
 mod cond;
+mod cors;
+mod lifecycle;
 mod listing;
 mod meta;
 mod names;
@@ -27,7 +29,7 @@ use std::time::{Duration, SystemTime};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use s3s::auth::SimpleAuth;
 use s3s::config::{S3Config, StaticConfigProvider};
-use s3s::service::{S3Service, S3ServiceBuilder};
+use s3s::service::S3ServiceBuilder;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::{JoinHandle, JoinSet};
@@ -54,6 +56,26 @@ const MAX_XML_BODY: usize = 8 * 1024 * 1024;
 
 /// Pause after a failed `accept` (e.g. out of file descriptors), so the loop does not spin.
 const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(100);
+
+pub use self::lifecycle::{DAY as LIFECYCLE_DAY, SWEEP_INTERVAL as LIFECYCLE_SWEEP_INTERVAL};
+
+/// Settings of [`LocalServer::start_with`]; [`Default`] is what [`LocalServer::start`] uses.
+#[derive(Debug, Clone)]
+pub struct LocalOptions {
+    /// How often lifecycle rules are applied. Default [`LIFECYCLE_SWEEP_INTERVAL`].
+    pub lifecycle_interval: Duration,
+    /// The length of a lifecycle rule's "day". Default [`LIFECYCLE_DAY`] (tests shorten it).
+    pub lifecycle_day: Duration,
+}
+
+impl Default for LocalOptions {
+    fn default() -> Self {
+        Self {
+            lifecycle_interval: LIFECYCLE_SWEEP_INTERVAL,
+            lifecycle_day: LIFECYCLE_DAY,
+        }
+    }
+}
 
 /// A running local S3 server. Dropping it also stops it (without waiting); prefer
 /// [`LocalServer::shutdown`], which waits for in-flight requests.
@@ -82,6 +104,24 @@ impl LocalServer {
         secret_key: &str,
         region: &str,
     ) -> io::Result<LocalServer> {
+        Self::start_with(
+            root,
+            access_key,
+            secret_key,
+            region,
+            LocalOptions::default(),
+        )
+        .await
+    }
+
+    /// [`LocalServer::start`] with explicit [`LocalOptions`].
+    pub async fn start_with(
+        root: &Path,
+        access_key: &str,
+        secret_key: &str,
+        region: &str,
+        options: LocalOptions,
+    ) -> io::Result<LocalServer> {
         if access_key.is_empty() || secret_key.is_empty() || region.is_empty() {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -104,16 +144,21 @@ impl LocalServer {
             Err(e) => tracing::warn!(error = %e, "local backend: orphan sweep failed"),
         });
 
-        let mut builder = S3ServiceBuilder::new(LocalS3::new(store, region.to_owned()));
+        let store_for_sweep = store.clone();
+        let mut builder = S3ServiceBuilder::new(LocalS3::new(store.clone(), region.to_owned()));
         builder.set_auth(SimpleAuth::from_single(access_key, secret_key));
         let mut config = S3Config::default();
         config.xml_max_body_size = MAX_XML_BODY;
         builder.set_config(Arc::new(StaticConfigProvider::new(Arc::new(config))));
-        let service = builder.build();
+        let service = cors::Service {
+            s3: builder.build(),
+            store,
+        };
 
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
         let addr = listener.local_addr()?;
         let (stop, stopped) = watch::channel(false);
+        tokio::spawn(lifecycle_loop(store_for_sweep, options, stopped.clone()));
         let task = tokio::spawn(serve(listener, service, stopped));
         tracing::info!(%addr, "local backend: serving");
         Ok(LocalServer { addr, stop, task })
@@ -134,7 +179,30 @@ impl LocalServer {
     }
 }
 
-async fn serve(listener: TcpListener, service: S3Service, mut stop: watch::Receiver<bool>) {
+/// Applies lifecycle rules every `options.lifecycle_interval` until the server stops.
+async fn lifecycle_loop(store: Arc<Store>, options: LocalOptions, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(options.lifecycle_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => return,
+        }
+        let (store, day) = (store.clone(), options.lifecycle_day);
+        let run =
+            tokio::task::spawn_blocking(move || lifecycle::sweep(&store, day, SystemTime::now()));
+        match run.await {
+            Ok(Ok(s)) if s != lifecycle::SweepStats::default() => {
+                tracing::info!(?s, "local backend: lifecycle rules applied");
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "local backend: lifecycle sweep failed"),
+            Err(e) => tracing::warn!(error = %e, "local backend: lifecycle sweep panicked"),
+        }
+    }
+}
+
+async fn serve(listener: TcpListener, service: cors::Service, mut stop: watch::Receiver<bool>) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let mut conns = JoinSet::new();
     loop {

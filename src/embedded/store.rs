@@ -5,10 +5,15 @@
 //!   .tmp/                          scratch for in-flight writes; emptied at start
 //!   <bucket>/
 //!     bucket.json                  creation time
-//!     meta/<name>                  one JSON sidecar per object (see `names::key_to_name`)
+//!     config.json                  versioning status, tags, CORS/lifecycle/encryption/object
+//!                                  lock documents (format 2; absent = never configured)
+//!     meta/<name>                  sidecar of each key's latest version when it is an object
+//!                                  (see `names::key_to_name`)
+//!     versions/<name>/<vid>.json   every other version: noncurrent objects and all delete
+//!                                  markers (`null.json` for the null version; format 2)
 //!     blob/<id>                    object data, immutable once written
 //!     uploads/<upload-id>/
-//!       upload.json                key, headers and metadata given at CreateMultipartUpload
+//!       upload.json                key, headers, metadata, tags, lock given at Create…Upload
 //!       pNNNNN.json                one per uploaded part (ETag, size, checksums, data file)
 //!       pNNNNN-<id>.data           part data
 //! ```
@@ -19,6 +24,13 @@
 //! new one, never a mix; the worst case is an unreferenced blob, which the start-up sweep removes.
 //! Because blobs are never modified in place, a reader that opened one keeps a consistent view
 //! even if the object is overwritten meanwhile.
+//!
+//! Versions (issue 11, `versions.rs`): a write that keeps the version it displaces first writes
+//! that version's sidecar into `versions/<name>/` (durably), then commits `meta/<name>` as
+//! above; what the commit made unneeded (a replaced null version, its blob) is removed after it.
+//! A crash in between leaves a duplicate that readers drop (the current sidecar wins). Format 1
+//! directories (no `versions/`, no `config.json`, sidecars without version fields) are read
+//! unchanged: each object is the "null" version of an unversioned bucket.
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::HashSet;
@@ -34,8 +46,17 @@ use s3s::{s3_error, S3Error, S3Result};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-pub(crate) use super::meta::{Checksums, ContentHeaders, ObjectMeta, PartMeta, UploadMeta};
+pub(crate) use super::meta::{
+    Checksums, ContentHeaders, LockState, ObjectMeta, PartMeta, PartSummary, UploadMeta,
+    NULL_VERSION,
+};
 use super::names::{self, key_to_name, name_to_key, NameKey};
+
+mod config;
+mod versions;
+
+pub(crate) use self::config::{from_xml, to_xml, BucketConfig};
+pub(crate) use self::versions::{check_version_id, marker_not_readable, Deleted, Versioning};
 
 /// Scratch directory under the root. Bucket names cannot start with a dot, so it can never
 /// collide with a bucket.
@@ -47,7 +68,10 @@ const BUCKET_FILE: &str = "bucket.json";
 const UPLOAD_FILE: &str = "upload.json";
 
 /// Version written into every sidecar, so a later format can tell old files apart.
-pub(super) const FORMAT_VERSION: u32 = 1;
+/// Format 2 (issue 11) added object versions (`versions/`), `config.json` and the sidecar
+/// fields of tagging, object lock, parts and SSE; every field it added has a default, so format-1
+/// data directories are read as they are (their objects are the "null" versions).
+pub(super) const FORMAT_VERSION: u32 = 2;
 
 /// Number of lock stripes serialising commits to the same object or part. Default 256; more
 /// stripes only reduce false sharing between unrelated keys (a collision just serialises two
@@ -281,7 +305,9 @@ impl Store {
         }
     }
 
-    pub(crate) fn create_bucket(&self, bucket: &str) -> S3Result<()> {
+    /// Creates a bucket with its initial configuration (object lock must be there from the
+    /// start: AWS S3 user guide, "Object Lock considerations").
+    pub(crate) fn create_bucket(&self, bucket: &str, config: &BucketConfig) -> S3Result<()> {
         if !names::is_valid_bucket_name(bucket) {
             return Err(s3_error!(InvalidBucketName));
         }
@@ -303,6 +329,11 @@ impl Store {
                 created_ms: now_ms(),
             })?)?;
             f.sync_all()?;
+            if *config != BucketConfig::default() {
+                let mut f = File::create(staging.join(config::CONFIG_FILE))?;
+                f.write_all(&serde_json::to_vec(config)?)?;
+                f.sync_all()?;
+            }
             sync_dir(&staging)?;
             fs::rename(&staging, &bdir)?;
             sync_dir(&self.root)
@@ -317,7 +348,7 @@ impl Store {
         let _g = write_lock(&self.buckets);
         let bdir = self.bucket_dir(bucket)?;
         let mut entries = fs::read_dir(bdir.join(META_DIR)).map_err(internal)?;
-        if entries.next().is_some() {
+        if entries.next().is_some() || Self::has_versions(&bdir).map_err(internal)? {
             return Err(s3_error!(BucketNotEmpty));
         }
         // Rename first so the bucket vanishes atomically; unfinished multipart uploads go with it.
@@ -362,94 +393,11 @@ impl Store {
         let meta: Option<ObjectMeta> = read_json(&Self::meta_path(bdir, key)).map_err(internal)?;
         match meta {
             // The blob name is joined to a path: never trust one that is not ours.
-            Some(m) if !names::is_valid_id(&m.blob) => Err(internal(format!(
+            Some(m) if !blob_ok(&m) => Err(internal(format!(
                 "sidecar of {key:?} names an invalid blob"
             ))),
             m => Ok(m.filter(|m| m.key == key)),
         }
-    }
-
-    /// The object's sidecar, or `NoSuchBucket` / `NoSuchKey`.
-    pub(crate) fn head_object(&self, bucket: &str, key: &str) -> S3Result<ObjectMeta> {
-        let bdir = self.bucket_dir(bucket)?;
-        Self::read_meta(&bdir, key)?.ok_or_else(|| s3_error!(NoSuchKey))
-    }
-
-    /// The object's sidecar and its data, opened.
-    pub(crate) fn open_object(&self, bucket: &str, key: &str) -> S3Result<(ObjectMeta, File)> {
-        let bdir = self.bucket_dir(bucket)?;
-        for _ in 0..BLOB_OPEN_ATTEMPTS {
-            let meta = Self::read_meta(&bdir, key)?.ok_or_else(|| s3_error!(NoSuchKey))?;
-            match File::open(bdir.join(BLOB_DIR).join(&meta.blob)) {
-                Ok(file) => {
-                    let len = file.metadata().map_err(internal)?.len();
-                    if len != meta.size {
-                        return Err(internal(format!(
-                            "object {bucket}/{key}: data is {len} bytes, sidecar says {}",
-                            meta.size
-                        )));
-                    }
-                    return Ok((meta, file));
-                }
-                // Overwritten or deleted between reading the sidecar and opening the blob.
-                Err(e) if is_not_found(&e) => continue,
-                Err(e) => return Err(internal(e)),
-            }
-        }
-        Err(s3_error!(NoSuchKey))
-    }
-
-    /// Moves `data` into place as the object described by `meta` after `check` approved the
-    /// current version (conditional writes), all under the object's lock.
-    pub(crate) fn commit_object(
-        &self,
-        bucket: &str,
-        meta: &ObjectMeta,
-        data: TempFile,
-        check: impl FnOnce(Option<&ObjectMeta>) -> S3Result<()>,
-    ) -> S3Result<()> {
-        let _b = read_lock(&self.buckets);
-        let bdir = self.bucket_dir(bucket)?;
-        let _k = lock(self.stripe(bucket, &meta.key));
-        let old = Self::read_meta(&bdir, &meta.key)?;
-        check(old.as_ref())?;
-
-        let blob_dir = bdir.join(BLOB_DIR);
-        let blob = blob_dir.join(&meta.blob);
-        fs::rename(data.path(), &blob).map_err(internal)?;
-        data.disarm();
-        let commit = || -> io::Result<()> {
-            // The blob's name must be durable before a durable sidecar can point at it.
-            sync_dir(&blob_dir)?;
-            self.write_json(&Self::meta_path(&bdir, &meta.key), meta)
-        };
-        if let Err(e) = commit() {
-            let _ = fs::remove_file(&blob);
-            return Err(internal(e));
-        }
-        if let Some(old) = old.filter(|o| o.blob != meta.blob) {
-            if let Err(e) = remove_file_if_exists(&blob_dir.join(&old.blob)) {
-                tracing::warn!(error = %e, "local backend: could not remove replaced blob (swept at next start)");
-            }
-        }
-        Ok(())
-    }
-
-    /// Deletes an object; deleting a missing key is not an error (S3 semantics).
-    pub(crate) fn delete_object(&self, bucket: &str, key: &str) -> S3Result<()> {
-        let _b = read_lock(&self.buckets);
-        let bdir = self.bucket_dir(bucket)?;
-        let _k = lock(self.stripe(bucket, key));
-        let Some(old) = Self::read_meta(&bdir, key)? else {
-            return Ok(());
-        };
-        let meta_path = Self::meta_path(&bdir, key);
-        remove_file_if_exists(&meta_path).map_err(internal)?;
-        sync_dir(&bdir.join(META_DIR)).map_err(internal)?;
-        if let Err(e) = remove_file_if_exists(&bdir.join(BLOB_DIR).join(&old.blob)) {
-            tracing::warn!(error = %e, "local backend: could not remove deleted blob (swept at next start)");
-        }
-        Ok(())
     }
 
     /// Every key in the bucket, sorted by UTF-8 bytes (S3 listing order).
@@ -695,6 +643,9 @@ impl Store {
                     referenced.insert(m.blob);
                 }
             }
+            for m in Self::all_noncurrent(&bdir)? {
+                referenced.insert(m.blob);
+            }
             for name in candidates {
                 let Some(s) = name.to_str() else { continue };
                 if !referenced.contains(s) {
@@ -704,6 +655,16 @@ impl Store {
             }
         }
         Ok(removed)
+    }
+}
+
+/// A sidecar's blob name is joined to a path: never trust one that is not ours. Delete markers
+/// have none.
+fn blob_ok(m: &ObjectMeta) -> bool {
+    if m.delete_marker {
+        m.blob.is_empty()
+    } else {
+        names::is_valid_id(&m.blob)
     }
 }
 
@@ -734,7 +695,9 @@ mod tests {
     fn sweep_removes_only_old_unreferenced_blobs() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        store.create_bucket("bkt").unwrap();
+        store
+            .create_bucket("bkt", &BucketConfig::default())
+            .unwrap();
         let (tmp, mut f) = store.create_temp().unwrap();
         f.write_all(b"hello").unwrap();
         drop(f);

@@ -10,9 +10,15 @@ impl LocalS3 {
         // The location constraint is not checked: there is one region, and the gateway owns
         // region semantics towards its clients.
         let bucket = req.input.bucket;
+        let mut config = BucketConfig::default();
+        if req.input.object_lock_enabled_for_bucket == Some(true) {
+            // object lock implies versioning (AWS S3 API reference, CreateBucket)
+            config.versioning = Some(BucketVersioningStatus::ENABLED.to_owned());
+            config.object_lock = Some(lock::enabled_config()?);
+        }
         let store = self.store.clone();
         let b = bucket.clone();
-        blocking(move || store.create_bucket(&b)).await?;
+        blocking(move || store.create_bucket(&b, &config)).await?;
         Ok(S3Response::new(CreateBucketOutput {
             location: Some(format!("/{bucket}")),
         }))

@@ -18,8 +18,9 @@ use super::cond::{self, Preconditions};
 use super::listing::{self, Entry};
 use super::names::{self, MAX_KEY_LEN};
 use super::store::{
-    internal, ms_to_timestamp, Checksums, ContentHeaders, ObjectMeta, PartMeta, Store, TempFile,
-    UploadMeta,
+    check_version_id, from_xml, internal, marker_not_readable, ms_to_timestamp, to_xml,
+    BucketConfig, Checksums, ContentHeaders, Deleted, LockState, ObjectMeta, PartMeta, PartSummary,
+    Store, TempFile, UploadMeta, Versioning, NULL_VERSION,
 };
 
 /// Largest single PUT, UploadPart or CopyObject source. Default 5 GiB (the S3 limit); stops one
@@ -156,6 +157,12 @@ fn content_headers(
 /// `aws-chunked` is a transfer detail of the upload, not an encoding of the stored object; S3
 /// drops it, and so must we or GETs would claim an encoding the bytes do not have.
 fn strip_aws_chunked(v: String) -> Option<String> {
+    if !v
+        .split(',')
+        .any(|t| t.trim().eq_ignore_ascii_case("aws-chunked"))
+    {
+        return Some(v);
+    }
     let kept: Vec<&str> = v
         .split(',')
         .map(str::trim)
@@ -425,19 +432,23 @@ fn copy_hashing(
     })
 }
 
-fn copy_source(src: &CopySource) -> S3Result<(String, String)> {
+/// The copy source's bucket, key and version id (`x-amz-copy-source: /b/k?versionId=`).
+fn copy_source(src: &CopySource) -> S3Result<(String, String, Option<String>)> {
     match src {
         CopySource::Bucket {
             bucket,
             key,
             version_id,
         } => {
-            // Buckets here are unversioned: only the implicit "null" version exists.
-            if version_id.as_deref().is_some_and(|v| v != "null") {
-                return Err(s3_error!(NoSuchVersion));
+            if let Some(v) = version_id {
+                check_version_id(v)?;
             }
             check_key(key)?;
-            Ok((bucket.to_string(), key.to_string()))
+            Ok((
+                bucket.to_string(),
+                key.to_string(),
+                version_id.as_deref().map(str::to_owned),
+            ))
         }
         _ => Err(s3_error!(
             NotImplemented,
@@ -545,149 +556,78 @@ fn encode_opt(v: Option<String>, url: bool) -> Option<String> {
     }
 }
 
-mod buckets;
-mod multipart;
-mod objects;
+// ----- configuration and versions -------------------------------------------------------------
 
-#[async_trait::async_trait]
-impl S3 for LocalS3 {
-    async fn create_bucket(
-        &self,
-        req: S3Request<CreateBucketInput>,
-    ) -> S3Result<S3Response<CreateBucketOutput>> {
-        LocalS3::create_bucket(self, req).await
+/// `x-amz-version-id` of a response about `meta`: S3 names versions in buckets whose versioning
+/// was ever configured (the null version as `null`), and never in others.
+fn reported_vid(cfg: &BucketConfig, meta: &ObjectMeta) -> Option<String> {
+    (cfg.versioning().reports() || meta.version_id.is_some()).then(|| meta.vid().to_owned())
+}
+
+impl LocalS3 {
+    /// The bucket's configuration (`NoSuchBucket` if there is no such bucket).
+    async fn config(&self, bucket: String) -> S3Result<BucketConfig> {
+        let store = self.store.clone();
+        blocking(move || store.read_config(&bucket)).await
     }
 
-    async fn delete_bucket(
+    /// Changes the bucket's configuration atomically.
+    async fn set_config<T: Send + 'static>(
         &self,
-        req: S3Request<DeleteBucketInput>,
-    ) -> S3Result<S3Response<DeleteBucketOutput>> {
-        LocalS3::delete_bucket(self, req).await
+        bucket: String,
+        f: impl FnOnce(&mut BucketConfig) -> S3Result<T> + Send + 'static,
+    ) -> S3Result<T> {
+        let store = self.store.clone();
+        blocking(move || store.update_config(&bucket, f)).await
     }
 
-    async fn head_bucket(
+    /// A version's sidecar for the sub-resources of an object (tagging, retention, legal hold,
+    /// attributes): delete markers answer 405 by version id, 404 otherwise.
+    async fn readable_version(
         &self,
-        req: S3Request<HeadBucketInput>,
-    ) -> S3Result<S3Response<HeadBucketOutput>> {
-        LocalS3::head_bucket(self, req).await
+        bucket: String,
+        key: String,
+        vid: Option<String>,
+    ) -> S3Result<(BucketConfig, ObjectMeta)> {
+        let store = self.store.clone();
+        blocking(move || {
+            let cfg = store.read_config(&bucket)?;
+            let meta = store.read_version(&bucket, &key, vid.as_deref())?;
+            if meta.delete_marker {
+                return Err(marker_not_readable(&meta));
+            }
+            Ok((cfg, meta))
+        })
+        .await
     }
 
-    async fn get_bucket_location(
+    /// Rewrites a version's sidecar (tagging, retention, legal hold).
+    async fn update(
         &self,
-        req: S3Request<GetBucketLocationInput>,
-    ) -> S3Result<S3Response<GetBucketLocationOutput>> {
-        LocalS3::get_bucket_location(self, req).await
-    }
-
-    async fn list_buckets(
-        &self,
-        req: S3Request<ListBucketsInput>,
-    ) -> S3Result<S3Response<ListBucketsOutput>> {
-        LocalS3::list_buckets(self, req).await
-    }
-
-    async fn put_object(
-        &self,
-        req: S3Request<PutObjectInput>,
-    ) -> S3Result<S3Response<PutObjectOutput>> {
-        LocalS3::put_object(self, req).await
-    }
-
-    async fn get_object(
-        &self,
-        req: S3Request<GetObjectInput>,
-    ) -> S3Result<S3Response<GetObjectOutput>> {
-        LocalS3::get_object(self, req).await
-    }
-
-    async fn head_object(
-        &self,
-        req: S3Request<HeadObjectInput>,
-    ) -> S3Result<S3Response<HeadObjectOutput>> {
-        LocalS3::head_object(self, req).await
-    }
-
-    async fn delete_object(
-        &self,
-        req: S3Request<DeleteObjectInput>,
-    ) -> S3Result<S3Response<DeleteObjectOutput>> {
-        LocalS3::delete_object(self, req).await
-    }
-
-    async fn delete_objects(
-        &self,
-        req: S3Request<DeleteObjectsInput>,
-    ) -> S3Result<S3Response<DeleteObjectsOutput>> {
-        LocalS3::delete_objects(self, req).await
-    }
-
-    async fn copy_object(
-        &self,
-        req: S3Request<CopyObjectInput>,
-    ) -> S3Result<S3Response<CopyObjectOutput>> {
-        LocalS3::copy_object(self, req).await
-    }
-
-    async fn list_objects(
-        &self,
-        req: S3Request<ListObjectsInput>,
-    ) -> S3Result<S3Response<ListObjectsOutput>> {
-        LocalS3::list_objects(self, req).await
-    }
-
-    async fn list_objects_v2(
-        &self,
-        req: S3Request<ListObjectsV2Input>,
-    ) -> S3Result<S3Response<ListObjectsV2Output>> {
-        LocalS3::list_objects_v2(self, req).await
-    }
-
-    async fn create_multipart_upload(
-        &self,
-        req: S3Request<CreateMultipartUploadInput>,
-    ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
-        LocalS3::create_multipart_upload(self, req).await
-    }
-
-    async fn upload_part(
-        &self,
-        req: S3Request<UploadPartInput>,
-    ) -> S3Result<S3Response<UploadPartOutput>> {
-        LocalS3::upload_part(self, req).await
-    }
-
-    async fn upload_part_copy(
-        &self,
-        req: S3Request<UploadPartCopyInput>,
-    ) -> S3Result<S3Response<UploadPartCopyOutput>> {
-        LocalS3::upload_part_copy(self, req).await
-    }
-
-    async fn list_parts(
-        &self,
-        req: S3Request<ListPartsInput>,
-    ) -> S3Result<S3Response<ListPartsOutput>> {
-        LocalS3::list_parts(self, req).await
-    }
-
-    async fn complete_multipart_upload(
-        &self,
-        req: S3Request<CompleteMultipartUploadInput>,
-    ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
-        LocalS3::complete_multipart_upload(self, req).await
-    }
-
-    async fn abort_multipart_upload(
-        &self,
-        req: S3Request<AbortMultipartUploadInput>,
-    ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
-        LocalS3::abort_multipart_upload(self, req).await
-    }
-
-    async fn list_multipart_uploads(
-        &self,
-        req: S3Request<ListMultipartUploadsInput>,
-    ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
-        LocalS3::list_multipart_uploads(self, req).await
+        bucket: String,
+        key: String,
+        vid: Option<String>,
+        f: impl FnOnce(&mut ObjectMeta) -> S3Result<()> + Send + 'static,
+    ) -> S3Result<(BucketConfig, ObjectMeta)> {
+        let store = self.store.clone();
+        blocking(move || {
+            let cfg = store.read_config(&bucket)?;
+            let (meta, ()) = store.update_version(&bucket, &key, vid.as_deref(), f)?;
+            Ok((cfg, meta))
+        })
+        .await
     }
 }
+
+mod attributes;
+mod buckets;
+mod config;
+mod dispatch;
+mod lock;
+mod multipart;
+mod objects;
+mod tagging;
+mod versioning;
+
+use self::lock::{check_delete, lock_from_headers};
+use self::tagging::{tag_count, tags_from_header};

@@ -25,7 +25,15 @@ impl LocalS3 {
         if let Some(a) = &algorithm {
             enable(&mut ChecksumHasher::default(), a)?;
         }
-        let meta = UploadMeta::new(input.key.clone(), headers, algorithm.clone());
+        let mut meta = UploadMeta::new(input.key.clone(), headers, algorithm.clone());
+        meta.tags = tags_from_header(input.tagging.as_deref())?;
+        let cfg = self.config(input.bucket.clone()).await?;
+        meta.lock = lock_from_headers(
+            &cfg,
+            input.object_lock_mode.as_ref(),
+            input.object_lock_retain_until_date.as_ref(),
+            input.object_lock_legal_hold_status.as_ref(),
+        )?;
         let store = self.store.clone();
         let bucket = input.bucket.clone();
         let upload_id = blocking(move || store.create_upload(&bucket, &meta)).await?;
@@ -104,7 +112,7 @@ impl LocalS3 {
     ) -> S3Result<S3Response<UploadPartCopyOutput>> {
         let input = req.input;
         check_part_number(input.part_number)?;
-        let (src_bucket, src_key) = copy_source(&input.copy_source)?;
+        let (src_bucket, src_key, src_vid) = copy_source(&input.copy_source)?;
         let store = self.store.clone();
         let (bucket, upload_id, key) = (
             input.bucket.clone(),
@@ -113,7 +121,7 @@ impl LocalS3 {
         );
         let (upload, src, file) = blocking(move || {
             let upload = store.read_upload(&bucket, &upload_id, &key)?;
-            let (src, file) = store.open_object(&src_bucket, &src_key)?;
+            let (src, file) = store.open_version(&src_bucket, &src_key, src_vid.as_deref())?;
             Ok((upload, src, file))
         })
         .await?;
@@ -329,6 +337,16 @@ impl LocalS3 {
             upload.headers.clone(),
         );
         meta.parts_count = Some(parts_count);
+        meta.parts = chosen
+            .iter()
+            .map(|p| PartSummary {
+                part_number: p.part_number,
+                size: p.size,
+                checksums: p.checksums.clone(),
+            })
+            .collect();
+        meta.tags = upload.tags.clone();
+        meta.lock = upload.lock.clone();
         if let Some(alg) = &upload.checksum_algorithm {
             if let Some(v) = composite_checksum(alg, &chosen) {
                 if let Some(slot) = checksum_slot(&mut meta.checksums, alg) {
@@ -342,7 +360,9 @@ impl LocalS3 {
         let store = self.store.clone();
         let (bucket, upload_id) = (input.bucket.clone(), input.upload_id.clone());
         let (im, inm) = (input.if_match, input.if_none_match);
-        let meta = blocking(move || {
+        let (cfg, meta) = blocking(move || {
+            let cfg = store.read_config(&bucket)?;
+            meta.version_id = cfg.versioning().new_version_id();
             let tmp = store.assemble(&bucket, &upload_id, &chosen)?;
             store.commit_object(&bucket, &meta, tmp, |cur| {
                 cond::check_write(cur, im.as_ref(), inm.as_ref())
@@ -351,12 +371,16 @@ impl LocalS3 {
             if let Err(e) = store.remove_upload(&bucket, &upload_id) {
                 tracing::warn!(error = %e, "local backend: completed upload left behind");
             }
-            Ok(meta)
+            Ok((cfg, meta))
         })
         .await?;
 
         let c = meta.checksums.clone();
         Ok(S3Response::new(CompleteMultipartUploadOutput {
+            version_id: meta
+                .version_id
+                .clone()
+                .filter(|_| cfg.versioning().reports()),
             bucket: Some(input.bucket.clone()),
             key: Some(input.key.clone()),
             location: Some(format!("/{}/{}", input.bucket, input.key)),

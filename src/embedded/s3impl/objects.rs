@@ -37,14 +37,15 @@ impl LocalS3 {
             &[input.checksum_algorithm.as_ref().map(|a| a.as_str())],
             &req.headers,
         )?;
+        let tags = tags_from_header(input.tagging.as_deref())?;
 
         // Fail fast, before receiving the body; the conditions are checked again at commit.
         let (bucket, key) = (input.bucket, input.key);
-        {
+        let cfg = {
             let (store, b, k) = (self.store.clone(), bucket.clone(), key.clone());
             let (im, inm) = (input.if_match.clone(), input.if_none_match.clone());
             blocking(move || {
-                store.bucket_dir(&b)?;
+                let cfg = store.read_config(&b)?;
                 if im.is_some() || inm.is_some() {
                     let current = match store.head_object(&b, &k) {
                         Ok(m) => Some(m),
@@ -53,10 +54,16 @@ impl LocalS3 {
                     };
                     cond::check_write(current.as_ref(), im.as_ref(), inm.as_ref())?;
                 }
-                Ok(())
+                Ok(cfg)
             })
-            .await?;
-        }
+            .await?
+        };
+        let lock = lock_from_headers(
+            &cfg,
+            input.object_lock_mode.as_ref(),
+            input.object_lock_retain_until_date.as_ref(),
+            input.object_lock_legal_hold_status.as_ref(),
+        )?;
 
         let got = self.receive(input.body, hasher, MAX_OBJECT_SIZE).await?;
         let trailers = req.trailing_headers.and_then(|t| t.take());
@@ -75,6 +82,9 @@ impl LocalS3 {
         let any_checksum = checksums != Checksums::default();
         meta.checksums = checksums;
         meta.checksum_type = any_checksum.then(|| CHECKSUM_TYPE_FULL_OBJECT.to_owned());
+        meta.version_id = cfg.versioning().new_version_id();
+        meta.tags = tags;
+        meta.lock = lock;
 
         let store = self.store.clone();
         let (im, inm) = (input.if_match, input.if_none_match);
@@ -88,6 +98,9 @@ impl LocalS3 {
 
         let c = meta.checksums.clone();
         Ok(S3Response::new(PutObjectOutput {
+            // S3 names the new version only when it has an id: not in never-versioned or
+            // suspended buckets (s3-tests test_versioning_bucket_atomic_upload_return_version_id)
+            version_id: meta.version_id.clone(),
             e_tag: Some(etag(&meta)),
             checksum_crc32: c.crc32,
             checksum_crc32c: c.crc32c,
@@ -105,8 +118,17 @@ impl LocalS3 {
     ) -> S3Result<S3Response<GetObjectOutput>> {
         let input = req.input;
         let store = self.store.clone();
-        let (bucket, key) = (input.bucket.clone(), input.key.clone());
-        let (meta, file) = blocking(move || store.open_object(&bucket, &key)).await?;
+        let (bucket, key, vid) = (
+            input.bucket.clone(),
+            input.key.clone(),
+            input.version_id.clone(),
+        );
+        let (cfg, meta, file) = blocking(move || {
+            let cfg = store.read_config(&bucket)?;
+            let (meta, file) = store.open_version(&bucket, &key, vid.as_deref())?;
+            Ok((cfg, meta, file))
+        })
+        .await?;
         cond::check_read(
             &meta,
             &Preconditions {
@@ -116,17 +138,19 @@ impl LocalS3 {
                 if_unmodified_since: input.if_unmodified_since.as_ref(),
             },
         )?;
-        if let Some(n) = input.part_number {
-            // Without stored part boundaries only "part 1 of a single-part object" is answerable.
-            if n != 1 || meta.parts_count.is_some() {
-                return Err(s3_error!(
-                    NotImplemented,
-                    "GET by partNumber is not supported by the local backend"
-                ));
-            }
+        if input.part_number.is_some() && input.range.is_some() {
+            return Err(s3_error!(
+                InvalidRequest,
+                "Cannot specify both Range header and partNumber query parameter"
+            ));
         }
-
         let (start, len, content_range) = match input.range {
+            None if input.part_number.is_some() => {
+                let (start, len) = part_range(&meta, input.part_number.unwrap_or(1))?;
+                let range = (meta.parts_count.is_some() && meta.size > 0)
+                    .then(|| format!("bytes {start}-{}/{}", start + len - 1, meta.size));
+                (start, len, range)
+            }
             None => (0, meta.size, None),
             Some(range) => {
                 let r = range.check(meta.size).map_err(|_| {
@@ -161,7 +185,13 @@ impl LocalS3 {
             Checksums::default()
         };
         let h = meta.headers.clone();
+        let lock = lock_headers(&meta);
         Ok(S3Response::new(GetObjectOutput {
+            version_id: reported_vid(&cfg, &meta),
+            tag_count: tag_count(&meta.tags),
+            object_lock_mode: lock.0,
+            object_lock_retain_until_date: lock.1,
+            object_lock_legal_hold_status: lock.2,
             body: Some(file_body(file, len)),
             content_length: Some(i64::try_from(len).unwrap_or(i64::MAX)),
             content_range,
@@ -199,8 +229,20 @@ impl LocalS3 {
     ) -> S3Result<S3Response<HeadObjectOutput>> {
         let input = req.input;
         let store = self.store.clone();
-        let (bucket, key) = (input.bucket.clone(), input.key.clone());
-        let meta = blocking(move || store.head_object(&bucket, &key)).await?;
+        let (bucket, key, vid) = (
+            input.bucket.clone(),
+            input.key.clone(),
+            input.version_id.clone(),
+        );
+        let (cfg, meta) = blocking(move || {
+            let cfg = store.read_config(&bucket)?;
+            let meta = store.read_version(&bucket, &key, vid.as_deref())?;
+            if meta.delete_marker {
+                return Err(marker_not_readable(&meta));
+            }
+            Ok((cfg, meta))
+        })
+        .await?;
         cond::check_read(
             &meta,
             &Preconditions {
@@ -217,8 +259,18 @@ impl LocalS3 {
             Checksums::default()
         };
         let h = meta.headers.clone();
-        Ok(S3Response::new(HeadObjectOutput {
-            content_length: Some(i64::try_from(meta.size).unwrap_or(i64::MAX)),
+        let lock = lock_headers(&meta);
+        let length = match input.part_number {
+            Some(n) => part_range(&meta, n)?.1,
+            None => meta.size,
+        };
+        let tags = tag_count(&meta.tags);
+        let mut resp = S3Response::new(HeadObjectOutput {
+            version_id: reported_vid(&cfg, &meta),
+            object_lock_mode: lock.0,
+            object_lock_retain_until_date: lock.1,
+            object_lock_legal_hold_status: lock.2,
+            content_length: Some(i64::try_from(length).unwrap_or(i64::MAX)),
             accept_ranges: Some("bytes".to_owned()),
             e_tag: Some(etag(&meta)),
             last_modified: Some(ms_to_timestamp(meta.last_modified_ms)),
@@ -241,7 +293,12 @@ impl LocalS3 {
             checksum_crc64nvme: c.crc64nvme,
             checksum_type: meta.checksum_type.filter(|_| mode).map(ChecksumType::from),
             ..Default::default()
-        }))
+        });
+        // s3s's HeadObjectOutput has no TagCount; S3 sends the header on HEAD as on GET
+        if let Some(n) = tags {
+            resp.headers.insert("x-amz-tagging-count", n.into());
+        }
+        Ok(resp)
     }
 
     pub(super) async fn delete_object(
@@ -250,9 +307,27 @@ impl LocalS3 {
     ) -> S3Result<S3Response<DeleteObjectOutput>> {
         let input = req.input;
         check_key(&input.key)?;
+        let bypass = input.bypass_governance_retention.unwrap_or(false);
         let store = self.store.clone();
-        blocking(move || store.delete_object(&input.bucket, &input.key)).await?;
-        Ok(S3Response::new(DeleteObjectOutput::default()))
+        let (cfg, d) = blocking(move || {
+            let cfg = store.read_config(&input.bucket)?;
+            let d = delete_one(
+                &store,
+                &cfg,
+                &input.bucket,
+                &input.key,
+                input.version_id.as_deref(),
+                bypass,
+            )?;
+            Ok((cfg, d))
+        })
+        .await?;
+        Ok(S3Response::new(DeleteObjectOutput {
+            delete_marker: d.delete_marker.then_some(true),
+            version_id: (cfg.versioning().reports() || d.version_id.is_some())
+                .then(|| d.version_id.unwrap_or_else(|| NULL_VERSION.to_owned())),
+            ..Default::default()
+        }))
     }
 
     pub(super) async fn delete_objects(
@@ -267,18 +342,25 @@ impl LocalS3 {
             ));
         }
         let quiet = input.delete.quiet.unwrap_or(false);
+        let bypass = input.bypass_governance_retention.unwrap_or(false);
         let store = self.store.clone();
         let bucket = input.bucket;
         let objects = input.delete.objects;
         let (deleted, errors) = blocking(move || {
-            store.bucket_dir(&bucket)?;
+            let cfg = store.read_config(&bucket)?;
             let mut deleted = Vec::new();
             let mut errors = Vec::new();
             for obj in objects {
-                match check_key(&obj.key).and_then(|()| store.delete_object(&bucket, &obj.key)) {
-                    Ok(()) => deleted.push(DeletedObject {
+                let vid = obj.version_id.as_deref();
+                match check_key(&obj.key)
+                    .and_then(|()| delete_one(&store, &cfg, &bucket, &obj.key, vid, bypass))
+                {
+                    Ok(d) => deleted.push(DeletedObject {
+                        delete_marker: d.delete_marker.then_some(true),
+                        delete_marker_version_id: (d.delete_marker && obj.version_id.is_none())
+                            .then(|| d.version_id.unwrap_or_else(|| NULL_VERSION.to_owned())),
                         key: Some(obj.key),
-                        ..Default::default()
+                        version_id: obj.version_id,
                     }),
                     Err(e) => errors.push(Error {
                         code: Some(e.code().as_str().to_owned()),
@@ -304,12 +386,21 @@ impl LocalS3 {
     ) -> S3Result<S3Response<CopyObjectOutput>> {
         let input = req.input;
         check_key(&input.key)?;
-        let (src_bucket, src_key) = copy_source(&input.copy_source)?;
+        let (src_bucket, src_key, src_vid) = copy_source(&input.copy_source)?;
         let replace = input
             .metadata_directive
             .as_ref()
             .is_some_and(|d| d.as_str().eq_ignore_ascii_case(MetadataDirective::REPLACE));
-        if src_bucket == input.bucket && src_key == input.key && !replace {
+        let replace_tags = input
+            .tagging_directive
+            .as_ref()
+            .is_some_and(|d| d.as_str().eq_ignore_ascii_case(TaggingDirective::REPLACE));
+        let new_tags = if replace_tags {
+            Some(tags_from_header(input.tagging.as_deref())?)
+        } else {
+            None
+        };
+        if src_bucket == input.bucket && src_key == input.key && src_vid.is_none() && !replace {
             return Err(s3_error!(
                 InvalidRequest,
                 "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes."
@@ -331,7 +422,22 @@ impl LocalS3 {
         };
 
         let store = self.store.clone();
-        let (src, mut file) = blocking(move || store.open_object(&src_bucket, &src_key)).await?;
+        let dest_bucket = input.bucket.clone();
+        let (src_cfg, cfg, src, mut file) = blocking(move || {
+            let src_cfg = store.read_config(&src_bucket)?;
+            let cfg = store.read_config(&dest_bucket)?;
+            let (src, file) = store.open_version(&src_bucket, &src_key, src_vid.as_deref())?;
+            Ok((src_cfg, cfg, src, file))
+        })
+        .await?;
+        let lock = lock_from_headers(
+            &cfg,
+            input.object_lock_mode.as_ref(),
+            input.object_lock_retain_until_date.as_ref(),
+            input.object_lock_legal_hold_status.as_ref(),
+        )?;
+        let copy_source_version_id = reported_vid(&src_cfg, &src);
+        let version_id = cfg.versioning().new_version_id();
         cond::check_copy_source(
             &src,
             &Preconditions {
@@ -366,12 +472,18 @@ impl LocalS3 {
             meta.checksums = src.checksums.clone();
             meta.checksum_type = src.checksum_type.clone();
             meta.parts_count = src.parts_count;
+            meta.parts = src.parts.clone();
+            meta.tags = new_tags.unwrap_or_else(|| src.tags.clone());
+            meta.lock = lock;
+            meta.version_id = version_id;
             store.commit_object(&bucket, &meta, tmp, |_| Ok(()))?;
             Ok(meta)
         })
         .await?;
 
         Ok(S3Response::new(CopyObjectOutput {
+            copy_source_version_id,
+            version_id: reported_vid(&cfg, &meta),
             copy_object_result: Some(CopyObjectResult {
                 e_tag: Some(etag(&meta)),
                 last_modified: Some(ms_to_timestamp(meta.last_modified_ms)),
@@ -464,4 +576,65 @@ impl LocalS3 {
             ..Default::default()
         }))
     }
+}
+
+/// DeleteObject of one key: a version for good (`vid`, refused for locked versions), or the
+/// latest version as the bucket's versioning status says.
+fn delete_one(
+    store: &Store,
+    cfg: &BucketConfig,
+    bucket: &str,
+    key: &str,
+    vid: Option<&str>,
+    bypass: bool,
+) -> S3Result<Deleted> {
+    match vid {
+        Some(v) => store.delete_version(bucket, key, v, |m| check_delete(m, bypass)),
+        None => store.delete_object(bucket, key, cfg.versioning()),
+    }
+}
+
+/// `x-amz-object-lock-*` response headers of a version.
+fn lock_headers(
+    m: &ObjectMeta,
+) -> (
+    Option<ObjectLockMode>,
+    Option<Timestamp>,
+    Option<ObjectLockLegalHoldStatus>,
+) {
+    (
+        m.lock.retention_mode.clone().map(ObjectLockMode::from),
+        m.lock.retain_until.clone(),
+        m.lock
+            .legal_hold
+            .then(|| ObjectLockLegalHoldStatus::from_static(ObjectLockLegalHoldStatus::ON)),
+    )
+}
+
+/// Offset and length of part `n` (GET/HEAD `?partNumber=`): any single-part object is its own
+/// part 1; multipart objects written before format 2 have no part table.
+fn part_range(meta: &ObjectMeta, n: i32) -> S3Result<(u64, u64)> {
+    let unsatisfiable = || s3_error!(InvalidPart, "The requested partnumber is not satisfiable");
+    check_part_number(n)?;
+    if meta.parts_count.is_none() {
+        return if n == 1 {
+            Ok((0, meta.size))
+        } else {
+            Err(unsatisfiable())
+        };
+    }
+    if meta.parts.is_empty() {
+        return Err(s3_error!(
+            NotImplemented,
+            "this object was completed before part boundaries were stored; GET by partNumber is not available for it"
+        ));
+    }
+    let mut start = 0;
+    for p in &meta.parts {
+        if p.part_number == n {
+            return Ok((start, p.size));
+        }
+        start += p.size;
+    }
+    Err(unsatisfiable())
 }
