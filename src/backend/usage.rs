@@ -220,7 +220,12 @@ pub async fn object_tags(
     }
     Ok(blocks(&text, "Tag")
         .into_iter()
-        .filter_map(|t| Some((unescaped(tag(t, "Key")?), unescaped(tag(t, "Value").unwrap_or("")))))
+        .filter_map(|t| {
+            Some((
+                unescaped(tag(t, "Key")?),
+                unescaped(tag(t, "Value").unwrap_or("")),
+            ))
+        })
         .collect())
 }
 

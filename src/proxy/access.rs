@@ -1015,12 +1015,11 @@ impl Access {
         placement: &Placement,
     ) -> Result<(), S3Error> {
         let owner = caller_owner(who);
-        let Some(asked) = self
+        // no ACL header asks for `private`, the ACL every CreateBucket gives by default
+        let asked = self
             .acl_from_headers(&facts.acl_headers(), &owner, &owner)
             .await?
-        else {
-            return Ok(());
-        };
+            .unwrap_or_else(|| Acl::private(&owner));
         let b = self.bucket(placement).await?;
         if asked != b.acl {
             return Err(S3Error::bucket_name_taken(&placement.bucket));

@@ -57,53 +57,103 @@ pub fn rewrite_principals<'m>(
     let mut writer = Writer::new(Vec::with_capacity(xml.len() + 64));
     // element names from the root down
     let mut path: Vec<Vec<u8>> = Vec::new();
-    // display name decided by the last `<ID>` of the principal element being read
-    let mut pending_name: Option<String> = None;
+    // the events of the principal element being read (its `<DisplayName>` may come before its
+    // `<ID>`: the embedded store's s3s writes them in that order), written once it ends
+    let mut held: Option<(usize, Vec<Event<'static>>)> = None;
     let mut changed = false;
     loop {
-        let ev = reader.read_event()?;
+        let ev = reader.read_event()?.into_owned();
+        if matches!(ev, Event::Eof) {
+            break;
+        }
         match &ev {
             Event::Start(e) => {
                 let name = e.local_name().as_ref().to_vec();
-                if PRINCIPAL_PARENTS.contains(&name.as_slice()) {
-                    pending_name = None;
-                }
+                let opens = PRINCIPAL_PARENTS.contains(&name.as_slice()) && held.is_none();
                 path.push(name);
-                writer.write_event(ev)?;
+                if opens {
+                    held = Some((path.len(), vec![ev]));
+                    continue;
+                }
             }
             Event::End(_) => {
+                let depth = path.len();
                 path.pop();
-                writer.write_event(ev)?;
-            }
-            Event::Text(t) => {
-                let n = path.len();
-                let in_principal = n >= 2 && PRINCIPAL_PARENTS.contains(&path[n - 2].as_slice());
-                let leaf = path.last().map(Vec::as_slice);
-                if in_principal && leaf == Some(b"ID") {
-                    let text = t.unescape()?;
-                    if let Some(m) = map(text.trim()) {
-                        pending_name = m.display_name.map(Cow::into_owned);
-                        writer.write_event(Event::Text(BytesText::new(&m.id)))?;
-                        changed = true;
-                        continue;
+                if let Some((d, mut evs)) = held.take() {
+                    evs.push(ev);
+                    if d == depth {
+                        changed |= rewrite_held(&mut evs, &map)?;
+                        for e in evs {
+                            writer.write_event(e)?;
+                        }
+                    } else {
+                        held = Some((d, evs));
                     }
-                } else if in_principal && leaf == Some(b"DisplayName") {
-                    if let Some(dn) = pending_name.as_deref() {
-                        writer.write_event(Event::Text(BytesText::new(dn)))?;
-                        changed = true;
-                        continue;
-                    }
+                    continue;
                 }
-                writer.write_event(ev)?;
             }
-            Event::Eof => break,
-            _ => writer.write_event(ev)?,
+            _ => {}
+        }
+        match &mut held {
+            Some((_, evs)) => evs.push(ev),
+            None => writer.write_event(ev)?,
+        }
+    }
+    if let Some((_, evs)) = held {
+        for e in evs {
+            writer.write_event(e)?;
         }
     }
     if !changed {
         return Ok(xml.to_string());
     }
     String::from_utf8(writer.into_inner()).map_err(|e| XmlError(e.to_string()))
+}
+
+/// One principal element's events: its direct `<ID>` text mapped, and its `<DisplayName>` text
+/// set to the mapped name (wherever it stands). `true` when something changed.
+fn rewrite_held<'m>(
+    evs: &mut [Event<'static>],
+    map: &impl Fn(&str) -> Option<Mapped<'m>>,
+) -> Result<bool, XmlError> {
+    // depth 1 = direct children of the principal element
+    let mut depth = 0usize;
+    let mut leaf: Option<Vec<u8>> = None;
+    let mut id_at = None;
+    let mut name_at = None;
+    for (i, e) in evs.iter().enumerate() {
+        match e {
+            Event::Start(s) => {
+                depth += 1;
+                leaf = Some(s.local_name().as_ref().to_vec());
+            }
+            Event::End(_) => {
+                depth = depth.saturating_sub(1);
+                leaf = None;
+            }
+            Event::Text(_) if depth == 2 => match leaf.as_deref() {
+                Some(b"ID") => id_at = Some(i),
+                Some(b"DisplayName") => name_at = Some(i),
+                _ => {}
+            },
+            _ => {}
+        }
+    }
+    let Some(i) = id_at else {
+        return Ok(false);
+    };
+    let Event::Text(t) = &evs[i] else {
+        return Ok(false);
+    };
+    let id = t.unescape()?.trim().to_string();
+    let Some(m) = map(&id) else {
+        return Ok(false);
+    };
+    evs[i] = Event::Text(BytesText::new(&m.id).into_owned());
+    if let (Some(j), Some(dn)) = (name_at, m.display_name.as_deref()) {
+        evs[j] = Event::Text(BytesText::new(dn).into_owned());
+    }
+    Ok(true)
 }
 
 /// Rewrite the `id=` grantees of one `x-amz-grant-*` header value
@@ -257,6 +307,21 @@ mod tests {
             }),
             _ => None,
         }
+    }
+
+    #[test]
+    fn display_name_before_id_is_rewritten_too() {
+        // the embedded store (s3s) writes <DisplayName> before <ID> in listings' owners
+        let xml = "<ListBucketResult><Contents><Key>k</Key><Owner><DisplayName>svc</DisplayName><ID>t1$main</ID></Owner></Contents><Contents><Key>ID</Key><Owner><DisplayName>x</DisplayName><ID>other</ID></Owner></Contents></ListBucketResult>";
+        let out = rewrite_principals(xml, rgw).unwrap();
+        assert!(
+            out.contains("<Owner><DisplayName>Main User</DisplayName><ID>c0ffee</ID></Owner>"),
+            "{out}"
+        );
+        assert!(
+            out.contains("<Key>ID</Key><Owner><DisplayName>x</DisplayName><ID>other</ID>"),
+            "{out}"
+        );
     }
 
     #[test]

@@ -105,7 +105,10 @@ pub async fn decide(
         .clone()
         .ok_or_else(|| S3Error::invalid_request("this operation needs a bucket"))?;
     let mut f = if s3op.kind == OpKind::CreateBucket {
-        create_bucket(dir, access, &facts, creating, snap, &caller, &tenant, &bucket).await?
+        create_bucket(
+            dir, access, &facts, creating, snap, &caller, &tenant, &bucket,
+        )
+        .await?
     } else {
         existing_bucket(dir, snap, &caller, &tenant, &s3op, &bucket).await?
     };

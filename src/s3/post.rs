@@ -336,7 +336,11 @@ pub fn backend_fields(
     if s.backend_bucket != s.client_bucket {
         // only a condition naming the bucket the form is posted to: one naming another bucket
         // stays, so the backend refuses the form as S3 would ("Policy Condition failed")
-        replace.push(("bucket", Some(s.client_bucket), s.backend_bucket.to_string()));
+        replace.push((
+            "bucket",
+            Some(s.client_bucket),
+            s.backend_bucket.to_string(),
+        ));
     }
     if v4 {
         replace.push(("x-amz-credential", None, credential.clone()));
@@ -477,8 +481,9 @@ fn rewrite_policy(
                     let is_eq = a[0].as_str().is_some_and(|o| o.eq_ignore_ascii_case("eq"));
                     let field = a[1].as_str().map(|f| f.trim_start_matches('$').to_string());
                     if let (true, Some(field)) = (is_eq, field) {
-                        if let Some((_, expect, v)) =
-                            replace.iter().find(|(f, _, _)| f.eq_ignore_ascii_case(&field))
+                        if let Some((_, expect, v)) = replace
+                            .iter()
+                            .find(|(f, _, _)| f.eq_ignore_ascii_case(&field))
                         {
                             if expect.is_none_or(|e| a[2].as_str() == Some(e)) {
                                 a[2] = serde_json::Value::String(v.clone());

@@ -461,8 +461,21 @@ fn checksum_mode_enabled(mode: Option<&ChecksumMode>) -> bool {
     mode.is_some_and(|m| m.as_str().eq_ignore_ascii_case(ChecksumMode::ENABLED))
 }
 
-fn list_object(meta: &ObjectMeta, url: bool) -> Object {
+/// The owner listings name: the store has one identity (the gateway's service key), which the
+/// gateway replaces by the bucket's owner (proxy/access.rs, issue 11).
+pub(super) const SERVICE_OWNER: &str = "local-service";
+
+fn service_owner() -> Owner {
+    Owner {
+        id: Some(SERVICE_OWNER.to_string()),
+        display_name: Some(SERVICE_OWNER.to_string()),
+    }
+}
+
+/// `owner`: ListObjects (v1) always names owners, ListObjectsV2 with `fetch-owner=true`.
+fn list_object(meta: &ObjectMeta, url: bool, owner: bool) -> Object {
     Object {
+        owner: owner.then(service_owner),
         key: Some(if url {
             listing::url_encode(&meta.key)
         } else {

@@ -517,7 +517,12 @@ impl LocalS3 {
             max_keys: Some(i32::try_from(max).unwrap_or(MAX_LIST_ENTRIES)),
             is_truncated: Some(page.truncated),
             next_marker: encode_opt(page.next_marker, url),
-            contents: Some(page.objects.iter().map(|m| list_object(m, url)).collect()),
+            contents: Some(
+                page.objects
+                    .iter()
+                    .map(|m| list_object(m, url, true))
+                    .collect(),
+            ),
             common_prefixes: common_prefixes(page.prefixes, url),
             encoding_type: input.encoding_type,
             ..Default::default()
@@ -529,6 +534,7 @@ impl LocalS3 {
         req: S3Request<ListObjectsV2Input>,
     ) -> S3Result<S3Response<ListObjectsV2Output>> {
         let input = req.input;
+        let fetch_owner = input.fetch_owner == Some(true);
         let max = list_limit(input.max_keys)?;
         let url = is_url(input.encoding_type.as_ref());
         // The token is the hex of the last key or common prefix returned: opaque to clients,
@@ -570,7 +576,12 @@ impl LocalS3 {
             key_count: Some(i32::try_from(key_count).unwrap_or(MAX_LIST_ENTRIES)),
             is_truncated: Some(page.truncated),
             next_continuation_token: page.next_marker.map(hex::encode),
-            contents: Some(page.objects.iter().map(|m| list_object(m, url)).collect()),
+            contents: Some(
+                page.objects
+                    .iter()
+                    .map(|m| list_object(m, url, fetch_owner))
+                    .collect(),
+            ),
             common_prefixes: common_prefixes(page.prefixes, url),
             encoding_type: input.encoding_type,
             ..Default::default()
