@@ -1218,3 +1218,64 @@ async fn aws_cli_and_rclone_on_the_quick_start() {
     let out = aws(&["s3api", "list-buckets", "--query", "Buckets[].Name"]);
     assert!(!String::from_utf8_lossy(&out).contains("clis-rclone"));
 }
+
+/// A repeated CompleteMultipartUpload answers as the first did (S3 and RGW do; s3-tests
+/// `test_multipart_upload` completes twice): before, the second got NoSuchUpload. Another
+/// upload id still gets NoSuchUpload.
+#[tokio::test]
+async fn repeated_complete_multipart_upload_answers_again() {
+    use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+    let env = env().await;
+    env.s3.create_bucket().bucket("mpu").send().await.unwrap();
+    let up = env
+        .s3
+        .create_multipart_upload()
+        .bucket("mpu")
+        .key("big")
+        .send()
+        .await
+        .unwrap();
+    let id = up.upload_id().unwrap().to_string();
+    let part = env
+        .s3
+        .upload_part()
+        .bucket("mpu")
+        .key("big")
+        .upload_id(&id)
+        .part_number(1)
+        .body(ByteStream::from(vec![7u8; 1024]))
+        .send()
+        .await
+        .unwrap();
+    let done = CompletedMultipartUpload::builder()
+        .parts(
+            CompletedPart::builder()
+                .part_number(1)
+                .e_tag(part.e_tag().unwrap())
+                .build(),
+        )
+        .build();
+    let complete = || {
+        env.s3
+            .complete_multipart_upload()
+            .bucket("mpu")
+            .key("big")
+            .upload_id(&id)
+            .multipart_upload(done.clone())
+            .send()
+    };
+    let first = complete().await.unwrap();
+    let again = complete().await.unwrap();
+    assert_eq!(first.e_tag(), again.e_tag());
+    let other = env
+        .s3
+        .complete_multipart_upload()
+        .bucket("mpu")
+        .key("big")
+        .upload_id("0123456789abcdef0123456789abcdef")
+        .multipart_upload(done.clone())
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&other), "NoSuchUpload");
+}

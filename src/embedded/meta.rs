@@ -119,6 +119,10 @@ pub(crate) struct ObjectMeta {
     /// Part sizes and checksums of a multipart object (GetObjectAttributes `ObjectParts`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub parts: Vec<PartSummary>,
+    /// The multipart upload that made this object: a repeated CompleteMultipartUpload of it
+    /// answers as the first did (S3 and RGW do; a client retrying a lost answer must not fail).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload_id: Option<String>,
 }
 
 /// Object lock state of one version (AWS S3 API reference, PutObjectRetention and
@@ -196,6 +200,7 @@ impl ObjectMeta {
             tags: Vec::new(),
             lock: LockState::default(),
             parts: Vec::new(),
+            upload_id: None,
         }
     }
 }

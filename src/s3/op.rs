@@ -363,6 +363,10 @@ pub fn validate_bucket_name(name: &str) -> Result<(), S3Error> {
         Some("a bucket name starts and ends with a letter or digit")
     } else if name.contains("..") {
         Some("a bucket name must not contain '..'")
+    } else if name.contains("-.") || name.contains(".-") {
+        // each dot-separated label starts and ends with a letter or digit (S3 bucket naming
+        // rules, DNS-compatible names; RGW refuses these too)
+        Some("a bucket name must not have '-' next to '.'")
     } else if name.parse::<std::net::Ipv4Addr>().is_ok() {
         Some("a bucket name must not look like an IP address")
     } else {

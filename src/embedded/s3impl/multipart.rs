@@ -258,11 +258,45 @@ impl LocalS3 {
             input.upload_id.clone(),
             input.key.clone(),
         );
-        let (upload, stored) = blocking(move || {
-            let upload = store.read_upload(&bucket, &upload_id, &key)?;
-            Ok((upload, store.list_parts(&bucket, &upload_id)?))
+        let found = blocking(move || {
+            let upload = match store.read_upload(&bucket, &upload_id, &key) {
+                Ok(u) => u,
+                Err(e) if *e.code() == s3s::S3ErrorCode::NoSuchUpload => {
+                    // completed already? the object it made answers again
+                    let done = store
+                        .read_metas(&bucket, &[key.as_str()])?
+                        .into_iter()
+                        .find(|m| m.upload_id.as_deref() == Some(upload_id.as_str()));
+                    return match done {
+                        Some(m) => Ok(Err(m)),
+                        None => Err(e),
+                    };
+                }
+                Err(e) => return Err(e),
+            };
+            Ok(Ok((upload, store.list_parts(&bucket, &upload_id)?)))
         })
         .await?;
+        let (upload, stored) = match found {
+            Ok(x) => x,
+            Err(meta) => {
+                let c = meta.checksums.clone();
+                return Ok(S3Response::new(CompleteMultipartUploadOutput {
+                    version_id: meta.version_id.clone(),
+                    bucket: Some(input.bucket.clone()),
+                    key: Some(input.key.clone()),
+                    location: Some(format!("/{}/{}", input.bucket, input.key)),
+                    e_tag: Some(etag(&meta)),
+                    checksum_crc32: c.crc32,
+                    checksum_crc32c: c.crc32c,
+                    checksum_sha1: c.sha1,
+                    checksum_sha256: c.sha256,
+                    checksum_crc64nvme: c.crc64nvme,
+                    checksum_type: meta.checksum_type.map(ChecksumType::from),
+                    ..Default::default()
+                }));
+            }
+        };
         let by_number: HashMap<i32, &PartMeta> =
             stored.iter().map(|p| (p.part_number, p)).collect();
 
@@ -347,6 +381,7 @@ impl LocalS3 {
             .collect();
         meta.tags = upload.tags.clone();
         meta.lock = upload.lock.clone();
+        meta.upload_id = Some(input.upload_id.clone());
         if let Some(alg) = &upload.checksum_algorithm {
             if let Some(v) = composite_checksum(alg, &chosen) {
                 if let Some(slot) = checksum_slot(&mut meta.checksums, alg) {

@@ -512,8 +512,10 @@ impl LocalS3 {
         Ok(S3Response::new(ListObjectsOutput {
             name: Some(input.bucket),
             prefix: Some(encode_opt(input.prefix, url).unwrap_or_default()),
-            marker: encode_opt(input.marker, url),
-            delimiter: encode_opt(input.delimiter, url),
+            // always present in v1 (empty when none), as S3 and RGW answer
+            marker: Some(encode_opt(input.marker, url).unwrap_or_default()),
+            // an empty delimiter is no delimiter, and is not echoed
+            delimiter: encode_opt(input.delimiter.filter(|d| !d.is_empty()), url),
             max_keys: Some(i32::try_from(max).unwrap_or(MAX_LIST_ENTRIES)),
             is_truncated: Some(page.truncated),
             next_marker: encode_opt(page.next_marker, url),
@@ -569,7 +571,7 @@ impl LocalS3 {
         Ok(S3Response::new(ListObjectsV2Output {
             name: Some(input.bucket),
             prefix: Some(encode_opt(input.prefix, url).unwrap_or_default()),
-            delimiter: encode_opt(input.delimiter, url),
+            delimiter: encode_opt(input.delimiter.filter(|d| !d.is_empty()), url),
             start_after: encode_opt(input.start_after, url),
             continuation_token: input.continuation_token,
             max_keys: Some(i32::try_from(max).unwrap_or(MAX_LIST_ENTRIES)),
