@@ -465,7 +465,7 @@ fn checksum_mode_enabled(mode: Option<&ChecksumMode>) -> bool {
 /// gateway replaces by the bucket's owner (proxy/access.rs, issue 11).
 pub(super) const SERVICE_OWNER: &str = "local-service";
 
-fn service_owner() -> Owner {
+pub(super) fn service_owner() -> Owner {
     Owner {
         id: Some(SERVICE_OWNER.to_string()),
         display_name: Some(SERVICE_OWNER.to_string()),

@@ -104,6 +104,7 @@ impl LocalS3 {
             };
             if m.delete_marker {
                 markers.push(DeleteMarkerEntry {
+                    owner: Some(service_owner()),
                     is_latest: Some(latest),
                     key: Some(key),
                     last_modified: Some(ms_to_timestamp(m.last_modified_ms)),
@@ -112,6 +113,7 @@ impl LocalS3 {
                 });
             } else {
                 versions.push(ObjectVersion {
+                    owner: Some(service_owner()),
                     e_tag: Some(etag(&m)),
                     is_latest: Some(latest),
                     key: Some(key),
