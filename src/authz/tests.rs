@@ -74,7 +74,8 @@ fn acl_decisions_match_aws() {
     let auth_read = bucket(canned(Canned::AuthenticatedRead), None);
     use OpKind::*;
     // (who, op, method, bucket, key, allowed)
-    let rows: Vec<(&Requester, OpKind, Method, &BucketAuth, Option<&str>, bool)> = vec![
+    type Row<'a> = (&'a Requester<'a>, OpKind, Method, &'a BucketAuth, Option<&'a str>, bool);
+    let rows: Vec<Row> = vec![
         // owner-only default (private)
         (&alice, ListObjects, Method::GET, &private, None, true),
         (&alice, PutObject, Method::PUT, &private, Some("k"), true),

@@ -109,7 +109,6 @@ impl LocalS3 {
                     key: Some(key),
                     last_modified: Some(ms_to_timestamp(m.last_modified_ms)),
                     version_id: Some(m.vid().to_owned()),
-                    ..Default::default()
                 });
             } else {
                 versions.push(ObjectVersion {
