@@ -74,7 +74,14 @@ fn acl_decisions_match_aws() {
     let auth_read = bucket(canned(Canned::AuthenticatedRead), None);
     use OpKind::*;
     // (who, op, method, bucket, key, allowed)
-    type Row<'a> = (&'a Requester<'a>, OpKind, Method, &'a BucketAuth, Option<&'a str>, bool);
+    type Row<'a> = (
+        &'a Requester<'a>,
+        OpKind,
+        Method,
+        &'a BucketAuth,
+        Option<&'a str>,
+        bool,
+    );
     let rows: Vec<Row> = vec![
         // owner-only default (private)
         (&alice, ListObjects, Method::GET, &private, None, true),

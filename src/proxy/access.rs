@@ -182,7 +182,22 @@ pub struct Facts<'a> {
     pub secure: bool,
 }
 
-impl Facts<'_> {
+impl<'a> Facts<'a> {
+    pub fn new(
+        req: &'a pingora::http::RequestHeader,
+        query: &'a [(String, String)],
+        client_ip: Option<IpAddr>,
+        secure: bool,
+    ) -> Self {
+        Facts {
+            method: &req.method,
+            headers: &req.headers,
+            query,
+            client_ip,
+            secure,
+        }
+    }
+
     fn context<'s>(&'s self, tags: Option<&'s [(String, String)]>) -> RequestContext<'s> {
         RequestContext {
             source_ip: self.client_ip,
@@ -552,15 +567,7 @@ impl Access {
         acl: Option<Acl>,
     ) -> AfterWrite {
         let acl = acl.unwrap_or_else(|| Acl::private(&writer));
-        let auth = ObjectAuth { owner: writer, acl };
-        let default = auth == ObjectAuth::default_for(b);
-        AfterWrite::Object {
-            tenant_id: b.tenant_id.clone(),
-            bucket: b.bucket.clone(),
-            key,
-            auth: (!default).then_some(auth),
-            had_records: b.object_records,
-        }
+        self.object_write_as(b, key, ObjectAuth { owner: writer, acl })
     }
 
     /// BlockPublicAcls: a public ACL is refused (S3 user guide, "Blocking public access").
@@ -589,37 +596,11 @@ impl Access {
                 auth,
                 had_records,
             } => {
-                let id = (tenant_id.clone(), bucket.clone(), key.clone());
-                let result = match &auth {
-                    Some(a) => match serde_json::to_string(a) {
-                        Ok(access) => {
-                            inner
-                                .put_object_access(&ObjectAccessRow {
-                                    tenant_id: tenant_id.clone(),
-                                    bucket: bucket.clone(),
-                                    key: key.clone(),
-                                    access,
-                                })
-                                .await
-                        }
-                        Err(e) => {
-                            tracing::error!(error = %e, "object ACL not serialisable");
-                            return;
-                        }
-                    },
-                    None if had_records => {
-                        inner.delete_object_access(&tenant_id, &bucket, &key).await
-                    }
-                    None => return,
-                };
-                self.objects.invalidate(&id);
+                let id = (tenant_id, bucket, key);
+                if let Err(e) = self.record_object(&id, auth.as_ref(), had_records).await {
+                    tracing::error!(bucket = id.1, key = id.2, error = %e.message, "the object's owner/ACL could not be recorded; it stays the bucket owner's");
+                }
                 self.uploads.invalidate(&id);
-                if auth.is_some() && !had_records {
-                    self.forget_bucket(&tenant_id, &bucket);
-                }
-                if let Err(e) = result {
-                    tracing::error!(bucket, key, error = %e, "the object's owner/ACL could not be recorded; it stays the bucket owner's");
-                }
             }
             AfterWrite::Upload { id, auth } => self.uploads.insert(id, auth),
             AfterWrite::Deleted {
@@ -865,8 +846,21 @@ impl Access {
         else {
             return Err(S3Error::internal("unexpected record"));
         };
+        self.record_object(&(tenant_id, bucket, key), auth.as_ref(), had_records)
+            .await
+    }
+
+    /// Store an object's record (or remove it: `None` is the bucket owner's `private`), and
+    /// drop what the caches held of it.
+    async fn record_object(
+        &self,
+        id: &(String, String, String),
+        auth: Option<&ObjectAuth>,
+        had_records: bool,
+    ) -> Result<(), S3Error> {
+        let (tenant_id, bucket, key) = id;
         let inner = self.dir.inner();
-        match &auth {
+        match auth {
             Some(a) => {
                 inner
                     .put_object_access(&ObjectAccessRow {
@@ -877,16 +871,13 @@ impl Access {
                     })
                     .await?
             }
-            None => {
-                inner
-                    .delete_object_access(&tenant_id, &bucket, &key)
-                    .await?
-            }
+            None if had_records => inner.delete_object_access(tenant_id, bucket, key).await?,
+            None => return Ok(()),
         }
-        self.objects
-            .invalidate(&(tenant_id.clone(), bucket.clone(), key));
+        self.objects.invalidate(id);
         if auth.is_some() && !had_records {
-            self.forget_bucket(&tenant_id, &bucket);
+            // the bucket has records now: its cached "none" must go
+            self.forget_bucket(tenant_id, bucket);
         }
         Ok(())
     }

@@ -83,13 +83,7 @@ pub async fn take_post_form(
     let auth = post::auth_of(&form)?;
     let query = crate::s3::op::parse_query(session.req_header().uri.query())?;
     let req = session.req_header();
-    let facts = Facts {
-        method: &req.method,
-        headers: &req.headers,
-        query: &query,
-        client_ip: ctx.client_ip,
-        secure: ctx.secure,
-    };
+    let facts = Facts::new(req, &query, ctx.client_ip, ctx.secure);
     let (ak, v2) = match &auth {
         post::PostAuth::Anonymous => {
             let Decision::Forward(mut f) =

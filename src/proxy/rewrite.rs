@@ -158,31 +158,7 @@ pub async fn rewrite(
         return Ok(());
     };
     let payload_hash = payload_hash(req, signed, &f.body, client_decoded_len)?;
-    let headers = upstream::headers_to_sign(req);
-    let path_and_query = req
-        .uri
-        .path_and_query()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| "/".into());
-    let out = sigv4::resign(
-        &sigv4::Outgoing {
-            method: req.method.as_str(),
-            path_and_query: &path_and_query,
-            headers: &headers,
-            payload_hash: &payload_hash,
-        },
-        sigv4::Credentials {
-            access_key: &signed.key.access_key,
-            secret_key: &signed.key.secret_key,
-        },
-        &dp.region,
-        SystemTime::now(),
-    )
-    .map_err(|e| S3Error::internal(format!("re-signing failed: {e}")))?;
-    for (n, v) in &out.headers {
-        req.insert_header(*n, v.as_str())
-            .map_err(|_| S3Error::internal("bad signed header"))?;
-    }
+    let out = sign_with(req, &signed.key, &dp.region, &payload_hash)?;
     // set up the body transform now that the upstream signing context exists
     if let RequestBody::Stream(codec) = &mut f.body {
         *codec = body_codec(
@@ -201,6 +177,17 @@ fn sign_plain(
     key: &crate::backend::SigningKey,
     region: &str,
 ) -> Result<(), S3Error> {
+    sign_with(req, key, region, sigv4::UNSIGNED_PAYLOAD).map(|_| ())
+}
+
+/// Sign `req` (as it now stands) with `key`, setting the signature headers; the signing
+/// context is returned for the body transform.
+fn sign_with(
+    req: &mut RequestHeader,
+    key: &crate::backend::SigningKey,
+    region: &str,
+    payload_hash: &str,
+) -> Result<sigv4::Resigned, S3Error> {
     let headers = upstream::headers_to_sign(req);
     let path_and_query = req
         .uri
@@ -212,7 +199,7 @@ fn sign_plain(
             method: req.method.as_str(),
             path_and_query: &path_and_query,
             headers: &headers,
-            payload_hash: sigv4::UNSIGNED_PAYLOAD,
+            payload_hash,
         },
         sigv4::Credentials {
             access_key: &key.access_key,
@@ -221,12 +208,12 @@ fn sign_plain(
         region,
         SystemTime::now(),
     )
-    .map_err(|e| S3Error::internal(format!("signing failed: {e}")))?;
+    .map_err(|e| S3Error::internal(format!("re-signing failed: {e}")))?;
     for (n, v) in &out.headers {
         req.insert_header(*n, v.as_str())
             .map_err(|_| S3Error::internal("bad signed header"))?;
     }
-    Ok(())
+    Ok(out)
 }
 
 /// The `x-amz-content-sha256` Osprey signs: the client's hash when the body passes as sent,

@@ -63,13 +63,7 @@ pub async fn decide(
         req.headers.contains_key("x-amz-copy-source"),
     )?;
     ctx.op = Some(s3op.clone());
-    let facts = Facts {
-        method: &req.method,
-        headers: &req.headers,
-        query: &query,
-        client_ip: ctx.client_ip,
-        secure: ctx.secure,
-    };
+    let facts = Facts::new(req, &query, ctx.client_ip, ctx.secure);
     let headers = authn::client_headers(req)?;
     if s3op.kind == OpKind::CorsPreflight {
         // preflights are unsigned by definition (Fetch standard, CORS-preflight request);

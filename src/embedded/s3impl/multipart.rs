@@ -280,21 +280,13 @@ impl LocalS3 {
         let (upload, stored) = match found {
             Ok(x) => x,
             Err(meta) => {
-                let c = meta.checksums.clone();
-                return Ok(S3Response::new(CompleteMultipartUploadOutput {
-                    version_id: meta.version_id.clone(),
-                    bucket: Some(input.bucket.clone()),
-                    key: Some(input.key.clone()),
-                    location: Some(format!("/{}/{}", input.bucket, input.key)),
-                    e_tag: Some(etag(&meta)),
-                    checksum_crc32: c.crc32,
-                    checksum_crc32c: c.crc32c,
-                    checksum_sha1: c.sha1,
-                    checksum_sha256: c.sha256,
-                    checksum_crc64nvme: c.crc64nvme,
-                    checksum_type: meta.checksum_type.map(ChecksumType::from),
-                    ..Default::default()
-                }));
+                let vid = meta.version_id.clone();
+                return Ok(S3Response::new(completed(
+                    &input.bucket,
+                    &input.key,
+                    meta,
+                    vid,
+                )));
             }
         };
         let by_number: HashMap<i32, &PartMeta> =
@@ -410,24 +402,16 @@ impl LocalS3 {
         })
         .await?;
 
-        let c = meta.checksums.clone();
-        Ok(S3Response::new(CompleteMultipartUploadOutput {
-            version_id: meta
-                .version_id
-                .clone()
-                .filter(|_| cfg.versioning().reports()),
-            bucket: Some(input.bucket.clone()),
-            key: Some(input.key.clone()),
-            location: Some(format!("/{}/{}", input.bucket, input.key)),
-            e_tag: Some(etag(&meta)),
-            checksum_crc32: c.crc32,
-            checksum_crc32c: c.crc32c,
-            checksum_sha1: c.sha1,
-            checksum_sha256: c.sha256,
-            checksum_crc64nvme: c.crc64nvme,
-            checksum_type: meta.checksum_type.map(ChecksumType::from),
-            ..Default::default()
-        }))
+        let vid = meta
+            .version_id
+            .clone()
+            .filter(|_| cfg.versioning().reports());
+        Ok(S3Response::new(completed(
+            &input.bucket,
+            &input.key,
+            meta,
+            vid,
+        )))
     }
 
     pub(super) async fn abort_multipart_upload(
@@ -515,5 +499,30 @@ impl LocalS3 {
             encoding_type: input.encoding_type,
             ..Default::default()
         }))
+    }
+}
+
+/// CompleteMultipartUpload's answer for the object it made (the first completion and any
+/// repetition of it answer alike).
+fn completed(
+    bucket: &str,
+    key: &str,
+    meta: ObjectMeta,
+    version_id: Option<String>,
+) -> CompleteMultipartUploadOutput {
+    let c = meta.checksums.clone();
+    CompleteMultipartUploadOutput {
+        version_id,
+        bucket: Some(bucket.to_string()),
+        key: Some(key.to_string()),
+        location: Some(format!("/{bucket}/{key}")),
+        e_tag: Some(etag(&meta)),
+        checksum_crc32: c.crc32,
+        checksum_crc32c: c.crc32c,
+        checksum_sha1: c.sha1,
+        checksum_sha256: c.sha256,
+        checksum_crc64nvme: c.crc64nvme,
+        checksum_type: meta.checksum_type.map(ChecksumType::from),
+        ..Default::default()
     }
 }
