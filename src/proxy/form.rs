@@ -159,7 +159,7 @@ pub async fn take_post_form(
             key: key.clone(),
             backend_bucket: p.backend_bucket.clone(),
         };
-        match access.gate(&caller, s3op, &facts, &p, probe).await? {
+        match access.gate(&caller.key, s3op, &facts, &p, probe).await? {
             Gate::Forward(after) => after,
             Gate::Answer(_) => return Err(S3Error::invalid_request("a POST upload is an upload")),
         }

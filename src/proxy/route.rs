@@ -117,7 +117,7 @@ pub async fn decide(
                 key: key.clone(),
                 backend_bucket: f.route.backend_bucket.clone().unwrap_or_default(),
             };
-            match access.gate(&caller, &s3op, &facts, &p, probe).await? {
+            match access.gate(&caller.key, &s3op, &facts, &p, probe).await? {
                 Gate::Forward(after) => f.after = after,
                 Gate::Answer(mut op) => {
                     op.payload = Some(verified.payload);
@@ -192,7 +192,7 @@ pub async fn decide(
             // store that cannot record it) refuses the request with nothing created
             let caller = &f.signed.as_ref().map(|s| s.caller.clone());
             let recorded = match caller {
-                Some(c) => access.create_bucket_acl(c, &facts, p).await,
+                Some(c) => access.create_bucket_acl(&c.key, &facts, p).await,
                 None => Ok(()),
             };
             if let Err(e) = recorded {
@@ -280,7 +280,7 @@ async fn create_bucket(
             }
             // the owner re-creating it with another ACL (RGW: 409 BucketAlreadyExists; the
             // backend never sees the ACL here, Osprey keeps it)
-            access.check_recreate(caller, facts, &p).await?;
+            access.check_recreate(&caller.key, facts, &p).await?;
         }
         let mut f = Forward::new(Route {
             backend,

@@ -17,6 +17,7 @@ use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
 
 use super::*;
 
+mod access;
 mod rows;
 mod schema;
 
@@ -504,30 +505,7 @@ impl Store for SqliteStore {
 
     async fn bucket_access(&self, tenant_id: &str, bucket: &str) -> Result<BucketAccessRow> {
         let (t, b) = (tenant_id.to_string(), bucket.to_string());
-        self.run(move |c, _| {
-            let mut row = c
-                .query_row(
-                    "SELECT acl, policy, public_access_block FROM bucket_access WHERE tenant_id = ? AND bucket = ?",
-                    [&t, &b],
-                    |r| {
-                        Ok(BucketAccessRow {
-                            acl: r.get(0)?,
-                            policy: r.get(1)?,
-                            public_access_block: r.get(2)?,
-                            object_records: false,
-                        })
-                    },
-                )
-                .optional()?
-                .unwrap_or_default();
-            row.object_records = c.query_row(
-                "SELECT EXISTS (SELECT 1 FROM object_access WHERE tenant_id = ? AND bucket = ?)",
-                [&t, &b],
-                |r| r.get(0),
-            )?;
-            Ok(row)
-        })
-        .await
+        self.run(move |c, _| access::bucket_access(c, &t, &b)).await
     }
 
     async fn put_bucket_access(
@@ -537,15 +515,8 @@ impl Store for SqliteStore {
         row: &BucketAccessRow,
     ) -> Result<()> {
         let (t, b, row) = (tenant_id.to_string(), bucket.to_string(), row.clone());
-        self.run(move |c, _| {
-            c.execute(
-                "INSERT INTO bucket_access (tenant_id, bucket, acl, policy, public_access_block) VALUES (?, ?, ?, ?, ?)
-                 ON CONFLICT (tenant_id, bucket) DO UPDATE SET acl = excluded.acl, policy = excluded.policy, public_access_block = excluded.public_access_block",
-                params![t, b, row.acl, row.policy, row.public_access_block],
-            )?;
-            Ok(())
-        })
-        .await
+        self.run(move |c, _| access::put_bucket_access(c, &t, &b, &row))
+            .await
     }
 
     async fn object_access(
@@ -555,45 +526,20 @@ impl Store for SqliteStore {
         key: &str,
     ) -> Result<Option<ObjectAccessRow>> {
         let (t, b, k) = (tenant_id.to_string(), bucket.to_string(), key.to_string());
-        self.run(move |c, _| {
-            Ok(c.query_row(
-                "SELECT access FROM object_access WHERE tenant_id = ? AND bucket = ? AND key = ?",
-                [&t, &b, &k],
-                |r| r.get::<_, String>(0),
-            )
-            .optional()?
-            .map(|access| ObjectAccessRow {
-                tenant_id: t.clone(),
-                bucket: b.clone(),
-                key: k.clone(),
-                access,
-            }))
-        })
-        .await
+        self.run(move |c, _| access::object_access(c, &t, &b, &k))
+            .await
     }
 
     async fn put_object_access(&self, row: &ObjectAccessRow) -> Result<()> {
         let row = row.clone();
-        self.run(move |c, _| {
-            c.execute(
-                "INSERT INTO object_access (tenant_id, bucket, key, access) VALUES (?, ?, ?, ?)
-                 ON CONFLICT (tenant_id, bucket, key) DO UPDATE SET access = excluded.access",
-                params![row.tenant_id, row.bucket, row.key, row.access],
-            )?;
-            Ok(())
-        })
-        .await
+        self.run(move |c, _| access::put_object_access(c, &row))
+            .await
     }
 
     async fn delete_object_access(&self, tenant_id: &str, bucket: &str, key: &str) -> Result<bool> {
         let (t, b, k) = (tenant_id.to_string(), bucket.to_string(), key.to_string());
-        self.run(move |c, _| {
-            Ok(c.execute(
-                "DELETE FROM object_access WHERE tenant_id = ? AND bucket = ? AND key = ?",
-                [t, b, k],
-            )? > 0)
-        })
-        .await
+        self.run(move |c, _| access::delete_object_access(c, &t, &b, &k))
+            .await
     }
 
     async fn put_identity(&self, id: &BackendIdentity) -> Result<()> {
