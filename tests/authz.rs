@@ -442,3 +442,97 @@ async fn s3capabilities_exclude_what_the_backends_cannot_do() {
         .await;
     assert_eq!(r.status, 404, "{}", r.text);
 }
+
+/// Cross-tenant grants in a `namespace = "global"` table go through the same evaluator on a
+/// backend that sees one identity (issue 11): carol (another org) names alice's bucket plainly,
+/// is refused without a grant and let in by one — and by nothing else. Before, another tenant's
+/// bucket on these kinds was an unknown name (404) whatever its ACL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn global_namespace_grants_cross_tenants_through_osprey() {
+    let cfg = LOCAL_CONFIG.replace(
+        "[routing.tables.standard]\n",
+        "[routing.tables.standard]\nnamespace = \"global\"\n",
+    );
+    assert!(cfg.contains("namespace = \"global\""));
+    let w = world(&cfg, "azg").await;
+    const ALICE: usize = 0;
+    const CAROL: usize = 4;
+    let b = w.bucket("shared");
+    w.ok(ALICE, w.req("PUT", &format!("/{b}")), &[], "create");
+    w.ok(
+        ALICE,
+        w.req("PUT", &format!("/{b}/private")).body("a only"),
+        &[],
+        "put private",
+    );
+    w.ok(
+        ALICE,
+        w.req("PUT", &format!("/{b}/shared")).body("for carol"),
+        &[],
+        "put shared",
+    );
+    // the name is taken across the global namespace
+    let r = w.send(CAROL, w.req("PUT", &format!("/{b}")), &[]);
+    assert_eq!(
+        r.code().as_deref(),
+        Some("BucketAlreadyExists"),
+        "{}",
+        r.text()
+    );
+    for (path, query) in [
+        (format!("/{b}/private"), ""),
+        (format!("/{b}/shared"), ""),
+        (format!("/{b}"), "list-type=2"),
+    ] {
+        let r = w.send(CAROL, w.req("GET", &path).query(query), &[]);
+        assert_eq!(r.status, 403, "{path} without a grant: {}", r.summary());
+    }
+    // alice grants carol READ on one object (by carol's canonical id, from her listing owner)
+    let carol_id = {
+        let r = w.ok(CAROL, w.req("GET", "/"), &[], "carol's ListBuckets");
+        raw::xml_value(&r.text(), "ID").expect("owner id")
+    };
+    let alice_id = {
+        let r = w.ok(ALICE, w.req("GET", "/"), &[], "alice's ListBuckets");
+        raw::xml_value(&r.text(), "ID").expect("owner id")
+    };
+    // grant headers replace the whole ACL (AWS): alice keeps FULL_CONTROL by granting it too
+    let grant = format!("id=\"{carol_id}\"");
+    let own = format!("id=\"{alice_id}\"");
+    w.ok(
+        ALICE,
+        w.req("PUT", &format!("/{b}/shared"))
+            .query("acl=")
+            .header("x-amz-grant-read", &grant)
+            .header("x-amz-grant-full-control", &own),
+        &["x-amz-grant-full-control", "x-amz-grant-read"],
+        "grant carol",
+    );
+    let r = w.ok(
+        CAROL,
+        w.req("GET", &format!("/{b}/shared")),
+        &[],
+        "carol reads the shared object",
+    );
+    assert_eq!(r.text(), "for carol");
+    let r = w.send(CAROL, w.req("GET", &format!("/{b}/private")), &[]);
+    assert_eq!(
+        r.status,
+        403,
+        "the other object stays alice's: {}",
+        r.summary()
+    );
+    let r = w.send(
+        CAROL,
+        w.req("PUT", &format!("/{b}/shared")).body("overwritten"),
+        &[],
+    );
+    assert_eq!(r.status, 403, "READ is not WRITE: {}", r.summary());
+    let r = w.ok(
+        ALICE,
+        w.req("GET", &format!("/{b}/shared")),
+        &[],
+        "alice reads",
+    );
+    assert_eq!(r.text(), "for carol");
+}
