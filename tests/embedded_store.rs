@@ -1341,8 +1341,8 @@ impl Env {
 
     async fn default_sse(&self, bucket: &str) {
         use aws_sdk_s3::types::{
-            ServerSideEncryption, ServerSideEncryptionByDefault,
-            ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
+            ServerSideEncryption, ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration,
+            ServerSideEncryptionRule,
         };
         let conf = ServerSideEncryptionConfiguration::builder()
             .rules(
@@ -1400,9 +1400,19 @@ async fn sse_s3_objects_are_encrypted_at_rest() {
             .send()
             .await
             .unwrap();
-    assert_eq!(put.server_side_encryption(), Some(&ServerSideEncryption::Aes256));
-    let md5 = format!("\"{}\"", hex::encode(<md5::Md5 as md5::Digest>::digest(&data)));
-    assert_eq!(put.e_tag(), Some(md5.as_str()), "ETag is the plaintext's MD5");
+    assert_eq!(
+        put.server_side_encryption(),
+        Some(&ServerSideEncryption::Aes256)
+    );
+    let md5 = format!(
+        "\"{}\"",
+        hex::encode(<md5::Md5 as md5::Digest>::digest(&data))
+    );
+    assert_eq!(
+        put.e_tag(),
+        Some(md5.as_str()),
+        "ETag is the plaintext's MD5"
+    );
     assert!(!e.plaintext_on_disk("sse"), "blob holds plaintext");
 
     let got =
@@ -1413,23 +1423,47 @@ async fn sse_s3_objects_are_encrypted_at_rest() {
             .send()
             .await
             .unwrap();
-    assert_eq!(got.server_side_encryption(), Some(&ServerSideEncryption::Aes256));
+    assert_eq!(
+        got.server_side_encryption(),
+        Some(&ServerSideEncryption::Aes256)
+    );
     assert_eq!(got.content_length(), Some(data.len() as i64));
     assert!(got.checksum_crc32().is_some());
-    assert_eq!(got.body.collect().await.unwrap().into_bytes().to_vec(), data);
-    let head = e.s3.head_object().bucket("sse").key("obj").send().await.unwrap();
-    assert_eq!(head.server_side_encryption(), Some(&ServerSideEncryption::Aes256));
+    assert_eq!(
+        got.body.collect().await.unwrap().into_bytes().to_vec(),
+        data
+    );
+    let head =
+        e.s3.head_object()
+            .bucket("sse")
+            .key("obj")
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(
+        head.server_side_encryption(),
+        Some(&ServerSideEncryption::Aes256)
+    );
     assert_eq!(head.content_length(), Some(data.len() as i64));
 
     let n = data.len();
     for (range, want) in [
         ("bytes=0-0".to_owned(), &data[..1]),
         (format!("bytes={}-{}", SEG - 1, SEG), &data[SEG - 1..=SEG]),
-        (format!("bytes={}-{}", SEG, 2 * SEG - 1), &data[SEG..2 * SEG]),
-        (format!("bytes=10-{}", 2 * SEG + 10), &data[10..=2 * SEG + 10]),
+        (
+            format!("bytes={}-{}", SEG, 2 * SEG - 1),
+            &data[SEG..2 * SEG],
+        ),
+        (
+            format!("bytes=10-{}", 2 * SEG + 10),
+            &data[10..=2 * SEG + 10],
+        ),
         (format!("bytes={}-", n - 1), &data[n - 1..]),
         ("bytes=-1300".to_owned(), &data[n - 1300..]),
-        (format!("bytes={}-{}", 3 * SEG - 5, n + 100), &data[3 * SEG - 5..]),
+        (
+            format!("bytes={}-{}", 3 * SEG - 5, n + 100),
+            &data[3 * SEG - 5..],
+        ),
     ] {
         assert_eq!(e.range("sse", "obj", &range).await, want, "{range}");
     }
@@ -1455,7 +1489,10 @@ async fn sse_s3_objects_are_encrypted_at_rest() {
             .send()
             .await
             .unwrap();
-    assert_eq!(put.server_side_encryption(), Some(&ServerSideEncryption::Aes256));
+    assert_eq!(
+        put.server_side_encryption(),
+        Some(&ServerSideEncryption::Aes256)
+    );
     assert!(!e.plaintext_on_disk("dflt"));
     assert_eq!(e.get("dflt", "k", None).await, data);
     // empty objects too
@@ -1466,7 +1503,13 @@ async fn sse_s3_objects_are_encrypted_at_rest() {
     e.bucket("plain").await;
     e.put("plain", "k", &data).await;
     assert!(e.plaintext_on_disk("plain"));
-    let got = e.s3.get_object().bucket("plain").key("k").send().await.unwrap();
+    let got =
+        e.s3.get_object()
+            .bucket("plain")
+            .key("k")
+            .send()
+            .await
+            .unwrap();
     assert_eq!(got.server_side_encryption(), None);
 
     // versions keep their encryption
@@ -1506,7 +1549,10 @@ async fn sse_s3_copies_follow_the_destination() {
             .await
             .unwrap();
     assert_eq!(out.server_side_encryption(), None);
-    assert!(e.plaintext_on_disk("plain"), "decrypted into the plain bucket");
+    assert!(
+        e.plaintext_on_disk("plain"),
+        "decrypted into the plain bucket"
+    );
     assert_eq!(e.get("plain", "copy", None).await, data);
 
     let out =
@@ -1517,7 +1563,10 @@ async fn sse_s3_copies_follow_the_destination() {
             .send()
             .await
             .unwrap();
-    assert_eq!(out.server_side_encryption(), Some(&ServerSideEncryption::Aes256));
+    assert_eq!(
+        out.server_side_encryption(),
+        Some(&ServerSideEncryption::Aes256)
+    );
     assert_eq!(e.get("enc", "back", None).await, data);
     assert!(!e.plaintext_on_disk("enc"));
 
@@ -1531,32 +1580,41 @@ async fn sse_s3_copies_follow_the_destination() {
             .send()
             .await
             .unwrap();
-    assert_eq!(out.server_side_encryption(), Some(&ServerSideEncryption::Aes256));
-    assert_eq!(e.range("plain", "copy", "bytes=100-70000").await, &data[100..=70000]);
+    assert_eq!(
+        out.server_side_encryption(),
+        Some(&ServerSideEncryption::Aes256)
+    );
+    assert_eq!(
+        e.range("plain", "copy", "bytes=100-70000").await,
+        &data[100..=70000]
+    );
 }
 
 #[tokio::test]
 async fn sse_s3_multipart_upload() {
     use aws_sdk_s3::types::ServerSideEncryption;
     let e = env_keyed(Some(SSE_KEY)).await;
-    e.bucket("mp").await;
-    e.default_sse("mp").await;
+    e.bucket("mpu-sse").await;
+    e.default_sse("mpu-sse").await;
     let src = sse_plaintext(3 * SEG + 5);
-    e.put("mp", "src", &src).await;
+    e.put("mpu-sse", "src", &src).await;
     let up =
         e.s3.create_multipart_upload()
-            .bucket("mp")
+            .bucket("mpu-sse")
             .key("big")
             .server_side_encryption(ServerSideEncryption::Aes256)
             .send()
             .await
             .unwrap();
-    assert_eq!(up.server_side_encryption(), Some(&ServerSideEncryption::Aes256));
+    assert_eq!(
+        up.server_side_encryption(),
+        Some(&ServerSideEncryption::Aes256)
+    );
     let id = up.upload_id().unwrap().to_owned();
     let part1 = sse_plaintext(5 * MIB + 3);
     let p1 =
         e.s3.upload_part()
-            .bucket("mp")
+            .bucket("mpu-sse")
             .key("big")
             .upload_id(&id)
             .part_number(1)
@@ -1564,34 +1622,45 @@ async fn sse_s3_multipart_upload() {
             .send()
             .await
             .unwrap();
-    assert_eq!(p1.server_side_encryption(), Some(&ServerSideEncryption::Aes256));
+    assert_eq!(
+        p1.server_side_encryption(),
+        Some(&ServerSideEncryption::Aes256)
+    );
     // part 2 copied from an encrypted source, across its segment boundaries
     let (a, b) = (SEG - 10, 2 * SEG + 20);
     let p2 =
         e.s3.upload_part_copy()
-            .bucket("mp")
+            .bucket("mpu-sse")
             .key("big")
             .upload_id(&id)
             .part_number(2)
-            .copy_source("mp/src")
+            .copy_source("mpu-sse/src")
             .copy_source_range(format!("bytes={a}-{b}"))
             .send()
             .await
             .unwrap();
     let part2 = &src[a..=b];
-    let uploads = e._dir.path().join("data/mp/uploads").join(&id);
+    let uploads = e._dir.path().join("data/mpu-sse/uploads").join(&id);
     for f in std::fs::read_dir(&uploads).unwrap() {
         let bytes = std::fs::read(f.unwrap().path()).unwrap();
-        assert!(!bytes.windows(16).any(|w| w == b"PLAINTEXT-MARKER"), "part stored in plaintext");
+        assert!(
+            !bytes.windows(16).any(|w| w == b"PLAINTEXT-MARKER"),
+            "part stored in plaintext"
+        );
     }
     let done =
         e.s3.complete_multipart_upload()
-            .bucket("mp")
+            .bucket("mpu-sse")
             .key("big")
             .upload_id(&id)
             .multipart_upload(
                 CompletedMultipartUpload::builder()
-                    .parts(CompletedPart::builder().part_number(1).e_tag(p1.e_tag().unwrap()).build())
+                    .parts(
+                        CompletedPart::builder()
+                            .part_number(1)
+                            .e_tag(p1.e_tag().unwrap())
+                            .build(),
+                    )
                     .parts(
                         CompletedPart::builder()
                             .part_number(2)
@@ -1603,25 +1672,38 @@ async fn sse_s3_multipart_upload() {
             .send()
             .await
             .unwrap();
-    assert_eq!(done.server_side_encryption(), Some(&ServerSideEncryption::Aes256));
-    assert!(!e.plaintext_on_disk("mp"));
+    assert_eq!(
+        done.server_side_encryption(),
+        Some(&ServerSideEncryption::Aes256)
+    );
+    assert!(!e.plaintext_on_disk("mpu-sse"));
     let mut whole = part1.clone();
     whole.extend_from_slice(part2);
-    assert_eq!(e.get("mp", "big", None).await, whole);
+    assert_eq!(e.get("mpu-sse", "big", None).await, whole);
     for (n, want) in [(1, &part1[..]), (2, part2)] {
         let got =
             e.s3.get_object()
-                .bucket("mp")
+                .bucket("mpu-sse")
                 .key("big")
                 .part_number(n)
                 .send()
                 .await
                 .unwrap();
-        assert_eq!(got.server_side_encryption(), Some(&ServerSideEncryption::Aes256));
-        assert_eq!(got.body.collect().await.unwrap().into_bytes().to_vec(), want, "part {n}");
+        assert_eq!(
+            got.server_side_encryption(),
+            Some(&ServerSideEncryption::Aes256)
+        );
+        assert_eq!(
+            got.body.collect().await.unwrap().into_bytes().to_vec(),
+            want,
+            "part {n}"
+        );
     }
     let cross = format!("bytes={}-{}", part1.len() - 7, part1.len() + 7);
-    assert_eq!(e.range("mp", "big", &cross).await, &whole[part1.len() - 7..=part1.len() + 7]);
+    assert_eq!(
+        e.range("mpu-sse", "big", &cross).await,
+        &whole[part1.len() - 7..=part1.len() + 7]
+    );
 }
 
 #[tokio::test]
@@ -1639,7 +1721,10 @@ async fn sse_requests_without_a_key_or_other_kinds_are_refused() {
             .await
             .unwrap_err();
     assert_eq!(code(&err), "NotImplemented");
-    let msg = err.as_service_error().and_then(|s| s.message()).unwrap_or("");
+    let msg = err
+        .as_service_error()
+        .and_then(|s| s.message())
+        .unwrap_or("");
     assert!(msg.contains("without an encryption key"), "{msg}");
     // a default encryption is stored, but no plaintext is written under it
     e.default_sse("nokey").await;
@@ -1665,7 +1750,10 @@ async fn sse_requests_without_a_key_or_other_kinds_are_refused() {
             .await
             .unwrap_err();
     assert_eq!(code(&err), "NotImplemented");
-    let msg = err.as_service_error().and_then(|s| s.message()).unwrap_or("");
+    let msg = err
+        .as_service_error()
+        .and_then(|s| s.message())
+        .unwrap_or("");
     assert!(msg.contains("SSE-KMS"), "{msg}");
 }
 
@@ -1673,24 +1761,40 @@ async fn sse_requests_without_a_key_or_other_kinds_are_refused() {
 async fn sse_tampered_blobs_never_return_wrong_bytes() {
     use aws_sdk_s3::types::ServerSideEncryption;
     let e = env_keyed(Some(SSE_KEY)).await;
-    e.bucket("t").await;
-    e.default_sse("t").await;
-    e.put("t", "small", b"a small secret").await;
-    let blob_dir = e._dir.path().join("data/t/blob");
+    e.bucket("tamper").await;
+    e.default_sse("tamper").await;
+    e.put("tamper", "small", b"a small secret").await;
+    let blob_dir = e._dir.path().join("data/tamper/blob");
     let flip = |offset: usize| {
-        let path = std::fs::read_dir(&blob_dir).unwrap().next().unwrap().unwrap().path();
+        let path = std::fs::read_dir(&blob_dir)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
         let mut bytes = std::fs::read(&path).unwrap();
         bytes[offset] ^= 0x01;
         std::fs::write(&path, bytes).unwrap();
     };
     flip(3);
-    let err = e.s3.get_object().bucket("t").key("small").send().await.unwrap_err();
+    let err =
+        e.s3.get_object()
+            .bucket("tamper")
+            .key("small")
+            .send()
+            .await
+            .unwrap_err();
     assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(500));
 
-    e.s3.delete_object().bucket("t").key("small").send().await.unwrap();
+    e.s3.delete_object()
+        .bucket("tamper")
+        .key("small")
+        .send()
+        .await
+        .unwrap();
     let data = sse_plaintext(3 * SEG);
     e.s3.put_object()
-        .bucket("t")
+        .bucket("tamper")
         .key("big")
         .server_side_encryption(ServerSideEncryption::Aes256)
         .body(ByteStream::from(data.clone()))
@@ -1698,16 +1802,19 @@ async fn sse_tampered_blobs_never_return_wrong_bytes() {
         .await
         .unwrap();
     flip(SEG + 100); // in the second segment
-    // the first segment is intact: the body starts, then fails instead of sending bad bytes
-    match e.s3.get_object().bucket("t").key("big").send().await {
+                     // the first segment is intact: the body starts, then fails instead of sending bad bytes
+    match e.s3.get_object().bucket("tamper").key("big").send().await {
         Err(_) => {}
-        Ok(out) => assert!(out.body.collect().await.is_err(), "tampered data was returned"),
+        Ok(out) => assert!(
+            out.body.collect().await.is_err(),
+            "tampered data was returned"
+        ),
     }
     // a range within the intact segment still reads
-    assert_eq!(e.range("t", "big", "bytes=0-99").await, &data[..100]);
+    assert_eq!(e.range("tamper", "big", "bytes=0-99").await, &data[..100]);
     let err =
         e.s3.get_object()
-            .bucket("t")
+            .bucket("tamper")
             .key("big")
             .range(format!("bytes={}-{}", SEG + 1, SEG + 2))
             .send()

@@ -150,8 +150,8 @@ impl LocalServer {
         let store = tokio::task::spawn_blocking(move || {
             Store::open(&root).map(|s| s.with_sse_key(encryption_key.as_ref()))
         })
-            .await
-            .map_err(io::Error::other)??;
+        .await
+        .map_err(io::Error::other)??;
         let store = Arc::new(store);
 
         // Crash debris (blobs no sidecar references) is removed in the background: the sweep

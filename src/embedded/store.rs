@@ -588,7 +588,8 @@ impl Store {
             let n = match (sink.as_plain(), &part.sse) {
                 (Some(out), None) => io::copy(&mut src, out).map_err(internal)?,
                 _ => {
-                    let mut r = self.plain_reader(part.sse.as_ref(), src, part.size, 0, part.size)?;
+                    let mut r =
+                        self.plain_reader(part.sse.as_ref(), src, part.size, 0, part.size)?;
                     io::copy(&mut r, &mut sink).map_err(internal)?
                 }
             };

@@ -441,7 +441,10 @@ fn copy_hashing(
         out.write_all(&buf[..n]).map_err(internal)?;
         left -= n as u64;
     }
-    out.finish().map_err(internal)?.sync_all().map_err(internal)?;
+    out.finish()
+        .map_err(internal)?
+        .sync_all()
+        .map_err(internal)?;
     Ok(Received {
         tmp,
         size: len,

@@ -520,7 +520,8 @@ impl LocalS3 {
             let n = match (sink.as_plain(), &src.sse) {
                 (Some(out), None) => io::copy(&mut file, out).map_err(internal)?,
                 _ => {
-                    let mut r = store.plain_reader(src.sse.as_ref(), file, src.size, 0, src.size)?;
+                    let mut r =
+                        store.plain_reader(src.sse.as_ref(), file, src.size, 0, src.size)?;
                     io::copy(&mut r, &mut sink).map_err(internal)?
                 }
             };

@@ -1,13 +1,14 @@
 //! SSE-S3 request handling of the embedded store: which writes are encrypted, the response
 //! header, and decrypting GET bodies (the on-disk format is `store/sse.rs`).
 
-use super::*;
 use super::super::store::{
     segment_offset, segment_plain_len, ObjectCipher, SseMeta, AES256, NO_KEY_MESSAGE, SSE_TAG_LEN,
 };
+use super::*;
 
 /// `x-amz-server-side-encryption: aws:kms` / `aws:kms:dsse`: there is no KMS behind the store.
-const KMS_MESSAGE: &str = "SSE-KMS (aws:kms, aws:kms:dsse) is not supported by the embedded store; use AES256 (SSE-S3)";
+const KMS_MESSAGE: &str =
+    "SSE-KMS (aws:kms, aws:kms:dsse) is not supported by the embedded store; use AES256 (SSE-S3)";
 
 /// `x-amz-server-side-encryption-customer-*`: the store keeps no customer keys.
 const SSE_C_MESSAGE: &str = "SSE-C (customer-provided encryption keys) is not supported by the embedded store; use AES256 (SSE-S3)";

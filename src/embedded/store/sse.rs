@@ -178,13 +178,21 @@ impl ObjectCipher {
 
     /// Reads segment `idx` of an object of `size` plaintext bytes from `src` (positioned at the
     /// segment's start) and returns its plaintext.
-    pub(crate) fn read_segment(&self, src: &mut impl Read, idx: u64, size: u64) -> io::Result<Vec<u8>> {
+    pub(crate) fn read_segment(
+        &self,
+        src: &mut impl Read,
+        idx: u64,
+        size: u64,
+    ) -> io::Result<Vec<u8>> {
         let seg = self.segment();
         let plain = segment_plain_len(idx, size, seg);
         let mut buf = vec![0u8; usize::try_from(plain + TAG_LEN).map_err(io::Error::other)?];
         src.read_exact(&mut buf).map_err(|e| {
             if e.kind() == io::ErrorKind::UnexpectedEof {
-                io::Error::new(io::ErrorKind::InvalidData, "encrypted object data is truncated")
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "encrypted object data is truncated",
+                )
             } else {
                 e
             }
@@ -194,8 +202,17 @@ impl ObjectCipher {
     }
 
     /// Decrypts one segment already read (`plain_len(idx) + TAG_LEN` bytes).
-    pub(crate) fn open_segment(&self, idx: u64, size: u64, mut buf: Vec<u8>) -> io::Result<Vec<u8>> {
-        self.open(idx, idx + 1 == segment_count(size, self.segment()), &mut buf)?;
+    pub(crate) fn open_segment(
+        &self,
+        idx: u64,
+        size: u64,
+        mut buf: Vec<u8>,
+    ) -> io::Result<Vec<u8>> {
+        self.open(
+            idx,
+            idx + 1 == segment_count(size, self.segment()),
+            &mut buf,
+        )?;
         Ok(buf)
     }
 }
@@ -291,6 +308,7 @@ impl<W: Write> SealWriter<W> {
 
     /// Seals the last segment and returns the inner writer.
     pub(crate) fn finish(mut self) -> io::Result<W> {
+        self.scratch.clear();
         self.sealer.finish(&mut self.scratch)?;
         self.inner.write_all(&self.scratch)?;
         Ok(self.inner)
@@ -526,11 +544,15 @@ mod tests {
                 (5, 2 * SEG + 3),
                 (7, 0),
             ] {
-                let mut r = OpenReader::new(cipher.clone(), Cursor::new(&blob), n, start, len)
-                    .unwrap();
+                let mut r =
+                    OpenReader::new(cipher.clone(), Cursor::new(&blob), n, start, len).unwrap();
                 let mut got = Vec::new();
                 r.read_to_end(&mut got).unwrap();
-                assert_eq!(got, &data[start as usize..(start + len) as usize], "{start}+{len}");
+                assert_eq!(
+                    got,
+                    &data[start as usize..(start + len) as usize],
+                    "{start}+{len}"
+                );
             }
         }
     }
@@ -542,9 +564,14 @@ mod tests {
             let data = vec![7u8; size];
             let (meta, blob) = sealed(&key, &data, 4096);
             assert_eq!(blob.len() as u64, stored_len(size as u64, SEG));
-            let mut r =
-                OpenReader::new(key.open(&meta).unwrap(), Cursor::new(&blob), size as u64, 0, size as u64)
-                    .unwrap();
+            let mut r = OpenReader::new(
+                key.open(&meta).unwrap(),
+                Cursor::new(&blob),
+                size as u64,
+                0,
+                size as u64,
+            )
+            .unwrap();
             let mut got = Vec::new();
             r.read_to_end(&mut got).unwrap();
             assert_eq!(got, data);
