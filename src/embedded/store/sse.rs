@@ -331,13 +331,14 @@ impl<W: Write> Write for SealWriter<W> {
 /// Where object data is written: as it is, or sealed.
 pub(crate) enum Sink<W: Write> {
     Plain(W),
-    Sealed(SealWriter<W>),
+    /// Boxed: the AES key schedule makes the writer ~1 KiB.
+    Sealed(Box<SealWriter<W>>),
 }
 
 impl<W: Write> Sink<W> {
     pub(crate) fn new(inner: W, seal: Option<ObjectCipher>) -> Self {
         match seal {
-            Some(c) => Self::Sealed(SealWriter::new(c, inner)),
+            Some(c) => Self::Sealed(Box::new(SealWriter::new(c, inner))),
             None => Self::Plain(inner),
         }
     }
@@ -353,7 +354,7 @@ impl<W: Write> Sink<W> {
     pub(crate) fn finish(self) -> io::Result<W> {
         match self {
             Self::Plain(w) => Ok(w),
-            Self::Sealed(s) => s.finish(),
+            Self::Sealed(s) => (*s).finish(),
         }
     }
 }
