@@ -563,10 +563,9 @@ impl Store {
         Ok(parts)
     }
 
-    /// Concatenates the parts' plaintext into a new temp file, sealed under `seal` when given
-    /// (parts of an encrypted upload are decrypted and the object re-encrypted as one segment
-    /// stream, so Range GETs need no part table). Without encryption the kernel copies
-    /// (`copy_file_range` where the OS has it). `NoSuchUpload` if the upload is aborted meanwhile.
+    /// Concatenates the parts' plaintext into a new temp file, sealed under `seal` if given (one
+    /// segment stream, so ranges need no part table); without SSE the kernel copies
+    /// (`copy_file_range`). `NoSuchUpload` if the upload is aborted meanwhile.
     pub(crate) fn assemble(
         &self,
         bucket: &str,
