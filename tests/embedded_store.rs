@@ -1822,3 +1822,97 @@ async fn sse_tampered_blobs_never_return_wrong_bytes() {
             .unwrap_err();
     assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(500));
 }
+
+fn client_for(addr: std::net::SocketAddr) -> Client {
+    let conf = aws_sdk_s3::config::Builder::new()
+        .endpoint_url(format!("http://{addr}"))
+        .region(Region::new(REGION))
+        .credentials_provider(Credentials::new(AK, SK, None, None, "test"))
+        .force_path_style(true)
+        .behavior_version_latest()
+        .build();
+    Client::from_conf(conf)
+}
+
+#[tokio::test]
+async fn sse_data_directories_across_restarts() {
+    use aws_sdk_s3::types::ServerSideEncryption;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("data");
+    let start = |key: Option<[u8; 32]>| {
+        let root = root.clone();
+        async move {
+            LocalServer::start_with_key(&root, AK, SK, REGION, LocalOptions::default(), key)
+                .await
+                .unwrap()
+        }
+    };
+    let body = |c: Client, key: &'static str| async move {
+        let out = c.get_object().bucket("keep").key(key).send().await?;
+        Ok::<_, SdkError<_, _>>(out.body.collect().await.unwrap().into_bytes().to_vec())
+    };
+
+    // written before the store had a key: read unchanged once it has one
+    let s = start(None).await;
+    let c = client_for(s.addr());
+    c.create_bucket().bucket("keep").send().await.unwrap();
+    c.put_object()
+        .bucket("keep")
+        .key("old")
+        .body(ByteStream::from_static(b"written before SSE"))
+        .send()
+        .await
+        .unwrap();
+    s.shutdown().await;
+
+    let s = start(Some(SSE_KEY)).await;
+    let c = client_for(s.addr());
+    assert_eq!(body(c.clone(), "old").await.unwrap(), b"written before SSE");
+    c.put_object()
+        .bucket("keep")
+        .key("new")
+        .server_side_encryption(ServerSideEncryption::Aes256)
+        .body(ByteStream::from_static(b"written under SSE"))
+        .send()
+        .await
+        .unwrap();
+    s.shutdown().await;
+
+    // without the key: plain objects still read, encrypted ones answer 500 with the reason
+    let s = start(None).await;
+    let c = client_for(s.addr());
+    assert_eq!(body(c.clone(), "old").await.unwrap(), b"written before SSE");
+    let head = c
+        .head_object()
+        .bucket("keep")
+        .key("new")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        head.server_side_encryption(),
+        Some(&ServerSideEncryption::Aes256)
+    );
+    let err = body(c.clone(), "new").await.unwrap_err();
+    assert_eq!(code(&err), "InternalError");
+    let msg = err
+        .as_service_error()
+        .and_then(|s| s.message())
+        .unwrap_or("");
+    assert!(msg.contains("without its encryption key"), "{msg}");
+    s.shutdown().await;
+
+    // under another key: refused, never garbage
+    let s = start(Some([7; 32])).await;
+    let c = client_for(s.addr());
+    let err = body(c.clone(), "new").await.unwrap_err();
+    assert_eq!(code(&err), "InternalError");
+    s.shutdown().await;
+
+    let s = start(Some(SSE_KEY)).await;
+    assert_eq!(
+        body(client_for(s.addr()), "new").await.unwrap(),
+        b"written under SSE"
+    );
+    s.shutdown().await;
+}
