@@ -2033,3 +2033,70 @@ async fn sse_s3_through_the_gateway() {
         );
     }
 }
+
+/// Lifecycle expiry removes encrypted objects (sidecar and blob) like any other.
+#[tokio::test]
+async fn sse_objects_expire_by_lifecycle() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = LocalOptions {
+        lifecycle_interval: Duration::from_millis(200),
+        lifecycle_day: Duration::from_secs(1),
+    };
+    let server = LocalServer::start_with_key(
+        &dir.path().join("data"),
+        AK,
+        SK,
+        REGION,
+        options,
+        Some(SSE_KEY),
+    )
+    .await
+    .unwrap();
+    let e = Env {
+        s3: client_for(server.addr()),
+        _dir: dir,
+        server,
+    };
+    e.bucket("life-sse").await;
+    e.default_sse("life-sse").await;
+    e.s3.put_bucket_lifecycle_configuration()
+        .bucket("life-sse")
+        .lifecycle_configuration(
+            BucketLifecycleConfiguration::builder()
+                .rules(
+                    LifecycleRule::builder()
+                        .id("all")
+                        .status(ExpirationStatus::Enabled)
+                        .filter(LifecycleRuleFilter::builder().prefix("").build())
+                        .expiration(LifecycleExpiration::builder().days(1).build())
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    e.put("life-sse", "k", &sse_plaintext(SEG + 1)).await;
+    assert_eq!(e.blob_files("life-sse").len(), 1);
+    assert!(!e.plaintext_on_disk("life-sse"));
+    let mut gone = false;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let l =
+            e.s3.list_objects_v2()
+                .bucket("life-sse")
+                .send()
+                .await
+                .unwrap();
+        if l.key_count() == Some(0) && e.blob_files("life-sse").is_empty() {
+            gone = true;
+            break;
+        }
+    }
+    assert!(
+        gone,
+        "the encrypted object should have expired with its blob"
+    );
+}
