@@ -401,38 +401,50 @@ async fn bad_acls_and_policies_are_refused_precisely() {
     );
 }
 
-/// s3capabilities tells OSE what the tenant's backends cannot do: every operation the local
-/// profile declares unsupported is excluded whole (before issue 11 only the built-in list was
-/// sent, and OSE offered tagging and versioning on the embedded store).
+/// s3capabilities tells OSE what the tenant's backends cannot do (issue 11): every operation a
+/// configured backend's profile declares unsupported is excluded whole (the `ceph-rgw` profile:
+/// RGW 16 has no GetObjectAttributes), and with `?tenant_id=` only the backends that tenant's
+/// table uses count — a quick-start tenant on the embedded store is offered it. Before, only the
+/// built-in list was sent, whatever the backends.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s3capabilities_exclude_what_the_backends_cannot_do() {
-    let o = Osprey::start(LOCAL_CONFIG);
+    real::ceph_rgw();
+    let cfg = LOCAL_CONFIG.replace(
+        "[routing]\n",
+        "[[backends]]\nname = \"ceph\"\nkind = \"ceph-rgw\"\nendpoint = \"http://127.0.0.1:7480\"\naccess_key = \"ADMINKEY\"\nsecret_key = \"ADMINSECRET\"\nregion = \"default\"\n[routing]\n",
+    ) + "[routing.tables.rgw]\nrules = [ { buckets = \"*\", backend = \"ceph\" } ]\n[[routing.tenants]]\nmatch = { tenant_name = \"on-rgw-*\" }\ntable = \"rgw\"\n";
+    let o = Osprey::start(&cfg);
     let osis = Osis::new(o.osis());
-    let profile: toml::Value =
-        toml::from_str(include_str!("../backends/local/profile.toml")).unwrap();
-    let unsupported: Vec<&str> = profile["unsupported_operations"]
-        .as_array()
-        .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
-        .unwrap_or_default();
-    let t = osis.tenant("caps", "caps-org").await;
-    for path in [
-        "/api/v1/s3capabilities".to_string(),
-        format!("/api/v1/s3capabilities?tenant_id={t}"),
-    ] {
-        let r = osis.admin("GET", &path, None).await;
-        assert_eq!(r.status, 200, "{}", r.text);
-        let doc = r.json();
-        let ex = doc["exclusions"].as_object().expect("exclusions");
-        // the built-in list is still there
-        assert!(ex.contains_key("select_object_content"), "{doc}");
-        for op in &unsupported {
-            assert_eq!(
-                ex.get(*op),
-                Some(&serde_json::json!({"all": true})),
-                "{path}: {op} in {doc}"
-            );
+    let on_local = osis.tenant("caps-local", "caps-org-local").await;
+    let on_rgw = osis.tenant("on-rgw-caps", "caps-org-rgw").await;
+    let excluded = |doc: &serde_json::Value, op: &str| {
+        doc["exclusions"].get(op) == Some(&serde_json::json!({"all": true}))
+    };
+    let get = |path: String| {
+        let osis = &osis;
+        async move {
+            let r = osis.admin("GET", &path, None).await;
+            assert_eq!(r.status, 200, "{path}: {}", r.text);
+            r.json()
         }
-    }
+    };
+    let all = get("/api/v1/s3capabilities".into()).await;
+    assert!(
+        excluded(&all, "select_object_content"),
+        "the built-in list stays: {all}"
+    );
+    assert!(
+        excluded(&all, "get_object_attributes"),
+        "a configured backend lacks it: {all}"
+    );
+    let rgw = get(format!("/api/v1/s3capabilities?tenant_id={on_rgw}")).await;
+    assert!(excluded(&rgw, "get_object_attributes"), "{rgw}");
+    let local = get(format!("/api/v1/s3capabilities?tenant_id={on_local}")).await;
+    assert!(
+        !excluded(&local, "get_object_attributes"),
+        "the embedded store has it: {local}"
+    );
+    assert!(excluded(&local, "select_object_content"), "{local}");
     let r = osis
         .admin(
             "GET",

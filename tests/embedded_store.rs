@@ -1279,3 +1279,824 @@ async fn repeated_complete_multipart_upload_answers_again() {
         .unwrap_err();
     assert_eq!(code(&other), "NoSuchUpload");
 }
+
+// ----- SSE-S3 at rest (issue 11) -------------------------------------------------------------
+
+const SSE_KEY: [u8; 32] = [42; 32];
+/// Segment size of the encrypted layout (store/sse.rs `SEGMENT_SIZE`).
+const SEG: usize = 64 * 1024;
+
+async fn env_keyed(key: Option<[u8; 32]>) -> Env {
+    let dir = tempfile::tempdir().unwrap();
+    let server = LocalServer::start_with_key(
+        &dir.path().join("data"),
+        AK,
+        SK,
+        REGION,
+        LocalOptions::default(),
+        key,
+    )
+    .await
+    .unwrap();
+    let conf = aws_sdk_s3::config::Builder::new()
+        .endpoint_url(format!("http://{}", server.addr()))
+        .region(Region::new(REGION))
+        .credentials_provider(Credentials::new(AK, SK, None, None, "test"))
+        .force_path_style(true)
+        .behavior_version_latest()
+        .build();
+    Env {
+        _dir: dir,
+        server,
+        s3: Client::from_conf(conf),
+    }
+}
+
+/// Recognisable plaintext: a marker and a counter, so any plaintext run on disk is found.
+fn sse_plaintext(len: usize) -> Vec<u8> {
+    let mut v = Vec::with_capacity(len + 64);
+    let mut i = 0u64;
+    while v.len() < len {
+        v.extend_from_slice(format!("PLAINTEXT-MARKER-{i:08}|").as_bytes());
+        i += 1;
+    }
+    v.truncate(len);
+    v
+}
+
+impl Env {
+    fn blob_files(&self, bucket: &str) -> Vec<Vec<u8>> {
+        let dir = self._dir.path().join("data").join(bucket).join("blob");
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| std::fs::read(e.unwrap().path()).unwrap())
+            .collect()
+    }
+
+    fn plaintext_on_disk(&self, bucket: &str) -> bool {
+        self.blob_files(bucket)
+            .iter()
+            .any(|b| b.windows(16).any(|w| w == b"PLAINTEXT-MARKER"))
+    }
+
+    async fn default_sse(&self, bucket: &str) {
+        use aws_sdk_s3::types::{
+            ServerSideEncryption, ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration,
+            ServerSideEncryptionRule,
+        };
+        let conf = ServerSideEncryptionConfiguration::builder()
+            .rules(
+                ServerSideEncryptionRule::builder()
+                    .apply_server_side_encryption_by_default(
+                        ServerSideEncryptionByDefault::builder()
+                            .sse_algorithm(ServerSideEncryption::Aes256)
+                            .build()
+                            .unwrap(),
+                    )
+                    .build(),
+            )
+            .build()
+            .unwrap();
+        self.s3
+            .put_bucket_encryption()
+            .bucket(bucket)
+            .server_side_encryption_configuration(conf)
+            .send()
+            .await
+            .unwrap();
+    }
+
+    async fn range(&self, bucket: &str, key: &str, range: &str) -> Vec<u8> {
+        let out = self
+            .s3
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .range(range)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            out.server_side_encryption(),
+            Some(&aws_sdk_s3::types::ServerSideEncryption::Aes256)
+        );
+        out.body.collect().await.unwrap().into_bytes().to_vec()
+    }
+}
+
+#[tokio::test]
+async fn sse_s3_objects_are_encrypted_at_rest() {
+    use aws_sdk_s3::types::ServerSideEncryption;
+    let e = env_keyed(Some(SSE_KEY)).await;
+    e.bucket("sse").await;
+    let data = sse_plaintext(3 * SEG + 1234);
+    let put =
+        e.s3.put_object()
+            .bucket("sse")
+            .key("obj")
+            .server_side_encryption(ServerSideEncryption::Aes256)
+            .checksum_algorithm(ChecksumAlgorithm::Crc32)
+            .body(ByteStream::from(data.clone()))
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(
+        put.server_side_encryption(),
+        Some(&ServerSideEncryption::Aes256)
+    );
+    let md5 = format!(
+        "\"{}\"",
+        hex::encode(<md5::Md5 as md5::Digest>::digest(&data))
+    );
+    assert_eq!(
+        put.e_tag(),
+        Some(md5.as_str()),
+        "ETag is the plaintext's MD5"
+    );
+    assert!(!e.plaintext_on_disk("sse"), "blob holds plaintext");
+
+    let got =
+        e.s3.get_object()
+            .bucket("sse")
+            .key("obj")
+            .checksum_mode(ChecksumMode::Enabled)
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(
+        got.server_side_encryption(),
+        Some(&ServerSideEncryption::Aes256)
+    );
+    assert_eq!(got.content_length(), Some(data.len() as i64));
+    assert!(got.checksum_crc32().is_some());
+    assert_eq!(
+        got.body.collect().await.unwrap().into_bytes().to_vec(),
+        data
+    );
+    let head =
+        e.s3.head_object()
+            .bucket("sse")
+            .key("obj")
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(
+        head.server_side_encryption(),
+        Some(&ServerSideEncryption::Aes256)
+    );
+    assert_eq!(head.content_length(), Some(data.len() as i64));
+
+    let n = data.len();
+    for (range, want) in [
+        ("bytes=0-0".to_owned(), &data[..1]),
+        (format!("bytes={}-{}", SEG - 1, SEG), &data[SEG - 1..=SEG]),
+        (
+            format!("bytes={}-{}", SEG, 2 * SEG - 1),
+            &data[SEG..2 * SEG],
+        ),
+        (
+            format!("bytes=10-{}", 2 * SEG + 10),
+            &data[10..=2 * SEG + 10],
+        ),
+        (format!("bytes={}-", n - 1), &data[n - 1..]),
+        ("bytes=-1300".to_owned(), &data[n - 1300..]),
+        (
+            format!("bytes={}-{}", 3 * SEG - 5, n + 100),
+            &data[3 * SEG - 5..],
+        ),
+    ] {
+        assert_eq!(e.range("sse", "obj", &range).await, want, "{range}");
+    }
+    let etag = head.e_tag().unwrap().to_owned();
+    let err =
+        e.s3.get_object()
+            .bucket("sse")
+            .key("obj")
+            .if_none_match(&etag)
+            .send()
+            .await
+            .unwrap_err();
+    assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(304));
+
+    // the bucket's default encryption, no header
+    e.bucket("dflt").await;
+    e.default_sse("dflt").await;
+    let put =
+        e.s3.put_object()
+            .bucket("dflt")
+            .key("k")
+            .body(ByteStream::from(data.clone()))
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(
+        put.server_side_encryption(),
+        Some(&ServerSideEncryption::Aes256)
+    );
+    assert!(!e.plaintext_on_disk("dflt"));
+    assert_eq!(e.get("dflt", "k", None).await, data);
+    // empty objects too
+    e.put("dflt", "empty", b"").await;
+    assert_eq!(e.get("dflt", "empty", None).await, b"");
+
+    // an unencrypted bucket stays plaintext, and reports no encryption
+    e.bucket("plain").await;
+    e.put("plain", "k", &data).await;
+    assert!(e.plaintext_on_disk("plain"));
+    let got =
+        e.s3.get_object()
+            .bucket("plain")
+            .key("k")
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(got.server_side_encryption(), None);
+
+    // versions keep their encryption
+    e.versioning("dflt", BucketVersioningStatus::Enabled).await;
+    let v1 = e.put("dflt", "v", b"first version").await.unwrap();
+    e.put("dflt", "v", b"second version").await;
+    assert_eq!(e.get("dflt", "v", Some(&v1)).await, b"first version");
+    assert_eq!(e.get("dflt", "v", None).await, b"second version");
+    let attrs =
+        e.s3.get_object_attributes()
+            .bucket("dflt")
+            .key("k")
+            .object_attributes(ObjectAttributes::ObjectSize)
+            .object_attributes(ObjectAttributes::Etag)
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(attrs.object_size(), Some(data.len() as i64));
+}
+
+#[tokio::test]
+async fn sse_s3_copies_follow_the_destination() {
+    use aws_sdk_s3::types::ServerSideEncryption;
+    let e = env_keyed(Some(SSE_KEY)).await;
+    e.bucket("enc").await;
+    e.default_sse("enc").await;
+    e.bucket("plain").await;
+    let data = sse_plaintext(2 * SEG + 99);
+    e.put("enc", "src", &data).await;
+
+    let out =
+        e.s3.copy_object()
+            .bucket("plain")
+            .key("copy")
+            .copy_source("enc/src")
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(out.server_side_encryption(), None);
+    assert!(
+        e.plaintext_on_disk("plain"),
+        "decrypted into the plain bucket"
+    );
+    assert_eq!(e.get("plain", "copy", None).await, data);
+
+    let out =
+        e.s3.copy_object()
+            .bucket("enc")
+            .key("back")
+            .copy_source("plain/copy")
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(
+        out.server_side_encryption(),
+        Some(&ServerSideEncryption::Aes256)
+    );
+    assert_eq!(e.get("enc", "back", None).await, data);
+    assert!(!e.plaintext_on_disk("enc"));
+
+    // an explicit header encrypts into a plain bucket, also copying an object onto itself
+    let out =
+        e.s3.copy_object()
+            .bucket("plain")
+            .key("copy")
+            .copy_source("plain/copy")
+            .server_side_encryption(ServerSideEncryption::Aes256)
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(
+        out.server_side_encryption(),
+        Some(&ServerSideEncryption::Aes256)
+    );
+    assert_eq!(
+        e.range("plain", "copy", "bytes=100-70000").await,
+        &data[100..=70000]
+    );
+}
+
+#[tokio::test]
+async fn sse_s3_multipart_upload() {
+    use aws_sdk_s3::types::ServerSideEncryption;
+    let e = env_keyed(Some(SSE_KEY)).await;
+    e.bucket("mpu-sse").await;
+    e.default_sse("mpu-sse").await;
+    let src = sse_plaintext(3 * SEG + 5);
+    e.put("mpu-sse", "src", &src).await;
+    let up =
+        e.s3.create_multipart_upload()
+            .bucket("mpu-sse")
+            .key("big")
+            .server_side_encryption(ServerSideEncryption::Aes256)
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(
+        up.server_side_encryption(),
+        Some(&ServerSideEncryption::Aes256)
+    );
+    let id = up.upload_id().unwrap().to_owned();
+    let part1 = sse_plaintext(5 * MIB + 3);
+    let p1 =
+        e.s3.upload_part()
+            .bucket("mpu-sse")
+            .key("big")
+            .upload_id(&id)
+            .part_number(1)
+            .body(ByteStream::from(part1.clone()))
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(
+        p1.server_side_encryption(),
+        Some(&ServerSideEncryption::Aes256)
+    );
+    // part 2 copied from an encrypted source, across its segment boundaries
+    let (a, b) = (SEG - 10, 2 * SEG + 20);
+    let p2 =
+        e.s3.upload_part_copy()
+            .bucket("mpu-sse")
+            .key("big")
+            .upload_id(&id)
+            .part_number(2)
+            .copy_source("mpu-sse/src")
+            .copy_source_range(format!("bytes={a}-{b}"))
+            .send()
+            .await
+            .unwrap();
+    let part2 = &src[a..=b];
+    let uploads = e._dir.path().join("data/mpu-sse/uploads").join(&id);
+    for f in std::fs::read_dir(&uploads).unwrap() {
+        let bytes = std::fs::read(f.unwrap().path()).unwrap();
+        assert!(
+            !bytes.windows(16).any(|w| w == b"PLAINTEXT-MARKER"),
+            "part stored in plaintext"
+        );
+    }
+    let done =
+        e.s3.complete_multipart_upload()
+            .bucket("mpu-sse")
+            .key("big")
+            .upload_id(&id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .parts(
+                        CompletedPart::builder()
+                            .part_number(1)
+                            .e_tag(p1.e_tag().unwrap())
+                            .build(),
+                    )
+                    .parts(
+                        CompletedPart::builder()
+                            .part_number(2)
+                            .e_tag(p2.copy_part_result().unwrap().e_tag().unwrap())
+                            .build(),
+                    )
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(
+        done.server_side_encryption(),
+        Some(&ServerSideEncryption::Aes256)
+    );
+    assert!(!e.plaintext_on_disk("mpu-sse"));
+    let mut whole = part1.clone();
+    whole.extend_from_slice(part2);
+    assert_eq!(e.get("mpu-sse", "big", None).await, whole);
+    for (n, want) in [(1, &part1[..]), (2, part2)] {
+        let got =
+            e.s3.get_object()
+                .bucket("mpu-sse")
+                .key("big")
+                .part_number(n)
+                .send()
+                .await
+                .unwrap();
+        assert_eq!(
+            got.server_side_encryption(),
+            Some(&ServerSideEncryption::Aes256)
+        );
+        assert_eq!(
+            got.body.collect().await.unwrap().into_bytes().to_vec(),
+            want,
+            "part {n}"
+        );
+    }
+    let cross = format!("bytes={}-{}", part1.len() - 7, part1.len() + 7);
+    assert_eq!(
+        e.range("mpu-sse", "big", &cross).await,
+        &whole[part1.len() - 7..=part1.len() + 7]
+    );
+}
+
+#[tokio::test]
+async fn sse_requests_without_a_key_or_other_kinds_are_refused() {
+    use aws_sdk_s3::types::ServerSideEncryption;
+    let e = env().await;
+    e.bucket("nokey").await;
+    let err =
+        e.s3.put_object()
+            .bucket("nokey")
+            .key("k")
+            .server_side_encryption(ServerSideEncryption::Aes256)
+            .body(ByteStream::from_static(b"x"))
+            .send()
+            .await
+            .unwrap_err();
+    assert_eq!(code(&err), "NotImplemented");
+    let msg = err
+        .as_service_error()
+        .and_then(|s| s.message())
+        .unwrap_or("");
+    assert!(msg.contains("without an encryption key"), "{msg}");
+    // a default encryption is stored, but no plaintext is written under it
+    e.default_sse("nokey").await;
+    let err =
+        e.s3.put_object()
+            .bucket("nokey")
+            .key("k")
+            .body(ByteStream::from_static(b"x"))
+            .send()
+            .await
+            .unwrap_err();
+    assert_eq!(code(&err), "NotImplemented");
+
+    let e = env_keyed(Some(SSE_KEY)).await;
+    e.bucket("kms").await;
+    let err =
+        e.s3.put_object()
+            .bucket("kms")
+            .key("k")
+            .server_side_encryption(ServerSideEncryption::AwsKms)
+            .body(ByteStream::from_static(b"x"))
+            .send()
+            .await
+            .unwrap_err();
+    assert_eq!(code(&err), "NotImplemented");
+    let msg = err
+        .as_service_error()
+        .and_then(|s| s.message())
+        .unwrap_or("");
+    assert!(msg.contains("SSE-KMS"), "{msg}");
+}
+
+#[tokio::test]
+async fn sse_tampered_blobs_never_return_wrong_bytes() {
+    use aws_sdk_s3::types::ServerSideEncryption;
+    let e = env_keyed(Some(SSE_KEY)).await;
+    e.bucket("tamper").await;
+    e.default_sse("tamper").await;
+    e.put("tamper", "small", b"a small secret").await;
+    let blob_dir = e._dir.path().join("data/tamper/blob");
+    let flip = |offset: usize| {
+        let path = std::fs::read_dir(&blob_dir)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[offset] ^= 0x01;
+        std::fs::write(&path, bytes).unwrap();
+    };
+    flip(3);
+    let err =
+        e.s3.get_object()
+            .bucket("tamper")
+            .key("small")
+            .send()
+            .await
+            .unwrap_err();
+    assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(500));
+
+    e.s3.delete_object()
+        .bucket("tamper")
+        .key("small")
+        .send()
+        .await
+        .unwrap();
+    let data = sse_plaintext(3 * SEG);
+    e.s3.put_object()
+        .bucket("tamper")
+        .key("big")
+        .server_side_encryption(ServerSideEncryption::Aes256)
+        .body(ByteStream::from(data.clone()))
+        .send()
+        .await
+        .unwrap();
+    flip(SEG + 100); // in the second segment
+                     // the first segment is intact: the body starts, then fails instead of sending bad bytes
+    match e.s3.get_object().bucket("tamper").key("big").send().await {
+        Err(_) => {}
+        Ok(out) => assert!(
+            out.body.collect().await.is_err(),
+            "tampered data was returned"
+        ),
+    }
+    // a range within the intact segment still reads
+    assert_eq!(e.range("tamper", "big", "bytes=0-99").await, &data[..100]);
+    let err =
+        e.s3.get_object()
+            .bucket("tamper")
+            .key("big")
+            .range(format!("bytes={}-{}", SEG + 1, SEG + 2))
+            .send()
+            .await
+            .unwrap_err();
+    assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(500));
+}
+
+fn client_for(addr: std::net::SocketAddr) -> Client {
+    let conf = aws_sdk_s3::config::Builder::new()
+        .endpoint_url(format!("http://{addr}"))
+        .region(Region::new(REGION))
+        .credentials_provider(Credentials::new(AK, SK, None, None, "test"))
+        .force_path_style(true)
+        .behavior_version_latest()
+        .build();
+    Client::from_conf(conf)
+}
+
+#[tokio::test]
+async fn sse_data_directories_across_restarts() {
+    use aws_sdk_s3::types::ServerSideEncryption;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("data");
+    let start = |key: Option<[u8; 32]>| {
+        let root = root.clone();
+        async move {
+            LocalServer::start_with_key(&root, AK, SK, REGION, LocalOptions::default(), key)
+                .await
+                .unwrap()
+        }
+    };
+    let body = |c: Client, key: &'static str| async move {
+        let out = c.get_object().bucket("keep").key(key).send().await?;
+        Ok::<_, SdkError<_, _>>(out.body.collect().await.unwrap().into_bytes().to_vec())
+    };
+
+    // written before the store had a key: read unchanged once it has one
+    let s = start(None).await;
+    let c = client_for(s.addr());
+    c.create_bucket().bucket("keep").send().await.unwrap();
+    c.put_object()
+        .bucket("keep")
+        .key("old")
+        .body(ByteStream::from_static(b"written before SSE"))
+        .send()
+        .await
+        .unwrap();
+    s.shutdown().await;
+
+    let s = start(Some(SSE_KEY)).await;
+    let c = client_for(s.addr());
+    assert_eq!(body(c.clone(), "old").await.unwrap(), b"written before SSE");
+    c.put_object()
+        .bucket("keep")
+        .key("new")
+        .server_side_encryption(ServerSideEncryption::Aes256)
+        .body(ByteStream::from_static(b"written under SSE"))
+        .send()
+        .await
+        .unwrap();
+    s.shutdown().await;
+
+    // without the key: plain objects still read, encrypted ones answer 500 with the reason
+    let s = start(None).await;
+    let c = client_for(s.addr());
+    assert_eq!(body(c.clone(), "old").await.unwrap(), b"written before SSE");
+    let head = c
+        .head_object()
+        .bucket("keep")
+        .key("new")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        head.server_side_encryption(),
+        Some(&ServerSideEncryption::Aes256)
+    );
+    let err = body(c.clone(), "new").await.unwrap_err();
+    assert_eq!(code(&err), "InternalError");
+    let msg = err
+        .as_service_error()
+        .and_then(|s| s.message())
+        .unwrap_or("");
+    assert!(msg.contains("without its encryption key"), "{msg}");
+    s.shutdown().await;
+
+    // under another key: refused, never garbage
+    let s = start(Some([7; 32])).await;
+    let c = client_for(s.addr());
+    let err = body(c.clone(), "new").await.unwrap_err();
+    assert_eq!(code(&err), "InternalError");
+    s.shutdown().await;
+
+    let s = start(Some(SSE_KEY)).await;
+    assert_eq!(
+        body(client_for(s.addr()), "new").await.unwrap(),
+        b"written under SSE"
+    );
+    s.shutdown().await;
+}
+
+/// Every file under `dir`, recursively.
+fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(files_under(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// Through the gateway: the local backend has a store key (`<data_dir>/local/sse.key`, 0600),
+/// PUT with `x-amz-server-side-encryption: AES256` is stored encrypted and GET answers with the
+/// header and the plaintext.
+#[tokio::test(flavor = "multi_thread")]
+async fn sse_s3_through_the_gateway() {
+    use aws_sdk_s3::types::ServerSideEncryption;
+    let o = Osprey::start(LOCAL_CONFIG);
+    let osis = Osis::new(o.osis());
+    let t = osis.tenant("sse-t", "sse-org").await;
+    let (_, ak, sk) = osis.user(&t, "sse-org", "alice").await;
+    let c = common::s3_client(&o.s3(), &ak, &sk, REGION);
+    c.create_bucket().bucket("sse-gw").send().await.unwrap();
+    let data = sse_plaintext(2 * SEG + 7);
+    let put = c
+        .put_object()
+        .bucket("sse-gw")
+        .key("k")
+        .server_side_encryption(ServerSideEncryption::Aes256)
+        .body(ByteStream::from(data.clone()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        put.server_side_encryption(),
+        Some(&ServerSideEncryption::Aes256),
+        "{}",
+        o.logs()
+    );
+    let got = c
+        .get_object()
+        .bucket("sse-gw")
+        .key("k")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        got.server_side_encryption(),
+        Some(&ServerSideEncryption::Aes256)
+    );
+    assert_eq!(
+        got.body.collect().await.unwrap().into_bytes().to_vec(),
+        data
+    );
+
+    // the bucket default through the gateway, too
+    use aws_sdk_s3::types::{
+        ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
+    };
+    let conf = ServerSideEncryptionConfiguration::builder()
+        .rules(
+            ServerSideEncryptionRule::builder()
+                .apply_server_side_encryption_by_default(
+                    ServerSideEncryptionByDefault::builder()
+                        .sse_algorithm(ServerSideEncryption::Aes256)
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .build()
+        .unwrap();
+    c.put_bucket_encryption()
+        .bucket("sse-gw")
+        .server_side_encryption_configuration(conf)
+        .send()
+        .await
+        .unwrap();
+    let put = c
+        .put_object()
+        .bucket("sse-gw")
+        .key("dflt")
+        .body(ByteStream::from(data.clone()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        put.server_side_encryption(),
+        Some(&ServerSideEncryption::Aes256)
+    );
+
+    let local = o.data_dir().join("local");
+    let key_file = local.join("sse.key");
+    assert_eq!(std::fs::metadata(&key_file).unwrap().len(), 32);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key_file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let blobs: Vec<_> = files_under(&local)
+        .into_iter()
+        .filter(|p| p.parent().is_some_and(|d| d.ends_with("blob")))
+        .collect();
+    assert!(!blobs.is_empty());
+    for b in blobs {
+        let bytes = std::fs::read(&b).unwrap();
+        assert!(
+            !bytes.windows(16).any(|w| w == b"PLAINTEXT-MARKER"),
+            "{b:?}"
+        );
+    }
+}
+
+/// Lifecycle expiry removes encrypted objects (sidecar and blob) like any other.
+#[tokio::test]
+async fn sse_objects_expire_by_lifecycle() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = LocalOptions {
+        lifecycle_interval: Duration::from_millis(200),
+        lifecycle_day: Duration::from_secs(1),
+    };
+    let server = LocalServer::start_with_key(
+        &dir.path().join("data"),
+        AK,
+        SK,
+        REGION,
+        options,
+        Some(SSE_KEY),
+    )
+    .await
+    .unwrap();
+    let e = Env {
+        s3: client_for(server.addr()),
+        _dir: dir,
+        server,
+    };
+    e.bucket("life-sse").await;
+    e.default_sse("life-sse").await;
+    e.s3.put_bucket_lifecycle_configuration()
+        .bucket("life-sse")
+        .lifecycle_configuration(
+            BucketLifecycleConfiguration::builder()
+                .rules(
+                    LifecycleRule::builder()
+                        .id("all")
+                        .status(ExpirationStatus::Enabled)
+                        .filter(LifecycleRuleFilter::builder().prefix("").build())
+                        .expiration(LifecycleExpiration::builder().days(1).build())
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    e.put("life-sse", "k", &sse_plaintext(SEG + 1)).await;
+    assert_eq!(e.blob_files("life-sse").len(), 1);
+    assert!(!e.plaintext_on_disk("life-sse"));
+    let mut gone = false;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let l =
+            e.s3.list_objects_v2()
+                .bucket("life-sse")
+                .send()
+                .await
+                .unwrap();
+        if l.key_count() == Some(0) && e.blob_files("life-sse").is_empty() {
+            gone = true;
+            break;
+        }
+    }
+    assert!(
+        gone,
+        "the encrypted object should have expired with its blob"
+    );
+}

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use s3s::dto::Timestamp;
 
 use super::names;
-use super::store::{now_ms, FORMAT_VERSION};
+use super::store::{now_ms, SseMeta, FORMAT_VERSION};
 
 /// The version id of the "null" version (AWS S3 user guide, "Working with objects in a
 /// versioning-suspended bucket").
@@ -123,6 +123,10 @@ pub(crate) struct ObjectMeta {
     /// answers as the first did (S3 and RGW do; a client retrying a lost answer must not fail).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upload_id: Option<String>,
+    /// SSE-S3: the blob is encrypted (`store/sse.rs`); size, ETag and checksums stay those of
+    /// the plaintext. Absent in every sidecar written before encryption at rest existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sse: Option<SseMeta>,
 }
 
 /// Object lock state of one version (AWS S3 API reference, PutObjectRetention and
@@ -148,6 +152,11 @@ pub(crate) struct PartSummary {
 }
 
 impl ObjectMeta {
+    /// Bytes of the blob on disk: the size, plus the segment tags when encrypted.
+    pub(crate) fn stored_len(&self) -> u64 {
+        stored_len(self.size, self.sse.as_ref())
+    }
+
     /// The version id S3 reports: the stored one, or `null`.
     pub(crate) fn vid(&self) -> &str {
         self.version_id.as_deref().unwrap_or(NULL_VERSION)
@@ -201,6 +210,7 @@ impl ObjectMeta {
             lock: LockState::default(),
             parts: Vec::new(),
             upload_id: None,
+            sse: None,
         }
     }
 }
@@ -221,6 +231,10 @@ pub(crate) struct UploadMeta {
     /// Object lock headers given at CreateMultipartUpload.
     #[serde(default, flatten)]
     pub lock: LockState,
+    /// SSE-S3 was asked for (header or bucket default) at CreateMultipartUpload: every part is
+    /// stored encrypted, and so is the completed object.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sse: bool,
 }
 
 impl UploadMeta {
@@ -237,6 +251,7 @@ impl UploadMeta {
             checksum_algorithm,
             tags: Vec::new(),
             lock: LockState::default(),
+            sse: false,
         }
     }
 }
@@ -254,6 +269,9 @@ pub(crate) struct PartMeta {
     pub data: String,
     #[serde(default)]
     pub checksums: Checksums,
+    /// The part data is encrypted (its own data key), as the upload asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sse: Option<SseMeta>,
 }
 
 impl PartMeta {
@@ -266,6 +284,19 @@ impl PartMeta {
             last_modified_ms: now_ms(),
             data: format!("p{part_number:05}-{}.data", names::new_id()),
             checksums,
+            sse: None,
         }
+    }
+
+    /// Bytes of the part data on disk.
+    pub(crate) fn stored_len(&self) -> u64 {
+        stored_len(self.size, self.sse.as_ref())
+    }
+}
+
+fn stored_len(size: u64, sse: Option<&SseMeta>) -> u64 {
+    match sse {
+        Some(m) => super::store::sse_stored_len(size, u64::from(m.segment)),
+        None => size,
     }
 }

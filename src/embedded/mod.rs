@@ -114,13 +114,30 @@ impl LocalServer {
         .await
     }
 
-    /// [`LocalServer::start`] with explicit [`LocalOptions`].
+    /// [`LocalServer::start`] with explicit [`LocalOptions`] (no SSE-S3 store key).
     pub async fn start_with(
         root: &Path,
         access_key: &str,
         secret_key: &str,
         region: &str,
         options: LocalOptions,
+    ) -> io::Result<LocalServer> {
+        Self::start_with_key(root, access_key, secret_key, region, options, None).await
+    }
+
+    /// [`LocalServer::start_with`] and the SSE-S3 store key: object data written with
+    /// `x-amz-server-side-encryption: AES256` or into a bucket whose default encryption is
+    /// AES256 is encrypted at rest under per-object data keys wrapped by it (docs/embedded-store.md
+    /// "Encryption at rest"). Without a key such writes are refused with `NotImplemented`. The
+    /// key is a parameter rather than a [`LocalOptions`] field so that it never appears in the
+    /// options' `Debug` output.
+    pub async fn start_with_key(
+        root: &Path,
+        access_key: &str,
+        secret_key: &str,
+        region: &str,
+        options: LocalOptions,
+        encryption_key: Option<[u8; 32]>,
     ) -> io::Result<LocalServer> {
         if access_key.is_empty() || secret_key.is_empty() || region.is_empty() {
             return Err(io::Error::new(
@@ -130,9 +147,11 @@ impl LocalServer {
         }
         let started = SystemTime::now();
         let root = root.to_owned();
-        let store = tokio::task::spawn_blocking(move || Store::open(&root))
-            .await
-            .map_err(io::Error::other)??;
+        let store = tokio::task::spawn_blocking(move || {
+            Store::open(&root).map(|s| s.with_sse_key(encryption_key.as_ref()))
+        })
+        .await
+        .map_err(io::Error::other)??;
         let store = Arc::new(store);
 
         // Crash debris (blobs no sidecar references) is removed in the background: the sweep

@@ -53,9 +53,14 @@ pub(crate) use super::meta::{
 use super::names::{self, key_to_name, name_to_key, NameKey};
 
 mod config;
+mod sse;
 mod versions;
 
 pub(crate) use self::config::{from_xml, to_xml, BucketConfig};
+pub(crate) use self::sse::{
+    segment_offset, segment_plain_len, stored_len as sse_stored_len, ObjectCipher, Sealer, Sink,
+    SseKey, SseMeta, AES256, NO_KEY_MESSAGE, TAG_LEN as SSE_TAG_LEN,
+};
 pub(crate) use self::versions::{check_version_id, marker_not_readable, Deleted, Versioning};
 
 /// Scratch directory under the root. Bucket names cannot start with a dot, so it can never
@@ -214,6 +219,8 @@ pub(crate) struct Store {
     /// bucket cannot disappear between "bucket exists" and "object committed into it".
     buckets: RwLock<()>,
     stripes: Vec<Mutex<()>>,
+    /// The store key of SSE-S3 (`store/sse.rs`); `None`: encryption at rest is not available.
+    sse: Option<SseKey>,
 }
 
 impl Store {
@@ -234,7 +241,19 @@ impl Store {
             tmp,
             buckets: RwLock::new(()),
             stripes,
+            sse: None,
         })
+    }
+
+    /// Gives the store its SSE-S3 store key (before it is shared).
+    pub(crate) fn with_sse_key(mut self, key: Option<&[u8; 32]>) -> Self {
+        self.sse = key.map(SseKey::new);
+        self
+    }
+
+    /// The SSE-S3 store key, if the store was given one.
+    pub(crate) fn sse_key(&self) -> Option<&SseKey> {
+        self.sse.as_ref()
     }
 
     fn stripe(&self, a: &str, b: &str) -> &Mutex<()> {
@@ -544,31 +563,43 @@ impl Store {
         Ok(parts)
     }
 
-    /// Concatenates the parts' data into a new temp file (`copy_file_range` where the OS has it,
-    /// so no user-space copy). `NoSuchUpload` if the upload is aborted meanwhile.
+    /// Concatenates the parts' plaintext into a new temp file, sealed under `seal` if given (one
+    /// segment stream, so ranges need no part table); without SSE the kernel copies
+    /// (`copy_file_range`). `NoSuchUpload` if the upload is aborted meanwhile.
     pub(crate) fn assemble(
         &self,
         bucket: &str,
         upload_id: &str,
         parts: &[PartMeta],
+        seal: Option<ObjectCipher>,
     ) -> S3Result<TempFile> {
         let bdir = self.bucket_dir(bucket)?;
         let udir = Self::upload_path(&bdir, upload_id)?;
-        let (tmp, mut out) = self.create_temp().map_err(internal)?;
+        let (tmp, out) = self.create_temp().map_err(internal)?;
+        let mut sink = Sink::new(out, seal);
         for part in parts {
             let mut src = match File::open(udir.join(&part.data)) {
                 Ok(f) => f,
                 Err(e) if is_not_found(&e) => return Err(s3_error!(NoSuchUpload)),
                 Err(e) => return Err(internal(e)),
             };
-            let n = io::copy(&mut src, &mut out).map_err(internal)?;
-            if n != part.size {
+            let on_disk = src.metadata().map_err(internal)?.len();
+            let n = match (sink.as_plain(), &part.sse) {
+                (Some(out), None) => io::copy(&mut src, out).map_err(internal)?,
+                _ => {
+                    let mut r =
+                        self.plain_reader(part.sse.as_ref(), src, part.size, 0, part.size)?;
+                    io::copy(&mut r, &mut sink).map_err(internal)?
+                }
+            };
+            if n != part.size || on_disk != part.stored_len() {
                 return Err(internal(format!(
-                    "part {} data is {n} bytes, sidecar says {}",
+                    "part {} data is {on_disk} bytes ({n} read), sidecar says {}",
                     part.part_number, part.size
                 )));
             }
         }
+        let out = sink.finish().map_err(internal)?;
         out.sync_all().map_err(internal)?;
         Ok(tmp)
     }

@@ -2,7 +2,7 @@
 //! the HTTP request, checked the SigV4 signature and decoded aws-chunked bodies.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, Read, SeekFrom, Write};
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
@@ -19,8 +19,8 @@ use super::listing::{self, Entry};
 use super::names::{self, MAX_KEY_LEN};
 use super::store::{
     check_version_id, from_xml, internal, marker_not_readable, ms_to_timestamp, to_xml,
-    BucketConfig, Checksums, ContentHeaders, Deleted, LockState, ObjectMeta, PartMeta, PartSummary,
-    Store, TempFile, UploadMeta, Versioning, NULL_VERSION,
+    BucketConfig, Checksums, ContentHeaders, Deleted, LockState, ObjectCipher, ObjectMeta,
+    PartMeta, PartSummary, Sealer, Sink, Store, TempFile, UploadMeta, Versioning, NULL_VERSION,
 };
 
 /// Largest single PUT, UploadPart or CopyObject source. Default 5 GiB (the S3 limit); stops one
@@ -340,19 +340,23 @@ struct Received {
 }
 
 impl LocalS3 {
-    /// Streams a request body into a temp file (never holding it in memory), hashing as it goes,
-    /// then fsyncs it. Fails with `EntityTooLarge` as soon as `limit` is crossed.
+    /// Streams a request body into a temp file (never holding it in memory), hashing the
+    /// plaintext as it goes and sealing it under `seal` when given, then fsyncs it. Fails with
+    /// `EntityTooLarge` as soon as `limit` is crossed.
     async fn receive(
         &self,
         body: Option<StreamingBlob>,
         mut hasher: ChecksumHasher,
         limit: u64,
+        seal: Option<ObjectCipher>,
     ) -> S3Result<Received> {
         let store = self.store.clone();
         let (tmp, file) = blocking(move || store.create_temp().map_err(internal)).await?;
         let mut out = BufWriter::with_capacity(WRITE_BUFFER, tokio::fs::File::from_std(file));
         let mut md5 = Md5::new();
         let mut size: u64 = 0;
+        let mut sealer = seal.map(Sealer::new);
+        let mut sealed = Vec::new();
         if let Some(mut body) = body {
             while let Some(chunk) = body.next().await {
                 let chunk = chunk.map_err(body_error)?;
@@ -365,8 +369,20 @@ impl LocalS3 {
                 }
                 md5.update(&chunk);
                 hasher.update(&chunk);
-                out.write_all(&chunk).await.map_err(internal)?;
+                match &mut sealer {
+                    Some(s) => {
+                        sealed.clear();
+                        s.push(&chunk, &mut sealed).map_err(internal)?;
+                        out.write_all(&sealed).await.map_err(internal)?;
+                    }
+                    None => out.write_all(&chunk).await.map_err(internal)?,
+                }
             }
+        }
+        if let Some(s) = sealer {
+            sealed.clear();
+            s.finish(&mut sealed).map_err(internal)?;
+            out.write_all(&sealed).await.map_err(internal)?;
         }
         out.flush().await.map_err(internal)?;
         out.into_inner().sync_all().await.map_err(internal)?;
@@ -400,15 +416,17 @@ fn file_body(file: tokio::fs::File, len: u64) -> StreamingBlob {
     StreamingBlob::wrap(stream)
 }
 
-/// Copies `len` bytes from `src` (at its current position) into a new temp file, computing the
-/// MD5 and any requested checksums on the way.
+/// Copies `len` plaintext bytes from `src` into a new temp file (sealed under `seal` when
+/// given), computing the MD5 and any requested checksums on the way.
 fn copy_hashing(
     store: &Store,
-    src: &mut std::fs::File,
+    src: &mut dyn Read,
     len: u64,
     mut hasher: ChecksumHasher,
+    seal: Option<ObjectCipher>,
 ) -> S3Result<Received> {
-    let (tmp, mut out) = store.create_temp().map_err(internal)?;
+    let (tmp, out) = store.create_temp().map_err(internal)?;
+    let mut out = Sink::new(out, seal);
     let mut md5 = Md5::new();
     let mut buf = vec![0u8; COPY_BUFFER];
     let mut left = len;
@@ -423,7 +441,10 @@ fn copy_hashing(
         out.write_all(&buf[..n]).map_err(internal)?;
         left -= n as u64;
     }
-    out.sync_all().map_err(internal)?;
+    out.finish()
+        .map_err(internal)?
+        .sync_all()
+        .map_err(internal)?;
     Ok(Received {
         tmp,
         size: len,
@@ -639,8 +660,10 @@ mod dispatch;
 mod lock;
 mod multipart;
 mod objects;
+mod sse;
 mod tagging;
 mod versioning;
 
 use self::lock::{check_delete, lock_from_headers};
+use self::sse::{new_cipher, refuse_sse_c, sealed_body, sse_header, wants_sse, SseRequest};
 use self::tagging::{tag_count, tags_from_header};

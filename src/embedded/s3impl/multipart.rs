@@ -28,6 +28,16 @@ impl LocalS3 {
         let mut meta = UploadMeta::new(input.key.clone(), headers, algorithm.clone());
         meta.tags = tags_from_header(input.tagging.as_deref())?;
         let cfg = self.config(input.bucket.clone()).await?;
+        meta.sse = wants_sse(
+            &self.store,
+            &cfg,
+            &SseRequest {
+                header: input.server_side_encryption.as_ref(),
+                customer_algorithm: input.sse_customer_algorithm.as_deref(),
+                kms_key_id: input.ssekms_key_id.as_deref(),
+            },
+        )?;
+        let encrypted = meta.sse;
         meta.lock = lock_from_headers(
             &cfg,
             input.object_lock_mode.as_ref(),
@@ -41,6 +51,8 @@ impl LocalS3 {
             bucket: Some(input.bucket),
             key: Some(input.key),
             upload_id: Some(upload_id),
+            server_side_encryption: encrypted
+                .then(|| ServerSideEncryption::from_static(ServerSideEncryption::AES256)),
             checksum_algorithm: algorithm.map(ChecksumAlgorithm::from),
             ..Default::default()
         }))
@@ -52,6 +64,7 @@ impl LocalS3 {
     ) -> S3Result<S3Response<UploadPartOutput>> {
         let input = req.input;
         check_part_number(input.part_number)?;
+        refuse_sse_c(input.sse_customer_algorithm.as_deref())?;
         if input
             .content_length
             .is_some_and(|n| u64::try_from(n).map_or(true, |n| n > MAX_OBJECT_SIZE))
@@ -80,13 +93,18 @@ impl LocalS3 {
             ],
             &req.headers,
         )?;
-        let got = self.receive(input.body, hasher, MAX_OBJECT_SIZE).await?;
+        // Parts of an encrypted upload are stored encrypted, each under its own data key.
+        let (sse, seal) = new_cipher(&self.store, upload.sse)?;
+        let got = self
+            .receive(input.body, hasher, MAX_OBJECT_SIZE, seal)
+            .await?;
         let trailers = req.trailing_headers.and_then(|t| t.take());
         let checksums = checks.verify(got.checksums, trailers.as_ref())?;
         if let Some(m) = &input.content_md5 {
             content_md5_matches(m, &got.md5)?;
         }
-        let part = PartMeta::new(input.part_number, got.size, hex::encode(got.md5), checksums);
+        let mut part = PartMeta::new(input.part_number, got.size, hex::encode(got.md5), checksums);
+        part.sse = sse;
         let store = self.store.clone();
         let (bucket, upload_id) = (input.bucket, input.upload_id);
         let part = blocking(move || {
@@ -96,6 +114,7 @@ impl LocalS3 {
         .await?;
         let c = part.checksums;
         Ok(S3Response::new(UploadPartOutput {
+            server_side_encryption: sse_header(part.sse.as_ref()),
             e_tag: Some(ETag::Strong(part.etag)),
             checksum_crc32: c.crc32,
             checksum_crc32c: c.crc32c,
@@ -113,6 +132,8 @@ impl LocalS3 {
         let input = req.input;
         check_part_number(input.part_number)?;
         let (src_bucket, src_key, src_vid) = copy_source(&input.copy_source)?;
+        refuse_sse_c(input.copy_source_sse_customer_algorithm.as_deref())?;
+        refuse_sse_c(input.sse_customer_algorithm.as_deref())?;
         let store = self.store.clone();
         let (bucket, upload_id, key) = (
             input.bucket.clone(),
@@ -152,16 +173,21 @@ impl LocalS3 {
         let store = self.store.clone();
         let (bucket, upload_id, part_number) = (input.bucket, input.upload_id, input.part_number);
         let part = blocking(move || {
-            let mut file = file;
-            file.seek(SeekFrom::Start(range.start)).map_err(internal)?;
-            let got = copy_hashing(&store, &mut file, len, hasher)?;
-            let part = PartMeta::new(part_number, got.size, hex::encode(got.md5), got.checksums);
+            // the source's plaintext (decrypted if need be), stored as the upload asks
+            let mut src_data =
+                store.plain_reader(src.sse.as_ref(), file, src.size, range.start, len)?;
+            let (sse, seal) = new_cipher(&store, upload.sse)?;
+            let got = copy_hashing(&store, &mut src_data, len, hasher, seal)?;
+            let mut part =
+                PartMeta::new(part_number, got.size, hex::encode(got.md5), got.checksums);
+            part.sse = sse;
             store.commit_part(&bucket, &upload_id, &part, got.tmp)?;
             Ok(part)
         })
         .await?;
         let c = part.checksums;
         Ok(S3Response::new(UploadPartCopyOutput {
+            server_side_encryption: sse_header(part.sse.as_ref()),
             copy_part_result: Some(CopyPartResult {
                 e_tag: Some(ETag::Strong(part.etag)),
                 last_modified: Some(ms_to_timestamp(part.last_modified_ms)),
@@ -383,6 +409,7 @@ impl LocalS3 {
             }
         }
         let chosen: Vec<PartMeta> = chosen.into_iter().cloned().collect();
+        let upload_sse = upload.sse;
 
         let store = self.store.clone();
         let (bucket, upload_id) = (input.bucket.clone(), input.upload_id.clone());
@@ -390,7 +417,9 @@ impl LocalS3 {
         let (cfg, meta) = blocking(move || {
             let cfg = store.read_config(&bucket)?;
             meta.version_id = cfg.versioning().new_version_id();
-            let tmp = store.assemble(&bucket, &upload_id, &chosen)?;
+            let (sse, seal) = new_cipher(&store, upload_sse)?;
+            meta.sse = sse;
+            let tmp = store.assemble(&bucket, &upload_id, &chosen, seal)?;
             store.commit_object(&bucket, &meta, tmp, |cur| {
                 cond::check_write(cur, im.as_ref(), inm.as_ref())
             })?;
@@ -517,6 +546,7 @@ fn completed(
         key: Some(key.to_string()),
         location: Some(format!("/{bucket}/{key}")),
         e_tag: Some(etag(&meta)),
+        server_side_encryption: sse_header(meta.sse.as_ref()),
         checksum_crc32: c.crc32,
         checksum_crc32c: c.crc32c,
         checksum_sha1: c.sha1,

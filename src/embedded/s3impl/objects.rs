@@ -41,11 +41,25 @@ impl LocalS3 {
 
         // Fail fast, before receiving the body; the conditions are checked again at commit.
         let (bucket, key) = (input.bucket, input.key);
-        let cfg = {
+        let (cfg, sse, seal) = {
             let (store, b, k) = (self.store.clone(), bucket.clone(), key.clone());
             let (im, inm) = (input.if_match.clone(), input.if_none_match.clone());
+            let (alg, sse_c, kms) = (
+                input.server_side_encryption.clone(),
+                input.sse_customer_algorithm.clone(),
+                input.ssekms_key_id.clone(),
+            );
             blocking(move || {
                 let cfg = store.read_config(&b)?;
+                let encrypt = wants_sse(
+                    &store,
+                    &cfg,
+                    &SseRequest {
+                        header: alg.as_ref(),
+                        customer_algorithm: sse_c.as_deref(),
+                        kms_key_id: kms.as_deref(),
+                    },
+                )?;
                 if im.is_some() || inm.is_some() {
                     let current = match store.head_object(&b, &k) {
                         Ok(m) => Some(m),
@@ -54,7 +68,8 @@ impl LocalS3 {
                     };
                     cond::check_write(current.as_ref(), im.as_ref(), inm.as_ref())?;
                 }
-                Ok(cfg)
+                let (sse, seal) = new_cipher(&store, encrypt)?;
+                Ok((cfg, sse, seal))
             })
             .await?
         };
@@ -65,7 +80,9 @@ impl LocalS3 {
             input.object_lock_legal_hold_status.as_ref(),
         )?;
 
-        let got = self.receive(input.body, hasher, MAX_OBJECT_SIZE).await?;
+        let got = self
+            .receive(input.body, hasher, MAX_OBJECT_SIZE, seal)
+            .await?;
         let trailers = req.trailing_headers.and_then(|t| t.take());
         let checksums = checks.verify(got.checksums, trailers.as_ref())?;
         if let Some(m) = &input.content_md5 {
@@ -85,6 +102,7 @@ impl LocalS3 {
         meta.version_id = cfg.versioning().new_version_id();
         meta.tags = tags;
         meta.lock = lock;
+        meta.sse = sse;
 
         let store = self.store.clone();
         let (im, inm) = (input.if_match, input.if_none_match);
@@ -102,6 +120,7 @@ impl LocalS3 {
             // suspended buckets (s3-tests test_versioning_bucket_atomic_upload_return_version_id)
             version_id: meta.version_id.clone(),
             e_tag: Some(etag(&meta)),
+            server_side_encryption: sse_header(meta.sse.as_ref()),
             checksum_crc32: c.crc32,
             checksum_crc32c: c.crc32c,
             checksum_sha1: c.sha1,
@@ -117,6 +136,7 @@ impl LocalS3 {
         req: S3Request<GetObjectInput>,
     ) -> S3Result<S3Response<GetObjectOutput>> {
         let input = req.input;
+        refuse_sse_c(input.sse_customer_algorithm.as_deref())?;
         let store = self.store.clone();
         let (bucket, key, vid) = (
             input.bucket.clone(),
@@ -174,10 +194,16 @@ impl LocalS3 {
                 )
             }
         };
-        let mut file = tokio::fs::File::from_std(file);
-        if start > 0 {
-            file.seek(SeekFrom::Start(start)).await.map_err(internal)?;
-        }
+        let body = match &meta.sse {
+            Some(sse) => sealed_body(&self.store, sse, file, meta.size, start, len).await?,
+            None => {
+                let mut file = tokio::fs::File::from_std(file);
+                if start > 0 {
+                    file.seek(SeekFrom::Start(start)).await.map_err(internal)?;
+                }
+                file_body(file, len)
+            }
+        };
         // S3 returns the stored checksum only for the whole object, and only when asked.
         let c = if checksum_mode_enabled(input.checksum_mode.as_ref()) && content_range.is_none() {
             meta.checksums.clone()
@@ -192,7 +218,8 @@ impl LocalS3 {
             object_lock_mode: lock.0,
             object_lock_retain_until_date: lock.1,
             object_lock_legal_hold_status: lock.2,
-            body: Some(file_body(file, len)),
+            body: Some(body),
+            server_side_encryption: sse_header(meta.sse.as_ref()),
             content_length: Some(i64::try_from(len).unwrap_or(i64::MAX)),
             content_range,
             accept_ranges: Some("bytes".to_owned()),
@@ -228,6 +255,7 @@ impl LocalS3 {
         req: S3Request<HeadObjectInput>,
     ) -> S3Result<S3Response<HeadObjectOutput>> {
         let input = req.input;
+        refuse_sse_c(input.sse_customer_algorithm.as_deref())?;
         let store = self.store.clone();
         let (bucket, key, vid) = (
             input.bucket.clone(),
@@ -271,6 +299,7 @@ impl LocalS3 {
             object_lock_retain_until_date: lock.1,
             object_lock_legal_hold_status: lock.2,
             content_length: Some(i64::try_from(length).unwrap_or(i64::MAX)),
+            server_side_encryption: sse_header(meta.sse.as_ref()),
             accept_ranges: Some("bytes".to_owned()),
             e_tag: Some(etag(&meta)),
             last_modified: Some(ms_to_timestamp(meta.last_modified_ms)),
@@ -400,7 +429,15 @@ impl LocalS3 {
         } else {
             None
         };
-        if src_bucket == input.bucket && src_key == input.key && src_vid.is_none() && !replace {
+        refuse_sse_c(input.copy_source_sse_customer_algorithm.as_deref())?;
+        // Changing the encryption is a change: S3 allows such an in-place copy.
+        let changes_sse = input.server_side_encryption.is_some();
+        if src_bucket == input.bucket
+            && src_key == input.key
+            && src_vid.is_none()
+            && !replace
+            && !changes_sse
+        {
             return Err(s3_error!(
                 InvalidRequest,
                 "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes."
@@ -423,11 +460,27 @@ impl LocalS3 {
 
         let store = self.store.clone();
         let dest_bucket = input.bucket.clone();
-        let (src_cfg, cfg, src, mut file) = blocking(move || {
+        let (alg, sse_c, kms) = (
+            input.server_side_encryption,
+            input.sse_customer_algorithm,
+            input.ssekms_key_id,
+        );
+        let (src_cfg, cfg, src, mut file, encrypt) = blocking(move || {
             let src_cfg = store.read_config(&src_bucket)?;
             let cfg = store.read_config(&dest_bucket)?;
+            // the destination's setting decides, never the source's (AWS S3 user guide,
+            // "Encrypting copied objects")
+            let encrypt = wants_sse(
+                &store,
+                &cfg,
+                &SseRequest {
+                    header: alg.as_ref(),
+                    customer_algorithm: sse_c.as_deref(),
+                    kms_key_id: kms.as_deref(),
+                },
+            )?;
             let (src, file) = store.open_version(&src_bucket, &src_key, src_vid.as_deref())?;
-            Ok((src_cfg, cfg, src, file))
+            Ok((src_cfg, cfg, src, file, encrypt))
         })
         .await?;
         let lock = lock_from_headers(
@@ -458,14 +511,27 @@ impl LocalS3 {
         let bucket = input.bucket;
         let key = input.key;
         let meta = blocking(move || {
-            // Plain copy (the kernel's copy_file_range where available); the bytes are the
-            // source's, so its ETag and checksums stay valid.
-            let (tmp, mut out) = store.create_temp().map_err(internal)?;
-            let n = io::copy(&mut file, &mut out).map_err(internal)?;
+            // The plaintext is the source's, so its ETag and checksums stay valid. Between
+            // unencrypted objects the kernel copies (copy_file_range where available); otherwise
+            // the source is decrypted and/or the copy sealed under a fresh data key.
+            let (sse, seal) = new_cipher(&store, encrypt)?;
+            let (tmp, out) = store.create_temp().map_err(internal)?;
+            let mut sink = Sink::new(out, seal);
+            let n = match (sink.as_plain(), &src.sse) {
+                (Some(out), None) => io::copy(&mut file, out).map_err(internal)?,
+                _ => {
+                    let mut r =
+                        store.plain_reader(src.sse.as_ref(), file, src.size, 0, src.size)?;
+                    io::copy(&mut r, &mut sink).map_err(internal)?
+                }
+            };
             if n != src.size {
                 return Err(internal("copy source changed size while being copied"));
             }
-            out.sync_all().map_err(internal)?;
+            sink.finish()
+                .map_err(internal)?
+                .sync_all()
+                .map_err(internal)?;
             let headers = new_headers.unwrap_or_else(|| src.headers.clone());
             let mut meta =
                 ObjectMeta::new(key, names::new_id(), src.size, src.etag.clone(), headers);
@@ -476,12 +542,14 @@ impl LocalS3 {
             meta.tags = new_tags.unwrap_or_else(|| src.tags.clone());
             meta.lock = lock;
             meta.version_id = version_id;
+            meta.sse = sse;
             store.commit_object(&bucket, &meta, tmp, |_| Ok(()))?;
             Ok(meta)
         })
         .await?;
 
         Ok(S3Response::new(CopyObjectOutput {
+            server_side_encryption: sse_header(meta.sse.as_ref()),
             copy_source_version_id,
             version_id: reported_vid(&cfg, &meta),
             copy_object_result: Some(CopyObjectResult {

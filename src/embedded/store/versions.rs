@@ -299,10 +299,10 @@ impl Store {
             match File::open(bdir.join(BLOB_DIR).join(&meta.blob)) {
                 Ok(file) => {
                     let len = file.metadata().map_err(internal)?.len();
-                    if len != meta.size {
+                    if len != meta.stored_len() {
                         return Err(internal(format!(
                             "object {bucket}/{key}: data is {len} bytes, sidecar says {}",
-                            meta.size
+                            meta.stored_len()
                         )));
                     }
                     return Ok((meta, file));
