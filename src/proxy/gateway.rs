@@ -354,6 +354,11 @@ impl ProxyHttp for Gateway {
         ctx: &mut RequestCtx,
     ) -> pingora::Result<()> {
         ctx.status = resp.status.as_u16();
+        if resp.status.is_server_error() {
+            if let Some(backend) = ctx.backend_name() {
+                crate::metrics::global().backend_error(backend, "status_5xx");
+            }
+        }
         let f = ctx
             .forward
             .as_deref_mut()
@@ -393,6 +398,13 @@ impl ProxyHttp for Gateway {
         ctx: &mut RequestCtx,
     ) -> FailToProxy {
         self.abandon_placement(ctx).await;
+        if ctx.error.is_none() {
+            if let (Some(kind), Some(backend)) =
+                (respond::backend_failure_kind(e), ctx.backend_name())
+            {
+                crate::metrics::global().backend_error(backend, kind);
+            }
+        }
         let err = ctx.error.clone().unwrap_or_else(|| {
             let backend = ctx.backend_name().unwrap_or("?");
             respond::proxy_failure(e, backend, &ctx.request_id)
@@ -425,5 +437,6 @@ impl ProxyHttp for Gateway {
             .map(|r| r.status.as_u16())
             .unwrap_or(ctx.status);
         respond::log_line(ctx, status, e);
+        respond::account(ctx, status, session.body_bytes_sent() as u64);
     }
 }

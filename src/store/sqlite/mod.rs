@@ -23,6 +23,15 @@ mod schema;
 
 use rows::*;
 
+/// How long a store call waits for SQLite's write lock held by another connection (5 s, set at
+/// open by `PRAGMA busy_timeout` in schema.rs).
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(5000);
+
+/// How long [`Store::ping`] waits for the write lock: 1 s, below the readiness check's 2 s
+/// (`osis::probes::STORE_CHECK_TIMEOUT`), so a locked store reads as "unreachable" with SQLite's
+/// own reason ("database is locked") rather than a timeout.
+const PING_BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(1000);
+
 pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
     key: Arc<MasterKey>,
@@ -734,6 +743,19 @@ impl Store for SqliteStore {
             let v: i64 = c.query_row("PRAGMA user_version", [], |r| r.get(0))?;
             out.insert("schema_version".to_string(), v);
             Ok(out)
+        })
+        .await
+    }
+
+    /// `BEGIN IMMEDIATE` takes SQLite's write lock: it fails when another process holds it (or
+    /// the file is gone read-only), which a plain read in WAL mode would not notice. The wait for
+    /// the lock is shortened to [`PING_BUSY_TIMEOUT`] so a probe does not hold the connection.
+    async fn ping(&self) -> Result<()> {
+        self.run(|c, _| {
+            c.busy_timeout(PING_BUSY_TIMEOUT)?;
+            let r = c.execute_batch("BEGIN IMMEDIATE; ROLLBACK;");
+            c.busy_timeout(BUSY_TIMEOUT)?;
+            r.map_err(db_err)
         })
         .await
     }
