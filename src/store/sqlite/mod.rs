@@ -11,7 +11,6 @@
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
 
@@ -20,17 +19,11 @@ use super::*;
 mod access;
 mod rows;
 mod schema;
+mod time;
 
 use rows::*;
-
-/// How long a store call waits for SQLite's write lock held by another connection (5 s, set at
-/// open by `PRAGMA busy_timeout` in schema.rs).
-const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(5000);
-
-/// How long [`Store::ping`] waits for the write lock: 1 s, below the readiness check's 2 s
-/// (`osis::probes::STORE_CHECK_TIMEOUT`), so a locked store reads as "unreachable" with SQLite's
-/// own reason ("database is locked") rather than a timeout.
-const PING_BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(1000);
+use schema::{BUSY_TIMEOUT, PING_BUSY_TIMEOUT};
+use time::{now, parse_ts, ts};
 
 pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
@@ -45,24 +38,6 @@ impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
         db_err(e)
     }
-}
-
-fn now() -> DateTime<Utc> {
-    // millisecond precision: what is stored is exactly what is returned
-    let n = Utc::now();
-    DateTime::parse_from_rfc3339(&n.to_rfc3339_opts(SecondsFormat::Millis, true))
-        .map(|d| d.with_timezone(&Utc))
-        .unwrap_or(n)
-}
-
-fn ts(d: &DateTime<Utc>) -> String {
-    d.to_rfc3339_opts(SecondsFormat::Millis, true)
-}
-
-fn parse_ts(s: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(s)
-        .map(|d| d.with_timezone(&Utc))
-        .unwrap_or_default()
 }
 
 impl SqliteStore {
