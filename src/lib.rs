@@ -5,6 +5,7 @@ pub mod authz;
 pub mod backend;
 pub mod config;
 pub mod embedded;
+pub mod metrics;
 pub mod osis;
 pub mod provision;
 pub mod proxy;

@@ -80,17 +80,22 @@ impl Reloader {
         let _one_at_a_time = self.lock.lock().await;
         let started = Instant::now();
         let r = self.try_reload().await;
-        let ms = started.elapsed().as_millis() as u64;
+        let took = started.elapsed();
+        let ms = took.as_millis() as u64;
         self.stats.last_ms.store(ms, Ordering::Relaxed);
+        let metrics = crate::metrics::global();
         match &r {
             Ok((generation, true)) => {
                 self.stats.ok.fetch_add(1, Ordering::Relaxed);
-                if let Ok(mut e) = self.stats.last_error.lock() {
-                    *e = None;
-                }
+                self.clear_last_error();
+                metrics.reload("ok", took);
+                metrics.set_generation(*generation);
                 tracing::info!(trigger, generation, ms, file = %self.path.display(), "configuration reloaded");
             }
             Ok((generation, false)) => {
+                // the file is the one serving again (e.g. a rejected edit was undone): the
+                // earlier rejection no longer describes it (issue 14: `last_error` stayed set)
+                self.clear_last_error();
                 tracing::debug!(
                     trigger,
                     generation,
@@ -99,6 +104,7 @@ impl Reloader {
             }
             Err(e) => {
                 self.stats.rejected.fetch_add(1, Ordering::Relaxed);
+                metrics.reload("rejected", took);
                 if let Ok(mut l) = self.stats.last_error.lock() {
                     *l = Some(e.to_string());
                 }
@@ -106,6 +112,17 @@ impl Reloader {
             }
         }
         r.map(|(g, _)| g)
+    }
+
+    fn clear_last_error(&self) {
+        if let Ok(mut e) = self.stats.last_error.lock() {
+            *e = None;
+        }
+    }
+
+    /// Why the file on disk is not what serves (its last reload was rejected); `None` when it is.
+    pub fn last_error(&self) -> Option<String> {
+        self.stats.last_error.lock().ok().and_then(|e| e.clone())
     }
 
     async fn try_reload(&self) -> Result<(u64, bool), ConfigRejected> {
@@ -289,26 +306,6 @@ impl Reloader {
         Ok(())
     }
 
-    /// Prometheus text exposition of reload and provisioning state.
-    pub fn metrics(&self) -> String {
-        format!(
-            "# HELP osprey_config_reloads_total Configuration reload attempts by result.\n\
-             # TYPE osprey_config_reloads_total counter\n\
-             osprey_config_reloads_total{{result=\"ok\"}} {}\n\
-             osprey_config_reloads_total{{result=\"rejected\"}} {}\n\
-             # HELP osprey_config_generation Generation of the serving configuration snapshot.\n\
-             # TYPE osprey_config_generation gauge\n\
-             osprey_config_generation {}\n\
-             # HELP osprey_config_last_reload_ms Duration of the last reload attempt.\n\
-             # TYPE osprey_config_last_reload_ms gauge\n\
-             osprey_config_last_reload_ms {}\n",
-            self.stats.ok.load(Ordering::Relaxed),
-            self.stats.rejected.load(Ordering::Relaxed),
-            self.generation(),
-            self.stats.last_ms.load(Ordering::Relaxed),
-        )
-    }
-
     pub fn status_json(&self) -> serde_json::Value {
         serde_json::json!({
             "file": self.path.display().to_string(),
@@ -359,7 +356,12 @@ impl ConfigControl for Reloader {
     fn status_json(&self) -> serde_json::Value {
         Reloader::status_json(self)
     }
-    fn metrics(&self) -> String {
-        Reloader::metrics(self)
+    fn last_error(&self) -> Option<String> {
+        Reloader::last_error(self)
+    }
+    fn backend_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.snapshot.load().backends.keys().cloned().collect();
+        names.sort();
+        names
     }
 }

@@ -6,16 +6,22 @@
 //! formatter prints with the span's fields.
 //!
 //! Verbose mode (`--verbose` or `log.level = "debug"`) is off by default.
+//!
+//! `log.format = "json"` writes one JSON object per line instead (issue 14: log pipelines parse
+//! it without a grok pattern), with the same signature in `release`. The per-request lines of
+//! both planes have the target [`ACCESS_LOG_TARGET`] (`"target":"access"` in JSON), and
+//! `log.access = false` silences them.
 
 use std::fmt;
 
 use tracing::{Event, Subscriber};
-use tracing_subscriber::fmt::format::{DefaultFields, Format, Writer};
+use tracing_subscriber::fmt::format::{DefaultFields, Format, JsonFields, Writer};
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::EnvFilter;
 
-use crate::config::LogLevel;
+pub use crate::config::ACCESS_LOG_TARGET;
+use crate::config::{LogConfig, LogFormat, LogLevel};
 
 /// Wraps the standard formatter and prefixes the release signature.
 struct SignedFormat {
@@ -44,34 +50,133 @@ where
     }
 }
 
-/// Install the global subscriber. Noisy dependency targets stay at `warn` unless `trace` is asked for,
-/// so verbose mode shows Osprey's own decisions rather than every pingora/hyper internal.
-pub fn init(level: LogLevel) {
-    let directive = match level {
+/// One JSON object per event: `time`, `level`, `release`, `target`, the fields of the spans
+/// the event is in (`request_id`), the event's fields and `message`.
+struct JsonFormat;
+
+impl<S> FormatEvent<S, JsonFields> for JsonFormat
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, JsonFields>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        use serde_json::Value;
+        let mut obj = serde_json::Map::new();
+        obj.insert(
+            "time".into(),
+            Value::String(
+                chrono::Utc::now()
+                    .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+                    .to_string(),
+            ),
+        );
+        obj.insert(
+            "level".into(),
+            Value::String(event.metadata().level().to_string()),
+        );
+        obj.insert(
+            "release".into(),
+            Value::String(crate::version::short().to_string()),
+        );
+        obj.insert(
+            "target".into(),
+            Value::String(event.metadata().target().to_string()),
+        );
+        if let Some(scope) = ctx.event_scope() {
+            for span in scope.from_root() {
+                let ext = span.extensions();
+                if let Some(f) = ext.get::<tracing_subscriber::fmt::FormattedFields<JsonFields>>() {
+                    if let Ok(Value::Object(m)) = serde_json::from_str::<Value>(&f.fields) {
+                        obj.extend(m);
+                    }
+                }
+            }
+        }
+        event.record(&mut JsonVisitor(&mut obj));
+        writeln!(writer, "{}", Value::Object(obj))
+    }
+}
+
+/// Event fields into a JSON object (numbers and booleans stay typed).
+struct JsonVisitor<'a>(&'a mut serde_json::Map<String, serde_json::Value>);
+
+impl tracing::field::Visit for JsonVisitor<'_> {
+    fn record_str(&mut self, f: &tracing::field::Field, v: &str) {
+        self.0.insert(f.name().into(), v.into());
+    }
+    fn record_u64(&mut self, f: &tracing::field::Field, v: u64) {
+        self.0.insert(f.name().into(), v.into());
+    }
+    fn record_i64(&mut self, f: &tracing::field::Field, v: i64) {
+        self.0.insert(f.name().into(), v.into());
+    }
+    fn record_f64(&mut self, f: &tracing::field::Field, v: f64) {
+        self.0.insert(f.name().into(), v.into());
+    }
+    fn record_bool(&mut self, f: &tracing::field::Field, v: bool) {
+        self.0.insert(f.name().into(), v.into());
+    }
+    fn record_debug(&mut self, f: &tracing::field::Field, v: &dyn fmt::Debug) {
+        self.0.insert(f.name().into(), format!("{v:?}").into());
+    }
+}
+
+/// The filter directive for `log`: Osprey at its level, noisy dependency targets at `warn`
+/// unless `trace` is asked for (so verbose mode shows Osprey's own decisions rather than every
+/// pingora/hyper internal), and the access lines off when `log.access = false`.
+fn directive(log: &LogConfig) -> String {
+    let mut d = match log.level {
         LogLevel::Trace => "trace".to_string(),
         l => format!(
             "{lvl},pingora=warn,pingora_core=warn,pingora_proxy=warn,hyper=warn,h2=warn,rustls=warn,s3s=off,reqwest=warn",
             lvl = l.as_str()
         ),
     };
-    let filter = EnvFilter::try_new(&directive).unwrap_or_else(|_| EnvFilter::new("info"));
-    let format = SignedFormat {
-        inner: Format::default()
-            .without_time()
-            .with_level(false)
-            .with_target(false),
-    };
+    if !log.access {
+        d.push_str(&format!(",{ACCESS_LOG_TARGET}=off"));
+    }
+    d
+}
+
+/// Install the global subscriber for `log` (level, format, access lines).
+pub fn init(log: &LogConfig) {
+    let filter = EnvFilter::try_new(directive(log)).unwrap_or_else(|_| EnvFilter::new("info"));
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
-    let layer = tracing_subscriber::fmt::layer()
-        .with_ansi(false)
-        .with_writer(RedactingStderr)
-        .fmt_fields(DefaultFields::new())
-        .event_format(format);
-    let _ = tracing_subscriber::registry()
-        .with(filter)
-        .with(layer)
-        .try_init();
+    let _ = match log.format {
+        LogFormat::Text => {
+            let format = SignedFormat {
+                inner: Format::default()
+                    .without_time()
+                    .with_level(false)
+                    .with_target(false),
+            };
+            let layer = tracing_subscriber::fmt::layer()
+                .with_ansi(false)
+                .with_writer(RedactingStderr)
+                .fmt_fields(DefaultFields::new())
+                .event_format(format);
+            tracing_subscriber::registry()
+                .with(filter)
+                .with(layer)
+                .try_init()
+        }
+        LogFormat::Json => {
+            let layer = tracing_subscriber::fmt::layer()
+                .with_ansi(false)
+                .with_writer(RedactingStderr)
+                .fmt_fields(JsonFields::new())
+                .event_format(JsonFormat);
+            tracing_subscriber::registry()
+                .with(filter)
+                .with(layer)
+                .try_init()
+        }
+    };
 }
 
 /// A request id: 16 lowercase hex digits from a CSPRNG-seeded counter mix. Unique per process run and

@@ -11,8 +11,8 @@ mod validate;
 
 pub use model::{
     BackendConfig, BackendKind, BackendSpec, CephRgwSpec, Config, Endpoint, Env, IamSpec, Limits,
-    LogLevel, Namespace, PayloadModes, Profile, S3Spec, Secret, ServiceCredentials, StoreKind,
-    TableConfig, TlsConfig,
+    LogConfig, LogFormat, LogLevel, Namespace, PayloadModes, Profile, S3Spec, Secret,
+    ServiceCredentials, StoreKind, TableConfig, TlsConfig, ACCESS_LOG_TARGET,
 };
 
 use std::path::Path;

@@ -73,6 +73,8 @@ pub struct ServerConfig {
     pub data_dir: PathBuf,
     pub osis_listen: SocketAddr,
     pub s3_listen: SocketAddr,
+    /// Prometheus metrics and health probes; none when absent.
+    pub metrics_listen: Option<SocketAddr>,
     pub public_s3_endpoint: String,
     pub tls: Option<TlsConfig>,
     pub grace_period: Duration,
@@ -184,6 +186,22 @@ impl LogLevel {
 #[derive(Debug, Clone)]
 pub struct LogConfig {
     pub level: LogLevel,
+    pub format: LogFormat,
+    /// Whether the per-request lines (target [`ACCESS_LOG_TARGET`]) are written.
+    pub access: bool,
+}
+
+/// The `target` of every per-request log line (S3 and OSIS), so operators can route or silence
+/// them apart from the rest (`log.access = false`, or a filter on the target in their pipeline).
+pub const ACCESS_LOG_TARGET: &str = "access";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// `<time> <LEVEL> osprey/<release> <fields>: <message>` — for people and journald.
+    #[default]
+    Text,
+    /// One JSON object per line with `time`, `level`, `release`, `target`, span and event fields.
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -38,6 +38,9 @@ pub struct ServerSection {
     pub osis_listen: Option<Spanned<String>>,
     /// S3 listener (default `127.0.0.1:9000`).
     pub s3_listen: Option<Spanned<String>>,
+    /// Prometheus `/metrics`, `/livez` and `/readyz` (no authentication: bind it privately).
+    /// Absent: no metrics listener (the metrics stay readable at `/api/v1/admin/metrics`).
+    pub metrics_listen: Option<Spanned<String>>,
     /// S3 endpoint URL advertised to OSE in `/api/info` `services.s3` (default derived from `s3_listen`).
     pub public_s3_endpoint: Option<Spanned<String>>,
     /// TLS for both listeners; plain HTTP when absent.
@@ -126,6 +129,10 @@ pub struct StoreSection {
 pub struct LogSection {
     /// `error`, `warn`, `info` (default), `debug` (verbose), `trace`. `--verbose` forces `debug`.
     pub level: Option<Spanned<String>>,
+    /// `text` (default: one signed line per event) or `json` (one JSON object per line).
+    pub format: Option<Spanned<String>>,
+    /// The per-request lines of both planes (target `access`): `true` (default) or `false`.
+    pub access: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -175,6 +175,8 @@ pub trait ConfigControl: Send + Sync + 'static {
     async fn reload(&self, trigger: &'static str) -> Result<u64, ConfigRejected>;
     /// The reload state (`GET /api/v1/admin/config`).
     fn status_json(&self) -> serde_json::Value;
-    /// The reload series in Prometheus text format.
-    fn metrics(&self) -> String;
+    /// Why the file on disk is not what serves (its last reload was rejected); `None` when it is.
+    fn last_error(&self) -> Option<String>;
+    /// Names of the backends in the serving configuration.
+    fn backend_names(&self) -> Vec<String>;
 }

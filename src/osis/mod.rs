@@ -11,6 +11,7 @@ pub mod filter;
 mod handlers;
 pub mod hooks;
 pub mod model;
+pub mod probes;
 pub mod throttle;
 
 use std::sync::Arc;
@@ -129,6 +130,7 @@ pub fn router(state: Arc<OsisState>) -> Router {
         .route("/admin/reload", post(admin_reload))
         .route("/admin/config", get(admin_config))
         .route("/admin/metrics", get(admin_metrics))
+        .route("/admin/status", get(admin_status))
         .route("/auth/revoke", post(auth::revoke))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
@@ -136,12 +138,14 @@ pub fn router(state: Arc<OsisState>) -> Router {
         ))
         // token endpoints authenticate by their bodies
         .route("/auth/login", post(auth::login))
-        .route("/auth/token", post(auth::refresh));
+        .route("/auth/token", post(auth::refresh))
+        .route_layer(middleware::from_fn(tag_route));
 
     Router::new()
         .route("/api/info", get(info))
         .route("/logo.svg", get(logo))
         .route("/console", get(console_page))
+        .route_layer(middleware::from_fn(tag_route))
         .nest("/api/v1", v1)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -152,6 +156,22 @@ pub fn router(state: Arc<OsisState>) -> Router {
         ))
         .layer(middleware::from_fn(signature))
         .with_state(state)
+}
+
+/// The route template a request matched (`/api/v1/tenants/{tenant_id}`), handed from the
+/// routed layer to [`signature`] for the bounded `route` label of `osprey_osis_requests_total`.
+#[derive(Clone)]
+struct MatchedRoute(String);
+
+async fn tag_route(
+    path: axum::extract::MatchedPath,
+    req: Request<axum::body::Body>,
+    next: Next,
+) -> Response {
+    let route = path.as_str().to_string();
+    let mut resp = next.run(req).await;
+    resp.extensions_mut().insert(MatchedRoute(route));
+    resp
 }
 
 /// Outermost layer: request id, release signature, one log line per request.
@@ -170,8 +190,20 @@ async fn signature(req: Request<axum::body::Body>, next: Next) -> Response {
     if let Ok(v) = HeaderValue::from_str(&id) {
         h.insert("x-request-id", v);
     }
+    let route = resp
+        .extensions()
+        .get::<MatchedRoute>()
+        .map(|r| r.0.as_str())
+        .unwrap_or("unmatched");
+    crate::metrics::global().osis_request(
+        route,
+        method.as_str(),
+        resp.status().as_u16(),
+        started.elapsed(),
+    );
     span.in_scope(|| {
         tracing::info!(
+            target: crate::telemetry::ACCESS_LOG_TARGET,
             %method,
             path,
             status = resp.status().as_u16(),

@@ -146,9 +146,15 @@ impl Provisioner {
             loop {
                 let me = self.clone();
                 tokio::spawn(async move {
-                    if let Ok(left @ 1..) = me.reconcile().await {
-                        tracing::debug!(left, "pending provisioning after reconciler pass");
-                    }
+                    let result = match me.reconcile().await {
+                        Ok(0) => "done",
+                        Ok(left) => {
+                            tracing::debug!(left, "pending provisioning after reconciler pass");
+                            "work_left"
+                        }
+                        Err(_) => "error",
+                    };
+                    crate::metrics::global().reconciler_run(result);
                 });
                 tokio::select! {
                     _ = tokio::time::sleep(every) => {}

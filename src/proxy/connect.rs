@@ -24,7 +24,33 @@ use pingora::protocols::l4::socket::SocketAddr as PeerAddr;
 use pingora::protocols::l4::stream::Stream;
 use pingora::{Error, ErrorType};
 
-use crate::backend::BackendAddress;
+use pingora::prelude::HttpPeer;
+
+use crate::backend::{Backend, BackendAddress, BackendError};
+
+/// Idle upstream connections are kept this long for reuse (connection pooling). Below the
+/// embedded store's 30 s header-read timeout, so a pooled connection is never one the backend
+/// just closed.
+pub const UPSTREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The upstream peer for a request to `backend`: its endpoint's address (looked up here, from a
+/// TTL cache: backend/address.rs, issue 12), TLS and SNI, its timeouts, and the connector that
+/// fails over to the name's next address when one refuses.
+pub async fn peer(backend: &dyn Backend) -> Result<Box<HttpPeer>, BackendError> {
+    let dp = backend.data_path();
+    let addr = dp.address.resolve().await?;
+    let sni = dp.host.split(':').next().unwrap_or("").to_string();
+    let mut peer = HttpPeer::new(addr, dp.tls, sni);
+    let timeout = backend.config().timeout;
+    let connect_timeout = timeout.min(Duration::from_secs(5));
+    peer.options.connection_timeout = Some(connect_timeout);
+    peer.options.custom_l4 = FailoverConnect::for_address(&dp.address, connect_timeout);
+    peer.options.total_connection_timeout = Some(timeout);
+    peer.options.read_timeout = Some(timeout);
+    peer.options.write_timeout = Some(timeout);
+    peer.options.idle_timeout = Some(UPSTREAM_IDLE_TIMEOUT);
+    Ok(Box::new(peer))
+}
 
 /// Connects to the peer's address, then to the other addresses of its name.
 #[derive(Debug)]

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::HttpPeer;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
@@ -17,15 +17,9 @@ use super::access::Access;
 use super::body::{self, check_declared_digests, check_signed_payload};
 use super::directory::CachedDirectory;
 use super::keys::SigningKeys;
-use super::request::{BodyPrefix, Decision, Forward, RequestBody, RequestCtx};
+use super::request::{Decision, Forward, RequestBody, RequestCtx};
 use super::{form, principals, respond, rewrite, route, SharedSnapshot};
-use crate::s3::op::OpKind;
 use crate::s3::S3Error;
-
-/// Idle upstream connections are kept this long for reuse (connection pooling). Below the
-/// embedded store's 30 s header-read timeout, so a pooled connection is never one the backend
-/// just closed.
-pub const UPSTREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(20);
 
 pub struct Gateway {
     pub snapshot: SharedSnapshot,
@@ -138,7 +132,9 @@ impl Gateway {
         self.continue_if_expected(session, f.signed.is_some())
             .await?;
         let read = match f.body {
-            RequestBody::ReadAcl => self.take_acl_body(session, ctx, &mut f).await,
+            RequestBody::ReadAcl => {
+                principals::take_acl_body(&self.directory, session, ctx.op.as_ref(), &mut f).await
+            }
             _ => Ok(()),
         };
         ctx.forward = Some(f);
@@ -162,39 +158,6 @@ impl Gateway {
                 .await
                 .map_err(|e| S3Error::internal(format!("100-continue: {e}")))?;
         }
-        Ok(())
-    }
-
-    /// PutBucketAcl/PutObjectAcl/PutBucketPolicy on a backend with principals of its own: read
-    /// the (small) body whole, check it against what the client signed or declared, and
-    /// translate its principals. pingora replays the body from its retry buffer, where
-    /// `request_body_filter` swaps in the translation.
-    async fn take_acl_body(
-        &self,
-        session: &mut Session,
-        ctx: &RequestCtx,
-        f: &mut Forward,
-    ) -> Result<(), S3Error> {
-        let whole = body::read_whole(session).await?;
-        let (Some(signed), Some(map)) = (&f.signed, &f.principals) else {
-            return Err(S3Error::internal("ACL body without signer or principals"));
-        };
-        check_signed_payload(signed.verified.payload, &whole)?;
-        check_declared_digests(session.req_header(), &whole)?;
-        let policy = ctx
-            .op
-            .as_ref()
-            .is_some_and(|o| o.kind == OpKind::BucketSubresource("policy"));
-        let out =
-            principals::translate_acl_body(&self.directory, f.backend_name(), map, whole, policy)
-                .await?;
-        f.body = RequestBody::Prefix(BodyPrefix {
-            upstream_len: out.len() as u64,
-            bytes: out,
-            replaces_first: true,
-            whole_acl: true,
-            sent: false,
-        });
         Ok(())
     }
 
@@ -259,10 +222,8 @@ impl ProxyHttp for Gateway {
         ctx: &mut RequestCtx,
     ) -> pingora::Result<Box<HttpPeer>> {
         let backend = forwarding(ctx)?.route.backend.clone();
-        let dp = backend.data_path();
-        // the endpoint's name is looked up here, from a TTL cache (backend/address.rs, issue 12)
-        let addr = match dp.address.resolve().await {
-            Ok(a) => a,
+        match super::connect::peer(backend.as_ref()).await {
+            Ok(peer) => Ok(peer),
             Err(e) => {
                 // the client learns which backend, not its host name (issue 9, item 5)
                 tracing::warn!(request_id = %ctx.request_id, backend = backend.name(), error = %e, "backend host name does not resolve");
@@ -272,22 +233,9 @@ impl ProxyHttp for Gateway {
                 );
                 let pe = perr(&err);
                 ctx.error = Some(err);
-                return Err(pe);
+                Err(pe)
             }
-        };
-        let sni = dp.host.split(':').next().unwrap_or("").to_string();
-        let mut peer = HttpPeer::new(addr, dp.tls, sni);
-        let timeout = backend.config().timeout;
-        let connect_timeout = timeout.min(Duration::from_secs(5));
-        peer.options.connection_timeout = Some(connect_timeout);
-        // a refused address fails over to the name's next address (proxy/connect.rs)
-        peer.options.custom_l4 =
-            super::connect::FailoverConnect::for_address(&dp.address, connect_timeout);
-        peer.options.total_connection_timeout = Some(timeout);
-        peer.options.read_timeout = Some(timeout);
-        peer.options.write_timeout = Some(timeout);
-        peer.options.idle_timeout = Some(UPSTREAM_IDLE_TIMEOUT);
-        Ok(Box::new(peer))
+        }
     }
 
     async fn upstream_request_filter(
@@ -318,25 +266,7 @@ impl ProxyHttp for Gateway {
         if let Some(b) = body.as_ref() {
             ctx.bytes_in += b.len() as u64;
         }
-        let f = forwarding(ctx)?;
-        let result = match &mut f.body {
-            RequestBody::Prefix(p) if !p.sent => {
-                p.sent = true;
-                *body = Some(match body.take() {
-                    Some(b) if !p.replaces_first && !b.is_empty() => {
-                        let mut all = BytesMut::with_capacity(p.bytes.len() + b.len());
-                        all.extend_from_slice(&p.bytes);
-                        all.extend_from_slice(&b);
-                        all.freeze()
-                    }
-                    _ => p.bytes.clone(),
-                });
-                Ok(())
-            }
-            RequestBody::Stream(Some(codec)) => codec.transform(body, end_of_stream),
-            _ => Ok(()),
-        };
-        if let Err(e) = result {
+        if let Err(e) = forwarding(ctx)?.body.feed(body, end_of_stream) {
             // the upstream request is aborted before it is complete: nothing is stored
             let err = S3Error::from(e);
             tracing::warn!(request_id = %ctx.request_id, code = err.code, "upload body rejected: {}", err.message);
@@ -354,6 +284,11 @@ impl ProxyHttp for Gateway {
         ctx: &mut RequestCtx,
     ) -> pingora::Result<()> {
         ctx.status = resp.status.as_u16();
+        if resp.status.is_server_error() {
+            if let Some(backend) = ctx.backend_name() {
+                crate::metrics::global().backend_error(backend, "status_5xx");
+            }
+        }
         let f = ctx
             .forward
             .as_deref_mut()
@@ -393,6 +328,13 @@ impl ProxyHttp for Gateway {
         ctx: &mut RequestCtx,
     ) -> FailToProxy {
         self.abandon_placement(ctx).await;
+        if ctx.error.is_none() {
+            if let (Some(kind), Some(backend)) =
+                (respond::backend_failure_kind(e), ctx.backend_name())
+            {
+                crate::metrics::global().backend_error(backend, kind);
+            }
+        }
         let err = ctx.error.clone().unwrap_or_else(|| {
             let backend = ctx.backend_name().unwrap_or("?");
             respond::proxy_failure(e, backend, &ctx.request_id)
@@ -425,5 +367,6 @@ impl ProxyHttp for Gateway {
             .map(|r| r.status.as_u16())
             .unwrap_or(ctx.status);
         respond::log_line(ctx, status, e);
+        respond::account(ctx, status, session.body_bytes_sent() as u64);
     }
 }

@@ -5,8 +5,13 @@ use std::collections::HashMap;
 
 use bytes::Bytes;
 
+use pingora::proxy::Session;
+
+use super::body;
 use super::directory::{CachedDirectory, PrincipalMap};
 use super::identity::{self, Mapped};
+use super::request::{BodyPrefix, Forward, RequestBody};
+use crate::s3::op::{OpKind, S3Op};
 use crate::s3::S3Error;
 
 /// OSIS canonical ids → the backend's principals for them: the caller's tenant from `own`,
@@ -40,6 +45,34 @@ pub async fn resolve_canonical(
         }
     }
     Ok(out)
+}
+
+/// PutBucketAcl/PutObjectAcl/PutBucketPolicy on a backend with principals of its own: read
+/// the (small) body whole, check it against what the client signed or declared, and
+/// translate its principals. pingora replays the body from its retry buffer, where
+/// `request_body_filter` swaps in the translation.
+pub async fn take_acl_body(
+    directory: &CachedDirectory,
+    session: &mut Session,
+    op: Option<&S3Op>,
+    f: &mut Forward,
+) -> Result<(), S3Error> {
+    let whole = body::read_whole(session).await?;
+    let (Some(signed), Some(map)) = (&f.signed, &f.principals) else {
+        return Err(S3Error::internal("ACL body without signer or principals"));
+    };
+    body::check_signed_payload(signed.verified.payload, &whole)?;
+    body::check_declared_digests(session.req_header(), &whole)?;
+    let policy = op.is_some_and(|o| o.kind == OpKind::BucketSubresource("policy"));
+    let out = translate_acl_body(directory, f.backend_name(), map, whole, policy).await?;
+    f.body = RequestBody::Prefix(BodyPrefix {
+        upstream_len: out.len() as u64,
+        bytes: out,
+        replaces_first: true,
+        whole_acl: true,
+        sent: false,
+    });
+    Ok(())
 }
 
 /// A PutBucketAcl/PutObjectAcl/PutBucketPolicy body with the backend's principals in place of

@@ -13,7 +13,7 @@ use super::directory::{KeyEntry, Placement, PrincipalMap};
 use super::Snapshot;
 use crate::backend::{Backend, SigningKey};
 use crate::s3::op::S3Op;
-use crate::s3::sigv4::Verified;
+use crate::s3::sigv4::{SigError, Verified};
 use crate::s3::S3Error;
 
 /// The authenticated principal.
@@ -79,6 +79,31 @@ pub enum RequestBody {
     ReadAcl,
     /// Read (in part) in `request_filter` and rewritten.
     Prefix(BodyPrefix),
+}
+
+impl RequestBody {
+    /// One piece of the client's body on its way up (`request_body_filter`): a prefix read
+    /// earlier goes first (instead of the first piece when it replaces it), a stream goes through
+    /// its codec.
+    pub fn feed(&mut self, body: &mut Option<Bytes>, end: bool) -> Result<(), SigError> {
+        match self {
+            RequestBody::Prefix(p) if !p.sent => {
+                p.sent = true;
+                *body = Some(match body.take() {
+                    Some(b) if !p.replaces_first && !b.is_empty() => {
+                        let mut all = BytesMut::with_capacity(p.bytes.len() + b.len());
+                        all.extend_from_slice(&p.bytes);
+                        all.extend_from_slice(&b);
+                        all.freeze()
+                    }
+                    _ => p.bytes.clone(),
+                });
+                Ok(())
+            }
+            RequestBody::Stream(Some(codec)) => codec.transform(body, end),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// Response work of a forwarded request.

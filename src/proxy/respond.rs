@@ -281,6 +281,44 @@ fn upstream_failure(t: &ErrorType) -> &'static str {
     }
 }
 
+/// The `kind` label of `osprey_backend_errors_total` for a failure on the backend's side of
+/// the proxy; `None` when the client's side failed (its body broke off, it went away).
+pub fn backend_failure_kind(e: &Error) -> Option<&'static str> {
+    if e.esource() == &ErrorSource::Downstream {
+        return None;
+    }
+    Some(match e.etype() {
+        ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout => {
+            "timeout"
+        }
+        ErrorType::ConnectRefused
+        | ErrorType::ConnectError
+        | ErrorType::ConnectNoRoute
+        | ErrorType::SocketError
+        | ErrorType::TLSHandshakeFailure
+        | ErrorType::InvalidCert => "connect",
+        ErrorType::HTTPStatus(_) | ErrorType::InternalError => return None,
+        _ => "io",
+    })
+}
+
+/// The request's series in `osprey_s3_*` (src/metrics), at its end.
+pub fn account(ctx: &RequestCtx, status: u16, bytes_out: u64) {
+    crate::metrics::global().s3_request(&crate::metrics::S3Request {
+        tenant: ctx.tenant.as_deref(),
+        backend: ctx.backend_name().unwrap_or_default(),
+        op: ctx
+            .op
+            .as_ref()
+            .map(|o| o.kind.name())
+            .unwrap_or(std::borrow::Cow::Borrowed("-")),
+        status,
+        elapsed: ctx.started.elapsed(),
+        bytes_in: ctx.bytes_in,
+        bytes_out,
+    });
+}
+
 /// The S3 error for a request pingora could not proxy. The client learns the backend's name
 /// and what went wrong, never pingora's error text, which carries the peer's address (issue 9,
 /// item 5); the detail is logged.
@@ -326,6 +364,7 @@ pub fn log_line(ctx: &RequestCtx, status: u16, e: Option<&Error>) {
     let ms = (ctx.started.elapsed().as_secs_f64() * 1_000_000.0).round() / 1000.0;
     match (e, &ctx.error) {
         (_, Some(err)) => tracing::info!(
+            target: crate::telemetry::ACCESS_LOG_TARGET,
             op,
             bucket,
             tenant,
@@ -339,6 +378,7 @@ pub fn log_line(ctx: &RequestCtx, status: u16, e: Option<&Error>) {
             err.message
         ),
         (Some(e), None) => tracing::warn!(
+            target: crate::telemetry::ACCESS_LOG_TARGET,
             op,
             bucket,
             tenant,
@@ -349,6 +389,7 @@ pub fn log_line(ctx: &RequestCtx, status: u16, e: Option<&Error>) {
             "s3 request failed: {e}"
         ),
         (None, None) => tracing::info!(
+            target: crate::telemetry::ACCESS_LOG_TARGET,
             op,
             bucket,
             tenant,

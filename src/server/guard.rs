@@ -41,9 +41,11 @@ pub struct Guarded<A> {
 
 impl<A> Guarded<A> {
     pub fn new(inner: A, limits: Limits) -> Self {
+        let permits = Arc::new(Semaphore::new(limits.max_connections));
+        crate::metrics::global().watch_connections("s3", permits.clone(), limits.max_connections);
         Guarded {
             inner: Arc::new(inner),
-            permits: Arc::new(Semaphore::new(limits.max_connections)),
+            permits,
             limits,
         }
     }
@@ -408,9 +410,11 @@ pub struct LimitAcceptor<A> {
 
 impl<A> LimitAcceptor<A> {
     pub fn new(inner: A, limits: &Limits) -> Self {
+        let permits = Arc::new(Semaphore::new(limits.max_connections));
+        crate::metrics::global().watch_connections("osis", permits.clone(), limits.max_connections);
         LimitAcceptor {
             inner,
-            permits: Arc::new(Semaphore::new(limits.max_connections)),
+            permits,
             stall: limits.idle_timeout.max(limits.body_timeout),
         }
     }

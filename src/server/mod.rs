@@ -8,6 +8,7 @@
 pub mod explain;
 pub mod guard;
 pub mod license;
+pub mod observe;
 pub mod support;
 pub mod wiring;
 
@@ -37,7 +38,7 @@ pub fn run(opts: ServeOptions) -> anyhow::Result<()> {
     if opts.verbose {
         cfg.log.level = LogLevel::Debug;
     }
-    crate::telemetry::init(cfg.log.level);
+    crate::telemetry::init(&cfg.log);
     let data_dir = cfg.server.data_dir.clone();
     create_private_dir(&data_dir)?;
     license::ensure_accepted(&data_dir, opts.accept_license)?;
@@ -46,6 +47,8 @@ pub fn run(opts: ServeOptions) -> anyhow::Result<()> {
     }
     let run_dir = data_dir.join("run");
     create_private_dir(&run_dir)?;
+    // held until the process exits: a second Osprey on this data directory is refused (issue 14)
+    let _lock = lock_data_dir(&data_dir, &run_dir)?;
 
     // Wiring needs a runtime (store pool, local backend start-up); pingora brings its own per
     // service, and everything built here is runtime-agnostic afterwards.
@@ -67,12 +70,25 @@ pub fn run(opts: ServeOptions) -> anyhow::Result<()> {
         )
     })?;
     osis_listener.set_nonblocking(true)?;
+    let metrics_listener = match cfg.server.metrics_listen {
+        None => None,
+        Some(addr) => {
+            let l = std::net::TcpListener::bind(addr).map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot listen for metrics on {addr}: {e} (is another Osprey running? change server.metrics_listen)"
+                )
+            })?;
+            l.set_nonblocking(true)?;
+            Some(l)
+        }
+    };
 
     let conf = ServerConf {
         threads: std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2),
-        pid_file: run_dir.join("osprey.pid").display().to_string(),
+        // pingora writes its pid file only when it daemonizes; Osprey writes its own (lock_data_dir)
+        pid_file: run_dir.join("pingora.pid").display().to_string(),
         upgrade_sock: run_dir.join("upgrade.sock").display().to_string(),
         grace_period_seconds: Some(0),
         graceful_shutdown_timeout_seconds: Some(cfg.server.grace_period.as_secs().max(1)),
@@ -93,6 +109,26 @@ pub fn run(opts: ServeOptions) -> anyhow::Result<()> {
     );
     osis.threads = Some(2);
     server.add_service(osis);
+    if let Some(l) = metrics_listener {
+        let mut m = background_service(
+            "metrics",
+            observe::MetricsService {
+                listener: Mutex::new(Some(l)),
+                router: observe::router(planes.store.clone(), Some(planes.config.clone())),
+                grace: cfg.server.grace_period,
+            },
+        );
+        m.threads = Some(1);
+        server.add_service(m);
+    }
+    let mut probe = background_service(
+        "backend-probe",
+        observe::ProbeService {
+            snapshot: planes.snapshot.clone(),
+        },
+    );
+    probe.threads = Some(1);
+    server.add_service(probe);
     let _watcher = planes.watcher;
     for svc in planes.services {
         svc(&mut server, &cfg)?;
@@ -100,6 +136,8 @@ pub fn run(opts: ServeOptions) -> anyhow::Result<()> {
     tracing::info!(
         osis = %cfg.server.osis_listen,
         s3 = %cfg.server.s3_listen,
+        metrics = %cfg.server.metrics_listen.map(|a| a.to_string()).unwrap_or_else(|| "off".into()),
+        pid = std::process::id(),
         data_dir = %data_dir.display(),
         tls = cfg.server.tls.is_some(),
         "osprey serving"
@@ -107,8 +145,51 @@ pub fn run(opts: ServeOptions) -> anyhow::Result<()> {
     // keep the setup runtime alive: the store and backends hold handles into it
     let _setup = setup;
     server.run(pingora::server::RunArgs::default());
+    let _ = std::fs::remove_file(run_dir.join(PID_FILE));
     tracing::info!("osprey stopped");
     Ok(())
+}
+
+/// The process id of the serving Osprey, in `<data_dir>/run/`, removed at a clean stop.
+pub const PID_FILE: &str = "osprey.pid";
+
+/// The lock file in `<data_dir>/run/` (an advisory `flock`, released by the kernel when the
+/// process ends however it ends, so a crash never leaves a stale lock).
+pub const LOCK_FILE: &str = "osprey.lock";
+
+/// Take the data directory's lock and write the pid file. Two processes on one data directory
+/// would share one SQLite store file and one embedded store's blobs, each with caches the other
+/// never invalidates; the second is refused with the first one's pid.
+fn lock_data_dir(
+    data_dir: &std::path::Path,
+    run_dir: &std::path::Path,
+) -> anyhow::Result<std::fs::File> {
+    let path = run_dir.join(LOCK_FILE);
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| anyhow::anyhow!("cannot open the lock file {}: {e}", path.display()))?;
+    match f.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let pid = std::fs::read_to_string(run_dir.join(PID_FILE))
+                .map(|p| p.trim().to_string())
+                .unwrap_or_else(|_| "unknown".into());
+            anyhow::bail!(
+                "data directory {} is in use by another Osprey (pid {pid}); stop it first, or give this one its own server.data_dir",
+                data_dir.display()
+            );
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            anyhow::bail!("cannot lock {}: {e}", path.display())
+        }
+    }
+    let pid_path = run_dir.join(PID_FILE);
+    std::fs::write(&pid_path, format!("{}\n", std::process::id()))
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", pid_path.display()))?;
+    Ok(f)
 }
 
 /// Read and parse the certificate chain and key before any listener starts, so a bad pair is a

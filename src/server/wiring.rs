@@ -17,6 +17,10 @@ use crate::store::{MasterKey, Store};
 
 pub struct Planes {
     pub store: Arc<dyn Store>,
+    /// The serving snapshot (the backend probe reads it).
+    pub snapshot: SharedSnapshot,
+    /// Hot reload's state (readiness reads it).
+    pub config: Arc<dyn crate::osis::hooks::ConfigControl>,
     pub osis_router: axum::Router,
     /// pingora services to add (the S3 data plane).
     pub services: Vec<super::AddService>,
@@ -74,6 +78,8 @@ pub async fn build(
     ));
     let watcher = reloader.watch()?;
     reloader.on_sighup()?;
+    crate::metrics::global().set_generation(1);
+    let config: Arc<dyn crate::osis::hooks::ConfigControl> = reloader.clone();
     let hooks: Arc<dyn ControlHooks> = provisioner;
     let capabilities = match &cfg.osis.capabilities_file {
         Some(f) => {
@@ -114,8 +120,10 @@ pub async fn build(
     });
     Ok(Planes {
         store,
+        config,
         osis_router: crate::osis::router(state),
-        services: vec![s3_service(snapshot, directory)],
+        services: vec![s3_service(snapshot.clone(), directory)],
+        snapshot,
         watcher,
     })
 }

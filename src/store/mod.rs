@@ -302,4 +302,9 @@ pub trait Store: Send + Sync + 'static {
     async fn counter(&self, name: &str) -> Result<i64>;
     /// Add one to a counter durably; returns the new value.
     async fn bump_counter(&self, name: &str) -> Result<i64>;
+
+    /// Whether the store answers and would take a write now (readiness, src/osis/probes.rs).
+    async fn ping(&self) -> Result<()> {
+        self.stats().await.map(|_| ())
+    }
 }

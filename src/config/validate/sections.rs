@@ -45,6 +45,20 @@ pub(super) fn server(
             format!("OSIS and S3 cannot share the listener {s3_listen}"),
         );
     }
+    let metrics_listen = match &raw.metrics_listen {
+        None => None,
+        Some(m) => {
+            let a = parse_addr(src, Some(m), DEFAULT_S3_LISTEN, "server.metrics_listen")?;
+            if a == osis_listen || a == s3_listen {
+                return src.err(
+                    m.span(),
+                    "server.metrics_listen",
+                    format!("the metrics listener cannot share {a} with the OSIS or S3 listener"),
+                );
+            }
+            Some(a)
+        }
+    };
     let tls = match &raw.tls {
         None => None,
         Some(t) => {
@@ -74,6 +88,7 @@ pub(super) fn server(
         data_dir: data_dir.clone(),
         osis_listen,
         s3_listen,
+        metrics_listen,
         public_s3_endpoint,
         tls,
         grace_period: raw
@@ -344,5 +359,21 @@ pub(super) fn log(
             );
         }
     };
-    Ok(LogConfig { level })
+    let format = match raw.format.as_ref().map(|f| f.get_ref().as_str()) {
+        None | Some("text") => LogFormat::Text,
+        Some("json") => LogFormat::Json,
+        Some(other) => {
+            let at = raw.format.as_ref().map(|s| s.span()).unwrap_or(0..0);
+            return src.err(
+                at,
+                "log.format",
+                format!("unknown format `{other}`; use text or json"),
+            );
+        }
+    };
+    Ok(LogConfig {
+        level,
+        format,
+        access: raw.access.unwrap_or(true),
+    })
 }

@@ -36,7 +36,27 @@ pub(crate) async fn admin_config(State(st): St) -> ApiResult<Json<serde_json::Va
     Ok(Json(reloader(&st)?.status_json()))
 }
 
+/// `GET /api/v1/admin/metrics`: the same exposition as `GET /metrics` on the metrics listener,
+/// behind the admin pair (for deployments that expose only the OSIS listener).
 pub(crate) async fn admin_metrics(State(st): St) -> ApiResult<Response> {
-    let body = reloader(&st)?.metrics();
-    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response())
+    let body = crate::osis::probes::metrics_text(st.store.as_ref()).await;
+    Ok(([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], body).into_response())
+}
+
+/// `GET /api/v1/admin/status`: release, readiness (and why not), configuration, the store's
+/// counts and every backend's last health probe (admin auth).
+pub(crate) async fn admin_status(State(st): St) -> ApiResult<Json<serde_json::Value>> {
+    let ready = crate::osis::probes::readiness(st.store.as_ref(), st.reloader.as_deref()).await;
+    let store = match st.store.stats().await {
+        Ok(s) => serde_json::json!({"reachable": true, "counts": s}),
+        Err(e) => serde_json::json!({"reachable": false, "error": e.to_string()}),
+    };
+    Ok(Json(serde_json::json!({
+        "release": crate::version::signature(),
+        "ready": ready.ready,
+        "reasons": ready.reasons,
+        "config": st.reloader.as_ref().map(|r| r.status_json()),
+        "store": store,
+        "backends": crate::metrics::health::board().snapshot(),
+    })))
 }

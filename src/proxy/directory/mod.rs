@@ -347,12 +347,16 @@ impl CachedDirectory {
     }
 
     pub async fn key(&self, access_key: &str) -> Result<Option<Arc<KeyEntry>>, DirectoryError> {
+        let m = crate::metrics::global();
         if let Some(k) = self.keys.get(access_key) {
+            m.cache("keys", true);
             return Ok(Some(k));
         }
         if self.unknown_keys.contains_key(access_key) {
+            m.cache("unknown_keys", true);
             return Ok(None);
         }
+        m.cache("keys", false);
         let g = self.generation();
         let found = self.inner.key(access_key).await?.map(Arc::new);
         match &found {
@@ -372,7 +376,9 @@ impl CachedDirectory {
         bucket: &str,
     ) -> Result<Option<Arc<Placement>>, DirectoryError> {
         let id = (tenant_id.to_string(), bucket.to_string());
-        if let Some(p) = self.placements.get(&id) {
+        let hit = self.placements.get(&id);
+        crate::metrics::global().cache("placements", hit.is_some());
+        if let Some(p) = hit {
             return Ok(Some(p));
         }
         let g = self.generation();
@@ -413,7 +419,9 @@ impl CachedDirectory {
             which.tenant_id.to_string(),
             which.principal.to_string(),
         );
-        if let Some(k) = self.identities.get(&id) {
+        let hit = self.identities.get(&id);
+        crate::metrics::global().cache("identities", hit.is_some());
+        if let Some(k) = hit {
             return Ok(Some(k));
         }
         let g = self.generation();
@@ -458,7 +466,9 @@ impl CachedDirectory {
         tenant_id: &str,
     ) -> Result<Arc<PrincipalMap>, DirectoryError> {
         let id = (backend.to_string(), tenant_id.to_string());
-        if let Some(m) = self.principal_maps.get(&id) {
+        let hit = self.principal_maps.get(&id);
+        crate::metrics::global().cache("principal_maps", hit.is_some());
+        if let Some(m) = hit {
             return Ok(m);
         }
         let g = self.generation();
@@ -483,7 +493,9 @@ impl CachedDirectory {
 
     /// The tenant facts routing needs, cached (every authenticated request reads them).
     pub async fn tenant(&self, tenant_id: &str) -> Result<Option<Arc<TenantInfo>>, DirectoryError> {
-        if let Some(t) = self.tenants.get(tenant_id) {
+        let hit = self.tenants.get(tenant_id);
+        crate::metrics::global().cache("tenants", hit.is_some());
+        if let Some(t) = hit {
             return Ok(Some(t));
         }
         let g = self.generation();

@@ -11,7 +11,6 @@
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
 
@@ -20,8 +19,11 @@ use super::*;
 mod access;
 mod rows;
 mod schema;
+mod time;
 
 use rows::*;
+use schema::{BUSY_TIMEOUT, PING_BUSY_TIMEOUT};
+use time::{now, parse_ts, ts};
 
 pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
@@ -36,24 +38,6 @@ impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
         db_err(e)
     }
-}
-
-fn now() -> DateTime<Utc> {
-    // millisecond precision: what is stored is exactly what is returned
-    let n = Utc::now();
-    DateTime::parse_from_rfc3339(&n.to_rfc3339_opts(SecondsFormat::Millis, true))
-        .map(|d| d.with_timezone(&Utc))
-        .unwrap_or(n)
-}
-
-fn ts(d: &DateTime<Utc>) -> String {
-    d.to_rfc3339_opts(SecondsFormat::Millis, true)
-}
-
-fn parse_ts(s: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(s)
-        .map(|d| d.with_timezone(&Utc))
-        .unwrap_or_default()
 }
 
 impl SqliteStore {
@@ -734,6 +718,19 @@ impl Store for SqliteStore {
             let v: i64 = c.query_row("PRAGMA user_version", [], |r| r.get(0))?;
             out.insert("schema_version".to_string(), v);
             Ok(out)
+        })
+        .await
+    }
+
+    /// `BEGIN IMMEDIATE` takes SQLite's write lock: it fails when another process holds it (or
+    /// the file is gone read-only), which a plain read in WAL mode would not notice. The wait for
+    /// the lock is shortened to [`PING_BUSY_TIMEOUT`] so a probe does not hold the connection.
+    async fn ping(&self) -> Result<()> {
+        self.run(|c, _| {
+            c.busy_timeout(PING_BUSY_TIMEOUT)?;
+            let r = c.execute_batch("BEGIN IMMEDIATE; ROLLBACK;");
+            c.busy_timeout(BUSY_TIMEOUT)?;
+            r.map_err(db_err)
         })
         .await
     }

@@ -4,7 +4,7 @@ use rusqlite::types::Value;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 use super::super::*;
-use super::{now, parse_ts, ts};
+use super::time::{now, parse_ts, ts};
 
 pub(super) fn cd_ids(c: &Connection, tenant_id: &str) -> Result<Vec<String>> {
     let mut st = c.prepare_cached(

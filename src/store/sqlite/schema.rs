@@ -9,6 +9,15 @@ use rusqlite::Connection;
 use super::super::*;
 use super::SqliteStore;
 
+/// How long a store call waits for SQLite's write lock held by another connection (5 s, set at
+/// open by `PRAGMA busy_timeout` below).
+pub(super) const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(5000);
+
+/// How long [`Store::ping`] waits for the write lock: 1 s, below the readiness check's 2 s
+/// (`osis::probes::STORE_CHECK_TIMEOUT`), so a locked store reads as "unreachable" with SQLite's
+/// own reason ("database is locked") rather than a timeout.
+pub(super) const PING_BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(1000);
+
 /// Numbered schema migrations; index + 1 is the schema version after applying it.
 pub(super) const MIGRATIONS: &[&str] = &[
     r#"
@@ -188,7 +197,7 @@ impl SqliteStore {
         .map_err(|e| {
             StoreError::Backend(format!("cannot open {} read-only: {e}", path.display()))
         })?;
-        conn.execute_batch("PRAGMA busy_timeout=5000;")?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
         Ok(SqliteStore {
             conn: Arc::new(Mutex::new(conn)),
             key: Arc::new(MasterKey::from_bytes([0; 32])),
