@@ -266,3 +266,69 @@ fn store_files_are_owner_only() {
         & 0o777;
     assert_eq!(mode, 0o700);
 }
+
+/// `OSPREY_ACCEPT_LICENSE` (docs/install.md#license-acceptance): `yes` accepts and records it for
+/// the data directory; `no` does not, and serve stops with the refusal naming the directory.
+#[test]
+fn license_acceptance_by_environment() {
+    let run = |value: &str| {
+        let d = tempfile::tempdir().unwrap();
+        let port = |_| {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port()
+        };
+        let cfg = d.path().join("osprey.toml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "[server]\ndata_dir = \"{}\"\nosis_listen = \"127.0.0.1:{}\"\ns3_listen = \"127.0.0.1:{}\"\n[osis]\nadmin_access_key = \"a\"\nadmin_secret_key = \"long-enough-secret\"\n[[backends]]\nname = \"local\"\nkind = \"local\"\n[routing]\ndefault_table = \"t\"\n[routing.tables.t]\nrules = [ {{ buckets = \"*\", backend = \"local\" }} ]\n",
+                d.path().join("data").display(),
+                port(0),
+                port(1)
+            ),
+        )
+        .unwrap();
+        let mut child = osprey()
+            .args(["serve", "--config"])
+            .arg(&cfg)
+            .env("OSPREY_ACCEPT_LICENSE", value)
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let marker = d.path().join("data/LICENSE.accepted");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break Some(s);
+            }
+            if marker.exists() || std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        };
+        let mut err = String::new();
+        use std::io::Read;
+        let _ = child.stderr.take().unwrap().read_to_string(&mut err);
+        (status, std::fs::read_to_string(&marker).ok(), err, d)
+    };
+    let (_, record, err, _d) = run("yes");
+    let record =
+        record.unwrap_or_else(|| panic!("not accepted by OSPREY_ACCEPT_LICENSE=yes: {err}"));
+    assert!(
+        record.starts_with("accepted ") && record.contains(" with osprey/"),
+        "{record}"
+    );
+    let (status, record, err, _d) = run("no");
+    assert!(record.is_none());
+    assert_eq!(status.and_then(|s| s.code()), Some(1), "{err}");
+    assert!(
+        err.contains("has not been accepted for data directory"),
+        "{err}"
+    );
+}
