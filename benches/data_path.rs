@@ -668,8 +668,43 @@ fn bench_authz(c: &mut Criterion) {
     g.finish();
 }
 
+/// What recording one S3 request in the metrics costs (issue 14; a per-request cost, issue 13).
+fn bench_metrics(c: &mut Criterion) {
+    let m = osprey::metrics::global();
+    let mut g = c.benchmark_group("metrics");
+    g.bench_function("s3_request", |b| {
+        b.iter(|| {
+            m.s3_request(black_box(&osprey::metrics::S3Request {
+                tenant: Some("t50ca4d8161d5564a"),
+                backend: "ceph",
+                op: std::borrow::Cow::Borrowed("GetObject"),
+                status: 200,
+                elapsed: std::time::Duration::from_micros(800),
+                bytes_in: 0,
+                bytes_out: 4096,
+            }))
+        })
+    });
+    g.bench_function("render_with_1000_series", |b| {
+        for i in 0..1000 {
+            m.s3_request(&osprey::metrics::S3Request {
+                tenant: Some(&format!("t{i:016x}")),
+                backend: "ceph",
+                op: std::borrow::Cow::Borrowed("PutObject"),
+                status: 200,
+                elapsed: std::time::Duration::from_micros(800),
+                bytes_in: 4096,
+                bytes_out: 0,
+            });
+        }
+        b.iter(|| black_box(m.render()).len())
+    });
+    g.finish();
+}
+
 criterion_group!(
     benches,
+    bench_metrics,
     bench_authz,
     bench_directory,
     bench_verify,

@@ -42,13 +42,14 @@ def main():
     ap.add_argument("--prometheus", default="http://127.0.0.1:9090")
     ap.add_argument("--dashboard", default="docs/grafana/osprey.json")
     ap.add_argument("--minutes", type=float, default=10)
+    ap.add_argument("--until", type=float, default=None, help="end of the window, Unix time (default: now)")
     ap.add_argument("--step", type=float, default=5)
     ap.add_argument("--out", default="docs/grafana/dashboard.png")
     a = ap.parse_args()
 
     dash = json.load(open(a.dashboard))
     panels = dash["panels"]
-    end = time.time()
+    end = a.until or time.time()
     start = end - a.minutes * 60
     cols = 3
     rows = (len(panels) + cols - 1) // cols

@@ -286,10 +286,10 @@ impl Metrics {
         // series whose label values are known up front start at 0, so `rate()` and alerts on
         // them work from the first scrape rather than from their first event
         for result in ["ok", "rejected"] {
-            m.reloads.get_or_create(&ResultLabels { result });
+            let _ = m.reloads.get_or_create(&ResultLabels { result });
         }
         for result in ["done", "work_left", "error"] {
-            m.reconciler_runs.get_or_create(&ResultLabels { result });
+            let _ = m.reconciler_runs.get_or_create(&ResultLabels { result });
         }
         Metrics { registry: r, ..m }
     }
