@@ -12,7 +12,6 @@
 //! - TLS modes, advisory locks, NOTIFY and N openers migrating at once.
 
 mod common;
-#[allow(dead_code)]
 mod real;
 
 use std::collections::BTreeMap;
@@ -817,7 +816,7 @@ fn serve_refused(o: &Osprey) -> (Option<i32>, String) {
 
 #[tokio::test]
 async fn serve_on_postgres() {
-    let pg = Postgres::start();
+    let mut pg = Postgres::start();
     pg.create_database("osprey");
     let pwdir = tempfile::tempdir().unwrap();
     let pwfile = pwdir.path().join("pg.password");
@@ -932,6 +931,92 @@ async fn serve_on_postgres() {
     assert_eq!(r.status, 200, "{}", r.text);
     assert!(!r.text.contains("identity store unreachable"), "{}", r.text);
 
+    // a [store] change needs a restart, and a reload says so
+    let text = std::fs::read_to_string(o.config_path()).unwrap();
+    std::fs::write(
+        o.config_path(),
+        text.replace("pool_size = 4", "pool_size = 5"),
+    )
+    .unwrap();
+    let r = osis.admin("POST", "/api/v1/admin/reload", None).await;
+    assert!(r.status < 300, "{} {}", r.status, r.text);
+    let t0 = Instant::now();
+    while !o
+        .logs()
+        .contains("take effect only after a restart settings=\"[store]\"")
+    {
+        assert!(t0.elapsed() < Duration::from_secs(5), "{}", o.logs());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // the read-only openers work on PostgreSQL too
+    let out = Command::new(env!("CARGO_BIN_EXE_osprey"))
+        .args(["explain-route", "--config"])
+        .arg(o.config_path())
+        .args(["pg-org", "pg-bucket"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains(&tid) && text.contains("local"), "{text}");
+    let bundle = o.dir.path().join("bundle.tar.gz");
+    let out = Command::new(env!("CARGO_BIN_EXE_osprey"))
+        .args(["support-bundle", "--config"])
+        .arg(o.config_path())
+        .arg("--out")
+        .arg(&bundle)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let store_json = Command::new("tar")
+        .arg("-xzOf")
+        .arg(&bundle)
+        .arg("osprey-support/store.json")
+        .output()
+        .unwrap();
+    let store_json: serde_json::Value = serde_json::from_slice(&store_json.stdout).unwrap();
+    assert_eq!(store_json["stats"]["tenants"], 1, "{store_json}");
+    assert_eq!(store_json["stats"]["schema_version"], 4, "{store_json}");
+    let all = Command::new("tar")
+        .arg("-xzOf")
+        .arg(&bundle)
+        .output()
+        .unwrap();
+    assert!(
+        !String::from_utf8_lossy(&all.stdout).contains(real::PG_PASSWORD),
+        "the database password leaked into the bundle"
+    );
+
+    // PostgreSQL stops under a serving Osprey: not ready (within the probe's 2 s), and ready
+    // again once it is back, on fresh connections
+    pg.stop();
+    let t0 = Instant::now();
+    let r = osis.admin("GET", "/api/v1/admin/status", None).await;
+    assert!(t0.elapsed() < Duration::from_secs(3), "{:?}", t0.elapsed());
+    assert!(r.text.contains("identity store unreachable"), "{}", r.text);
+    pg.start_again();
+    let t0 = Instant::now();
+    loop {
+        let r = osis.admin("GET", "/api/v1/admin/status", None).await;
+        if !r.text.contains("identity store unreachable") {
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(10), "{}", r.text);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let r = osis
+        .admin("GET", &format!("/api/v1/tenants/{tid}/users/{uid}"), None)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+
     // a schema newer than this binary's is refused at start, with SQLite's message shape
     o.stop();
     pg.psql("osprey", "UPDATE osprey_schema SET version = 99");
@@ -990,6 +1075,26 @@ async fn a_foreign_database_and_a_wrong_password_are_refused() {
         "{err}"
     );
     assert!(!err.contains("wrong"), "{err}");
+    // a user that may not create tables: the migration fails whole (one transaction)
+    pg.create_database("locked");
+    pg.psql("locked", "CREATE ROLE limited LOGIN PASSWORD 'limited-pw'");
+    let url = format!("postgres://limited:limited-pw@127.0.0.1:{}/locked", pg.port);
+    let err = PgStore::open(&target(&url), key(1))
+        .await
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(
+        err.contains(&format!("identity store: postgres://limited@127.0.0.1:{}/locked: permission denied for schema public (SQLSTATE 42501)", pg.port)),
+        "{err}"
+    );
+    assert_eq!(
+        pg.psql(
+            "locked",
+            "SELECT to_regclass('osprey_schema') IS NULL AND to_regclass('tenants') IS NULL"
+        ),
+        "t"
+    );
     // read-only openers (support bundle) do not create the schema
     pg.create_database("empty");
     let err = PgStore::open_read_only(&target(&pg.url("empty")))
@@ -1002,6 +1107,68 @@ async fn a_foreign_database_and_a_wrong_password_are_refused() {
         pg.psql("empty", "SELECT to_regclass('osprey_schema') IS NULL"),
         "t"
     );
+}
+
+/// The readiness ping wants a store that takes writes, answers within its bound, and says why
+/// not otherwise.
+#[tokio::test]
+async fn ping_wants_a_writable_store() {
+    let mut pg = Postgres::start();
+    pg.create_database("ro");
+    let cfg = target(&pg.url("ro"));
+    let store = PgStore::open(&cfg, key(1)).await.unwrap();
+    store.ping().await.unwrap();
+    pg.psql(
+        "postgres",
+        "ALTER DATABASE ro SET default_transaction_read_only = on",
+    );
+    // new connections get the setting (a store opened now; the migration had nothing to write)
+    let ro = PgStore::open(&cfg, key(1)).await.unwrap();
+    let e = ro.ping().await.unwrap_err().to_string();
+    assert_eq!(
+        e,
+        format!("identity store: PostgreSQL postgres://osprey@127.0.0.1:{}/ro takes no writes: transactions are read-only (default_transaction_read_only)", pg.port)
+    );
+    pg.psql(
+        "postgres",
+        "ALTER DATABASE ro RESET default_transaction_read_only",
+    );
+    // a stopped server: an error well within the readiness probe's 2 s
+    pg.stop();
+    let t0 = Instant::now();
+    let e = store.ping().await.unwrap_err().to_string();
+    assert!(
+        t0.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        t0.elapsed()
+    );
+    assert!(e.contains("identity store: "), "{e}");
+    pg.start_again();
+    let t0 = Instant::now();
+    while store.ping().await.is_err() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "the pool did not reconnect"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // a server that accepts connections but never answers: bounded by the ping timeout
+    let black_hole = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = black_hole.local_addr().unwrap().port();
+    let silent = target(&format!(
+        "postgres://osprey@127.0.0.1:{port}/x?connect_timeout=1"
+    ));
+    let hung = PgStore::open_read_only(&silent);
+    let t0 = Instant::now();
+    let e = tokio::time::timeout(Duration::from_secs(20), hung)
+        .await
+        .expect("bounded by the pool's create timeout")
+        .err()
+        .expect("refused")
+        .to_string();
+    // connect_timeout × hosts + 5 s for TLS and authentication
+    assert!(t0.elapsed() < Duration::from_secs(8), "{:?}", t0.elapsed());
+    assert!(e.contains("connecting timed out"), "{e}");
 }
 
 /// N openers at once (replicas starting together) migrate once: one transaction under the

@@ -163,7 +163,7 @@ pub const MAX_STORE_POOL_SIZE: usize = 512;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreKind {
     Sqlite { path: PathBuf },
-    Postgres(PostgresConfig),
+    Postgres(Box<PostgresConfig>),
 }
 
 /// `store.sslmode`, with libpq's meaning (PostgreSQL docs §34.19.1): `prefer` and `require`

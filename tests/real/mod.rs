@@ -195,6 +195,7 @@ pub struct Postgres {
     pub port: u16,
     bin: PathBuf,
     run_as: Option<String>,
+    tls: bool,
 }
 
 /// Options of [`Postgres::start_with`].
@@ -238,6 +239,7 @@ impl Postgres {
             port: free_port(),
             bin,
             run_as,
+            tls: opts.tls,
         };
         let data = o.data_dir();
         let out = o
@@ -271,8 +273,13 @@ impl Postgres {
             )
             .unwrap();
         }
-        o.pg_ctl_start(opts.tls);
+        o.pg_ctl_start();
         o
+    }
+
+    /// Start the cluster again after [`Postgres::stop`] (same port, same data).
+    pub fn start_again(&mut self) {
+        self.pg_ctl_start();
     }
 
     fn cmd(&self, tool: &str) -> Command {
@@ -290,7 +297,8 @@ impl Postgres {
         self.dir.path().join("pg/data")
     }
 
-    fn pg_ctl_start(&mut self, tls: bool) {
+    fn pg_ctl_start(&mut self) {
+        let tls = self.tls;
         let opts = format!(
             "-c listen_addresses=127.0.0.1 -p {} -c unix_socket_directories= -c shared_buffers=16MB -c max_connections=60{}",
             self.port,

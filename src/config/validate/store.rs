@@ -238,7 +238,7 @@ pub(super) fn store(
         }
         "postgres" => {
             only_for(src, &raw.path, "store.path", "sqlite")?;
-            StoreKind::Postgres(postgres(src, raw, kind_at, env)?)
+            StoreKind::Postgres(Box::new(postgres(src, raw, kind_at, env)?))
         }
         other => {
             return src.err(

@@ -373,27 +373,32 @@ pub(super) async fn stats(s: &PgStore) -> Result<std::collections::BTreeMap<Stri
 
 pub(super) async fn ping(s: &PgStore) -> Result<()> {
     let mut c = s.client().await?;
-    let tx = c
-        .build_transaction()
-        .read_only(false)
-        .start()
-        .await
-        .map_err(pg_err)?;
+    // a plain transaction: on a standby `BEGIN READ WRITE` itself would fail, less clearly
+    let tx = c.transaction().await.map_err(pg_err)?;
     tx.batch_execute(&format!(
         "SET LOCAL statement_timeout = {}",
         super::PING_TIMEOUT.as_millis()
     ))
     .await
     .map_err(pg_err)?;
-    let standby: bool = tx
-        .query_one("SELECT pg_is_in_recovery()", &[])
+    let r = tx
+        .query_one(
+            "SELECT pg_is_in_recovery(), current_setting('transaction_read_only') = 'on'",
+            &[],
+        )
         .await
-        .map_err(pg_err)?
-        .get(0);
+        .map_err(pg_err)?;
+    let (standby, read_only): (bool, bool) = (r.get(0), r.get(1));
     tx.rollback().await.map_err(pg_err)?;
     if standby {
         return Err(StoreError::Backend(format!(
             "PostgreSQL {} is a read-only standby (pg_is_in_recovery); point store.url at the primary",
+            s.target
+        )));
+    }
+    if read_only {
+        return Err(StoreError::Backend(format!(
+            "PostgreSQL {} takes no writes: transactions are read-only (default_transaction_read_only)",
             s.target
         )));
     }

@@ -75,6 +75,16 @@ pub(crate) async fn q(
     c.query(&st, params).await.map_err(pg_err)
 }
 
+/// Run a statement built from a filter, unprepared: filters come in many shapes (any terms, in
+/// any order, repeated), which must not fill the per-connection statement cache.
+pub(crate) async fn q_dyn(
+    c: &impl GenericClient,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<Vec<Row>> {
+    c.query(sql, params).await.map_err(pg_err)
+}
+
 pub(crate) async fn q_opt(
     c: &impl GenericClient,
     sql: &str,
@@ -107,13 +117,11 @@ impl PgStore {
     /// newer one, is refused.
     pub async fn open_read_only(cfg: &PostgresConfig) -> Result<Self> {
         let mut cfg = cfg.clone();
-        cfg.connect.options(
-            &[
-                cfg.connect.get_options().unwrap_or(""),
-                "-c default_transaction_read_only=on",
-            ]
-            .join(" "),
-        );
+        let options = match cfg.connect.get_options() {
+            Some(o) if !o.trim().is_empty() => format!("{o} -c default_transaction_read_only=on"),
+            _ => "-c default_transaction_read_only=on".to_string(),
+        };
+        cfg.connect.options(&options);
         let store = Self::connect(&cfg, MasterKey::from_bytes([0; 32]))?;
         let c = store.client().await?;
         match schema::version(&c).await? {
@@ -203,7 +211,7 @@ impl Store for PgStore {
         }
         });
         let c = self.client().await?;
-        let total: i64 = q(
+        let total: i64 = q_dyn(
             &c,
             &format!("SELECT COUNT(*) FROM tenants t{w}"),
             &refs(&vals, &[]),
@@ -212,7 +220,7 @@ impl Store for PgStore {
             .get(0);
         let (limit, offset) = bounds(page);
         let n = vals.len();
-        let ids: Vec<String> = q(
+        let ids: Vec<String> = q_dyn(
             &c,
             &format!(
                 "SELECT t.tenant_id FROM tenants t{w} ORDER BY t.created_at, t.seq LIMIT ${} OFFSET ${}",
@@ -406,7 +414,7 @@ impl Store for PgStore {
             _ => None,
         });
         let c = self.client().await?;
-        let total: i64 = q(
+        let total: i64 = q_dyn(
             &c,
             &format!("SELECT COUNT(*) FROM users u{w}"),
             &refs(&vals, &[]),
@@ -415,7 +423,7 @@ impl Store for PgStore {
             .get(0);
         let (limit, offset) = bounds(page);
         let n = vals.len();
-        let items = q(
+        let items = q_dyn(
             &c,
             &format!(
                 "SELECT {USER_COLS} FROM users u{w} ORDER BY u.created_at, u.seq LIMIT ${} OFFSET ${}",
@@ -519,7 +527,7 @@ impl Store for PgStore {
             _ => None,
         });
         let c = self.client().await?;
-        let total: i64 = q(
+        let total: i64 = q_dyn(
             &c,
             &format!("SELECT COUNT(*) FROM {CRED_FROM}{w}"),
             &refs(&vals, &[]),
@@ -528,7 +536,7 @@ impl Store for PgStore {
             .get(0);
         let (limit, offset) = bounds(page);
         let n = vals.len();
-        let items = q(
+        let items = q_dyn(
             &c,
             &format!(
                 "SELECT {CRED_COLS} FROM {CRED_FROM}{w} ORDER BY c.created_at, c.seq LIMIT ${} OFFSET ${}",
@@ -683,9 +691,9 @@ impl Store for PgStore {
         data::stats(self).await
     }
 
-    /// A write-capable check bounded by [`PING_TIMEOUT`]: a pooled connection, then a read-write
+    /// A write-capable check bounded by [`PING_TIMEOUT`]: a pooled connection, then a
     /// transaction with a short statement timeout on a server that is not a standby
-    /// (`pg_is_in_recovery()`), rolled back.
+    /// (`pg_is_in_recovery()`) and whose transactions are not read-only, rolled back.
     async fn ping(&self) -> Result<()> {
         match tokio::time::timeout(PING_TIMEOUT, data::ping(self)).await {
             Ok(r) => r,

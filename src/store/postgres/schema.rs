@@ -12,7 +12,7 @@
 use deadpool_postgres::GenericClient;
 
 use super::super::*;
-use super::pg_err;
+use super::{pg_err, pg_msg};
 
 /// `pg_advisory_xact_lock` key of schema migrations: "OSPR" + "MIGR" (any 64-bit value that
 /// no other application on the database uses).
@@ -161,10 +161,12 @@ pub(super) fn newer_message(target: &str, version: i64) -> StoreError {
 
 /// Bring the schema to [`SCHEMA_VERSION`]: one transaction, under [`MIGRATION_LOCK`].
 pub(super) async fn migrate(client: &mut deadpool_postgres::Client, target: &str) -> Result<()> {
-    let tx = client.transaction().await.map_err(pg_err)?;
+    // every failure here names the database: it is a start-up error
+    let named = |e: tokio_postgres::Error| StoreError::Backend(format!("{target}: {}", pg_msg(&e)));
+    let tx = client.transaction().await.map_err(named)?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
         .await
-        .map_err(pg_err)?;
+        .map_err(named)?;
     let v = match version(&tx).await? {
         Some(v) => v,
         None => {
@@ -176,19 +178,19 @@ pub(super) async fn migrate(client: &mut deadpool_postgres::Client, target: &str
                     &[],
                 )
                 .await
-                .map_err(pg_err)?
+                .map_err(named)?
                 .get(0);
             if others > 0 {
                 return Err(StoreError::Backend(format!(
                     "{target} is not an Osprey identity store: schema {} has {others} table(s) and no osprey_schema; give Osprey a database of its own",
                     tx.query_one("SELECT current_schema()", &[])
                         .await
-                        .map_err(pg_err)?
+                        .map_err(named)?
                         .get::<_, Option<String>>(0)
                         .unwrap_or_else(|| "(none)".into())
                 )));
             }
-            tx.batch_execute(VERSION_TABLE).await.map_err(pg_err)?;
+            tx.batch_execute(VERSION_TABLE).await.map_err(named)?;
             0
         }
     };
@@ -197,20 +199,24 @@ pub(super) async fn migrate(client: &mut deadpool_postgres::Client, target: &str
     }
     for (i, m) in MIGRATIONS.iter().enumerate().skip(v as usize) {
         tx.batch_execute(m).await.map_err(|e| {
-            StoreError::Backend(format!("schema migration {} failed: {}", i + 1, pg_err(e)))
+            StoreError::Backend(format!(
+                "{target}: schema migration {} failed: {}",
+                i + 1,
+                pg_msg(&e)
+            ))
         })?;
         tx.execute(
             "UPDATE osprey_schema SET version = $1",
             &[&((i + 1) as i64)],
         )
         .await
-        .map_err(pg_err)?;
+        .map_err(named)?;
         tracing::info!(
             version = i + 1,
             "identity store schema migrated (PostgreSQL)"
         );
     }
-    tx.commit().await.map_err(pg_err)?;
+    tx.commit().await.map_err(named)?;
     Ok(())
 }
 
