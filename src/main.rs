@@ -1,4 +1,4 @@
-//! `osprey` command line: serve, check-config, version.
+//! `osprey` command line: serve, check-config, version, support-bundle, explain-route, store migrate.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -58,6 +58,11 @@ enum Command {
         #[arg(long)]
         log: Option<PathBuf>,
     },
+    /// Identity store maintenance.
+    Store {
+        #[command(subcommand)]
+        command: StoreCommand,
+    },
     /// Which routing table, rule and backend a bucket of a tenant would get, and where it is placed
     /// today. The tenant is named by its Osprey tenant id, a Cloud Director org id, or its name.
     ExplainRoute {
@@ -65,6 +70,30 @@ enum Command {
         config: PathBuf,
         tenant: String,
         bucket: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum StoreCommand {
+    /// Copy the configured SQLite store into PostgreSQL (created or migrated to this release's
+    /// schema). Idempotent: a second run copies nothing. Every source row is then checked in
+    /// PostgreSQL and the counts printed. Refused while `osprey serve` runs on the data directory.
+    Migrate {
+        /// The configuration of the SQLite store ([store] kind = "sqlite").
+        #[arg(long, short, default_value = "config/osprey.toml")]
+        config: PathBuf,
+        /// Target: postgres://user[:password]@host[:port]/database
+        #[arg(long)]
+        to: String,
+        /// File holding the target's password (the URL then has none).
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+        /// disable, prefer (default), require or verify-full (as libpq's sslmode).
+        #[arg(long)]
+        sslmode: Option<String>,
+        /// PEM CA certificates for --sslmode verify-full (default: the Mozilla roots).
+        #[arg(long)]
+        ca_file: Option<PathBuf>,
     },
 }
 
@@ -122,6 +151,31 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Store {
+            command:
+                StoreCommand::Migrate {
+                    config,
+                    to,
+                    password_file,
+                    sslmode,
+                    ca_file,
+                },
+        } => match osprey::server::store_cmd::migrate(&osprey::server::store_cmd::MigrateOptions {
+            config,
+            to,
+            password_file,
+            sslmode,
+            ca_file,
+        }) {
+            Ok(report) => {
+                print!("{report}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("osprey: {e:#}");
+                ExitCode::from(1)
+            }
+        },
         Command::Version => {
             println!("{}", osprey::version::signature());
             ExitCode::SUCCESS

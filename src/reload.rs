@@ -340,6 +340,9 @@ fn restart_only_changes(old: &Config, new: &Config) {
     {
         needs.push("osis admin credentials / bearer");
     }
+    if old.store != new.store {
+        needs.push("[store]");
+    }
     if !needs.is_empty() {
         tracing::warn!(
             settings = needs.join(", "),

@@ -77,8 +77,7 @@ rules = [ {{ buckets = "*", backend = "local" }} ]
         )
         .unwrap_or_else(|e| panic!("{e}"));
         std::fs::create_dir_all(&cfg.server.data_dir).unwrap();
-        let (sqlite, _) = osprey::server::wiring::open_store(&cfg).unwrap();
-        let store: Arc<dyn Store> = sqlite;
+        let (store, _) = osprey::server::wiring::open_store(&cfg).await.unwrap();
         let backends = osprey::backend::factory::build_backends(&cfg)
             .await
             .unwrap();

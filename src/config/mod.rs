@@ -11,9 +11,10 @@ mod validate;
 
 pub use model::{
     BackendConfig, BackendKind, BackendSpec, CephRgwSpec, Config, Endpoint, Env, IamSpec, Limits,
-    LogConfig, LogFormat, LogLevel, Namespace, PayloadModes, Profile, S3Spec, Secret,
-    ServiceCredentials, StoreKind, TableConfig, TlsConfig, ACCESS_LOG_TARGET,
+    LogConfig, LogFormat, LogLevel, Namespace, PayloadModes, PgSslMode, PostgresConfig, Profile,
+    S3Spec, Secret, ServiceCredentials, StoreKind, TableConfig, TlsConfig, ACCESS_LOG_TARGET,
 };
+pub use validate::{postgres_target, PgField};
 
 use std::path::Path;
 

@@ -151,12 +151,67 @@ pub struct S3Config {
     pub sigv2: bool,
 }
 
-#[derive(Debug, Clone)]
+/// Default `store.pool_size`: connections one Osprey opens to PostgreSQL at most. OSIS calls and
+/// data-plane cache misses each hold one for a few milliseconds; 16 per replica keeps three
+/// replicas (48) well under PostgreSQL's default `max_connections` of 100.
+pub const DEFAULT_STORE_POOL_SIZE: usize = 16;
+/// How long opening one PostgreSQL connection may take unless the URL says (`connect_timeout`).
+pub const DEFAULT_STORE_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Largest accepted `store.pool_size`.
+pub const MAX_STORE_POOL_SIZE: usize = 512;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreKind {
     Sqlite { path: PathBuf },
+    Postgres(Box<PostgresConfig>),
 }
 
-#[derive(Debug, Clone)]
+/// `store.sslmode`, with libpq's meaning (PostgreSQL docs §34.19.1): `prefer` and `require`
+/// encrypt without checking the server's certificate, `verify-full` checks the chain (against
+/// `ca_file`, else the Mozilla roots) and that the certificate names the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PgSslMode {
+    Disable,
+    Prefer,
+    Require,
+    VerifyFull { ca_file: Option<PathBuf> },
+}
+
+impl PgSslMode {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            PgSslMode::Disable => "disable",
+            PgSslMode::Prefer => "prefer",
+            PgSslMode::Require => "require",
+            PgSslMode::VerifyFull { .. } => "verify-full",
+        }
+    }
+}
+
+/// A PostgreSQL identity store: where, how encrypted, how many connections.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PostgresConfig {
+    /// Host, port, user, database and the password (from the URL or `password_file`). Its
+    /// `Debug` redacts the password.
+    pub connect: tokio_postgres::Config,
+    pub sslmode: PgSslMode,
+    /// [`DEFAULT_STORE_POOL_SIZE`].
+    pub pool_size: usize,
+    /// The URL without its password (`postgres://user@host:port/db`), for logs and messages.
+    pub display: String,
+}
+
+impl std::fmt::Debug for PostgresConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresConfig")
+            .field("url", &self.display)
+            .field("sslmode", &self.sslmode)
+            .field("pool_size", &self.pool_size)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreConfig {
     pub kind: StoreKind,
     pub master_key_file: PathBuf,
@@ -496,6 +551,8 @@ pub struct Env {
     pub admin_access_key: Option<String>,
     pub admin_secret_key: Option<String>,
     pub log_level: Option<String>,
+    /// `OSPREY_STORE_URL`: the PostgreSQL URL, over `store.url`.
+    pub store_url: Option<String>,
     /// Resolves `secret_key_env` references.
     pub vars: BTreeMap<String, String>,
     /// When false (`check-config --no-secrets`), secret files and variables are checked for
@@ -511,6 +568,7 @@ impl Env {
             admin_access_key: get("OSPREY_ADMIN_ACCESS_KEY"),
             admin_secret_key: get("OSPREY_ADMIN_SECRET_KEY"),
             log_level: get("OSPREY_LOG_LEVEL"),
+            store_url: get("OSPREY_STORE_URL"),
             vars: std::env::vars().collect(),
             skip_secrets: false,
         }

@@ -116,10 +116,22 @@ pub struct S3Section {
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct StoreSection {
-    /// `sqlite` (embedded, default).
+    /// `sqlite` (embedded, default) or `postgres`.
     pub kind: Option<Spanned<String>>,
-    /// SQLite file (default `<data_dir>/osprey.db`).
+    /// SQLite file (default `<data_dir>/osprey.db`; kind `sqlite` only).
     pub path: Option<Spanned<String>>,
+    /// `postgres://user[:password]@host[:port]/database` (kind `postgres` only). Env
+    /// `OSPREY_STORE_URL` wins.
+    pub url: Option<Spanned<String>>,
+    /// File holding the PostgreSQL password (read at start, trimmed); the URL then has none.
+    pub password_file: Option<Spanned<String>>,
+    /// `disable`, `prefer` (default), `require` or `verify-full`, as libpq's `sslmode`.
+    pub sslmode: Option<Spanned<String>>,
+    /// PEM CA certificates that sign the server's certificate (`sslmode = "verify-full"` only;
+    /// default: the Mozilla roots).
+    pub ca_file: Option<Spanned<String>>,
+    /// Most connections this Osprey opens to PostgreSQL (default `DEFAULT_STORE_POOL_SIZE`).
+    pub pool_size: Option<Spanned<u64>>,
     /// Master key file for secrets at rest (default `<data_dir>/master.key`). Env `OSPREY_MASTER_KEY` wins.
     pub master_key_file: Option<Spanned<String>>,
 }

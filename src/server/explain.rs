@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use crate::routing::{Routing, TableChoice, TenantKey};
-use crate::store::{Paging, Store, Term};
+use crate::store::{Paging, Term};
 
 pub fn explain_route(config: &Path, tenant: &str, bucket: &str) -> anyhow::Result<String> {
     let cfg = crate::config::load(config).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -11,7 +11,7 @@ pub fn explain_route(config: &Path, tenant: &str, bucket: &str) -> anyhow::Resul
         .enable_all()
         .build()?;
     rt.block_on(async {
-        let store = super::wiring::open_store_read_only(&cfg)?;
+        let store = super::wiring::open_store_read_only(&cfg).await?;
         // by tenant id, then Cloud Director org id, then name
         let mut found = store.tenant(tenant).await?;
         if found.is_none() {

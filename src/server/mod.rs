@@ -9,6 +9,7 @@ pub mod explain;
 pub mod guard;
 pub mod license;
 pub mod observe;
+pub mod store_cmd;
 pub mod support;
 pub mod wiring;
 
@@ -164,6 +165,22 @@ fn lock_data_dir(
     data_dir: &std::path::Path,
     run_dir: &std::path::Path,
 ) -> anyhow::Result<std::fs::File> {
+    let Some(f) = try_lock_run_dir(run_dir)? else {
+        anyhow::bail!(
+            "data directory {} is in use by another Osprey (pid {}); stop it first, or give this one its own server.data_dir",
+            data_dir.display(),
+            lock_holder(run_dir)
+        );
+    };
+    let pid_path = run_dir.join(PID_FILE);
+    std::fs::write(&pid_path, format!("{}\n", std::process::id()))
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", pid_path.display()))?;
+    Ok(f)
+}
+
+/// Take `<run_dir>/osprey.lock` without waiting; `None` while another process holds it (also
+/// `osprey store migrate`, which must not copy a store a serving Osprey is changing).
+pub(crate) fn try_lock_run_dir(run_dir: &std::path::Path) -> anyhow::Result<Option<std::fs::File>> {
     let path = run_dir.join(LOCK_FILE);
     let f = std::fs::OpenOptions::new()
         .create(true)
@@ -172,24 +189,19 @@ fn lock_data_dir(
         .open(&path)
         .map_err(|e| anyhow::anyhow!("cannot open the lock file {}: {e}", path.display()))?;
     match f.try_lock() {
-        Ok(()) => {}
-        Err(std::fs::TryLockError::WouldBlock) => {
-            let pid = std::fs::read_to_string(run_dir.join(PID_FILE))
-                .map(|p| p.trim().to_string())
-                .unwrap_or_else(|_| "unknown".into());
-            anyhow::bail!(
-                "data directory {} is in use by another Osprey (pid {pid}); stop it first, or give this one its own server.data_dir",
-                data_dir.display()
-            );
-        }
+        Ok(()) => Ok(Some(f)),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(None),
         Err(std::fs::TryLockError::Error(e)) => {
             anyhow::bail!("cannot lock {}: {e}", path.display())
         }
     }
-    let pid_path = run_dir.join(PID_FILE);
-    std::fs::write(&pid_path, format!("{}\n", std::process::id()))
-        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", pid_path.display()))?;
-    Ok(f)
+}
+
+/// The pid in `<run_dir>/osprey.pid` (`unknown` without one).
+pub(crate) fn lock_holder(run_dir: &std::path::Path) -> String {
+    std::fs::read_to_string(run_dir.join(PID_FILE))
+        .map(|p| p.trim().to_string())
+        .unwrap_or_else(|_| "unknown".into())
 }
 
 /// Read and parse the certificate chain and key before any listener starts, so a bad pair is a
@@ -228,7 +240,7 @@ fn check_tls_files(tls: &TlsConfig) -> anyhow::Result<()> {
     }
 }
 
-fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+pub(crate) fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir)
         .map_err(|e| anyhow::anyhow!("cannot create data directory {}: {e}", dir.display()))?;
     #[cfg(unix)]

@@ -6,8 +6,6 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::store::Store;
-
 /// Most log lines copied from `--log` (the tail): enough for an incident, bounded in size.
 pub const MAX_LOG_LINES: usize = 5000;
 
@@ -113,7 +111,7 @@ pub fn support_bundle(opts: &BundleOptions) -> anyhow::Result<Vec<String>> {
             .enable_all()
             .build()?;
         let (store_part, live) = rt.block_on(async {
-            let store_part = match super::wiring::open_store_read_only(cfg) {
+            let store_part = match super::wiring::open_store_read_only(cfg).await {
                 Ok(store) => {
                     let stats = store.stats().await.map_err(|e| e.to_string());
                     let pending = store.pending().await.map_err(|e| e.to_string()).map(|p| {

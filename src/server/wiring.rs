@@ -12,6 +12,7 @@ use crate::osis::{auth::Authenticator, OsisState};
 use crate::proxy::directory::{CachedDirectory, StoreDirectory};
 use crate::proxy::{Gateway, SharedSnapshot, Snapshot};
 use crate::routing::Routing;
+use crate::store::postgres::PgStore;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{MasterKey, Store};
 
@@ -28,20 +29,27 @@ pub struct Planes {
     pub watcher: notify::RecommendedWatcher,
 }
 
-pub fn open_store(cfg: &Config) -> anyhow::Result<(Arc<SqliteStore>, MasterKey)> {
+/// The configured store (created or migrated to this build's schema) and the master key.
+pub async fn open_store(cfg: &Config) -> anyhow::Result<(Arc<dyn Store>, MasterKey)> {
     let env_key = std::env::var(crate::store::crypto::MASTER_KEY_ENV).ok();
     let key = MasterKey::load_or_create(&cfg.store.master_key_file, env_key.as_deref())?;
-    let store = match &cfg.store.kind {
-        StoreKind::Sqlite { path } => SqliteStore::open(path, key.clone())?,
+    let store: Arc<dyn Store> = match &cfg.store.kind {
+        StoreKind::Sqlite { path } => Arc::new(SqliteStore::open(path, key.clone())?),
+        StoreKind::Postgres(pg) => {
+            let store = PgStore::open(pg, key.clone()).await?;
+            tracing::info!(url = %pg.display, sslmode = pg.sslmode.as_str(), pool_size = pg.pool_size, "identity store: PostgreSQL");
+            Arc::new(store)
+        }
     };
-    Ok((Arc::new(store), key))
+    Ok((store, key))
 }
 
 /// The store for inspection only (no migration, no master key created).
-pub fn open_store_read_only(cfg: &Config) -> anyhow::Result<Arc<SqliteStore>> {
-    match &cfg.store.kind {
-        StoreKind::Sqlite { path } => Ok(Arc::new(SqliteStore::open_read_only(path)?)),
-    }
+pub async fn open_store_read_only(cfg: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    Ok(match &cfg.store.kind {
+        StoreKind::Sqlite { path } => Arc::new(SqliteStore::open_read_only(path)?),
+        StoreKind::Postgres(pg) => Arc::new(PgStore::open_read_only(pg).await?),
+    })
 }
 
 pub async fn build(
@@ -49,8 +57,7 @@ pub async fn build(
     config_path: &Path,
     config_digest: String,
 ) -> anyhow::Result<Planes> {
-    let (sqlite, key) = open_store(cfg)?;
-    let store: Arc<dyn Store> = sqlite;
+    let (store, key) = open_store(cfg).await?;
     let directory = Arc::new(CachedDirectory::new(Arc::new(StoreDirectory {
         store: store.clone(),
     })));

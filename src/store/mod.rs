@@ -1,12 +1,17 @@
 //! The identity store: tenants (with their Cloud Director org ids), users, Osprey-issued S3
 //! credentials, backend identities, bucket placements and pending provisioning work.
 //!
-//! One trait ([`Store`]) so a PostgreSQL implementation can follow the embedded SQLite one
-//! ([`sqlite::SqliteStore`]); request code never sees SQL. Every write is acknowledged only after
-//! it is durable (WAL + `synchronous=FULL`), so a `kill -9` at any moment loses no acknowledged write.
+//! One trait ([`Store`]), two implementations: the embedded SQLite one ([`sqlite::SqliteStore`],
+//! the default) and PostgreSQL ([`postgres::PgStore`], shared by replicas, issue 15); request
+//! code never sees SQL. Every write is acknowledged only after it is durable (SQLite: WAL +
+//! `synchronous=FULL`; PostgreSQL: its commit), so a `kill -9` at any moment loses no
+//! acknowledged write. `tests/store_postgres.rs` runs one sequence of operations against both.
 
+pub mod copy;
 pub mod crypto;
 pub mod ids;
+pub mod postgres;
+mod sealing;
 pub mod sqlite;
 
 use async_trait::async_trait;

@@ -10,6 +10,9 @@
 mod backends;
 mod routing;
 mod sections;
+mod store;
+
+pub use store::{postgres_target, PgField};
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -36,7 +39,7 @@ impl Config {
         let server = sections::server(&src, &raw.server, env)?;
         let osis = sections::osis(&src, &raw.osis, env)?;
         let s3 = sections::s3(&src, &raw.s3)?;
-        let store = sections::store(&src, &raw.store, &server.data_dir)?;
+        let store = store::store(&src, &raw.store, &server.data_dir, env)?;
         let log = sections::log(&src, &raw.log, env)?;
         let backends = backends::backends(&src, &raw.backends, env)?;
         let routing = routing::routing(&src, raw.routing.as_ref(), &backends)?;

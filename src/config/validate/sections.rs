@@ -1,12 +1,12 @@
-//! The single-table sections: `[server]` (with `[server.limits]`), `[osis]`, `[s3]`, `[store]`,
-//! `[log]`. Each function returns its validated section or the first error.
+//! The single-table sections: `[server]` (with `[server.limits]`), `[osis]`, `[s3]`, `[log]`
+//! (`[store]` is in `store.rs`). Each function returns its validated section or the first error.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use toml::Spanned;
 
-use super::{parse_addr, parse_url, resolve_path, Source};
+use super::{parse_addr, parse_url, Source};
 use crate::config::model::*;
 use crate::config::toml as schema;
 use crate::config::ConfigError;
@@ -293,43 +293,6 @@ pub(super) fn s3(src: &Source<'_>, raw: &schema::S3Section) -> Result<S3Config, 
             Some(r) => Some(r.get_ref().clone()),
         },
         sigv2: raw.sigv2.unwrap_or(true),
-    })
-}
-
-/// `[store]`: relative paths are under `data_dir`.
-pub(super) fn store(
-    src: &Source<'_>,
-    raw: &schema::StoreSection,
-    data_dir: &Path,
-) -> Result<StoreConfig, ConfigError> {
-    let kind = match raw.kind.as_ref() {
-        None => "sqlite",
-        Some(k) => k.get_ref().as_str(),
-    };
-    let store_kind = match kind {
-        "sqlite" => StoreKind::Sqlite {
-            path: raw
-                .path
-                .as_ref()
-                .map(|p| resolve_path(data_dir, p.get_ref()))
-                .unwrap_or_else(|| data_dir.join("osprey.db")),
-        },
-        other => {
-            let at = raw.kind.as_ref().map(|s| s.span()).unwrap_or(0..0);
-            return src.err(
-                at,
-                "store.kind",
-                format!("unknown store kind `{other}`; supported: sqlite"),
-            );
-        }
-    };
-    Ok(StoreConfig {
-        kind: store_kind,
-        master_key_file: raw
-            .master_key_file
-            .as_ref()
-            .map(|p| resolve_path(data_dir, p.get_ref()))
-            .unwrap_or_else(|| data_dir.join("master.key")),
     })
 }
 

@@ -17,8 +17,9 @@ use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
 use super::*;
 
 mod access;
+pub(crate) mod export;
 mod rows;
-mod schema;
+pub(crate) mod schema;
 mod time;
 
 use rows::*;

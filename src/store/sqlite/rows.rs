@@ -5,6 +5,7 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 use super::super::*;
 use super::time::{now, parse_ts, ts};
+use crate::store::sealing::{open_credential_secret, seal_credential};
 
 pub(super) fn cd_ids(c: &Connection, tenant_id: &str) -> Result<Vec<String>> {
     let mut st = c.prepare_cached(
@@ -104,10 +105,7 @@ pub(super) fn raw_cred(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawCred> {
 }
 
 pub(super) fn open_cred(key: &MasterKey, r: RawCred) -> Result<Credential> {
-    let secret = key
-        .open(&format!("credential:{}", r.access_key), &r.secret)
-        .and_then(|b| String::from_utf8(b).ok())
-        .ok_or_else(|| StoreError::Crypto(format!("access key {}", r.access_key)))?;
+    let secret = open_credential_secret(key, &r.access_key, &r.secret)?;
     Ok(Credential {
         access_key: r.access_key,
         secret_key: secret,
@@ -150,7 +148,7 @@ pub(super) fn insert_cred(
     for _ in 0..4 {
         let ak = ids::access_key();
         let sk = ids::secret_key();
-        let sealed = key.seal(&format!("credential:{ak}"), sk.as_bytes());
+        let sealed = seal_credential(key, &ak, &sk);
         let n = tx.execute(
             "INSERT OR IGNORE INTO credentials (access_key, tenant_id, user_id, secret, active, created_at) VALUES (?, ?, ?, ?, 1, ?)",
             params![ak, tenant_id, user_id, sealed, ts(&now())],
@@ -231,22 +229,4 @@ pub(super) fn placement_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Plac
 pub(super) const PLACEMENT_COLS: &str =
     "tenant_id, bucket, backend, backend_bucket, owner_user_id, created_at";
 
-pub(super) fn identity_ctx(backend: &str, tenant_id: &str, principal: &str) -> String {
-    format!("identity:{backend}:{tenant_id}:{principal}")
-}
-
-pub(super) fn open_identity_secret(
-    key: &MasterKey,
-    backend: &str,
-    tenant_id: &str,
-    principal: &str,
-    sealed: &[u8],
-) -> Result<String> {
-    key.open(&identity_ctx(backend, tenant_id, principal), sealed)
-        .and_then(|v| String::from_utf8(v).ok())
-        .ok_or_else(|| {
-            StoreError::Crypto(format!(
-                "backend identity {backend}/{tenant_id}/{principal}"
-            ))
-        })
-}
+pub(super) use crate::store::sealing::{identity_ctx, open_identity_secret};

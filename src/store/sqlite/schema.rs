@@ -19,7 +19,7 @@ pub(super) const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_m
 pub(super) const PING_BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(1000);
 
 /// Numbered schema migrations; index + 1 is the schema version after applying it.
-pub(super) const MIGRATIONS: &[&str] = &[
+pub(crate) const MIGRATIONS: &[&str] = &[
     r#"
 CREATE TABLE tenants (
     tenant_id   TEXT PRIMARY KEY,
@@ -152,35 +152,7 @@ impl SqliteStore {
                 |e| StoreError::Backend(format!("cannot restrict {} to 0600: {e}", path.display())),
             )?;
         }
-        conn.execute_batch(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=5000;",
-        )?;
-        let app: i64 = conn.query_row("PRAGMA application_id", [], |r| r.get(0))?;
-        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-        if app != 0 && app != APPLICATION_ID {
-            return Err(StoreError::Backend(format!(
-                "{} is not an Osprey identity store (application_id {app:#x})",
-                path.display()
-            )));
-        }
-        if version as usize > MIGRATIONS.len() {
-            return Err(StoreError::Backend(format!(
-                "{} has schema version {version}, newer than this Osprey understands ({}); run the newer release",
-                path.display(),
-                MIGRATIONS.len()
-            )));
-        }
-        let mut conn = conn;
-        for (i, m) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-            let tx = conn.transaction()?;
-            tx.execute_batch(m)?;
-            tx.execute_batch(&format!(
-                "PRAGMA user_version = {}; PRAGMA application_id = {APPLICATION_ID};",
-                i + 1
-            ))?;
-            tx.commit()?;
-            tracing::info!(version = i + 1, "identity store schema migrated");
-        }
+        let conn = prepare(conn, path)?;
         Ok(SqliteStore {
             conn: Arc::new(Mutex::new(conn)),
             key: Arc::new(key),
@@ -203,4 +175,40 @@ impl SqliteStore {
             key: Arc::new(MasterKey::from_bytes([0; 32])),
         })
     }
+}
+
+/// Pragmas, the ownership and version checks, then the pending migrations (each in its own
+/// transaction): what every read-write opening does (`open`, and the export of `osprey store
+/// migrate`).
+pub(super) fn prepare(conn: Connection, path: &Path) -> Result<Connection> {
+    conn.execute_batch(
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=5000;",
+    )?;
+    let app: i64 = conn.query_row("PRAGMA application_id", [], |r| r.get(0))?;
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if app != 0 && app != APPLICATION_ID {
+        return Err(StoreError::Backend(format!(
+            "{} is not an Osprey identity store (application_id {app:#x})",
+            path.display()
+        )));
+    }
+    if version as usize > MIGRATIONS.len() {
+        return Err(StoreError::Backend(format!(
+            "{} has schema version {version}, newer than this Osprey understands ({}); run the newer release",
+            path.display(),
+            MIGRATIONS.len()
+        )));
+    }
+    let mut conn = conn;
+    for (i, m) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(m)?;
+        tx.execute_batch(&format!(
+            "PRAGMA user_version = {}; PRAGMA application_id = {APPLICATION_ID};",
+            i + 1
+        ))?;
+        tx.commit()?;
+        tracing::info!(version = i + 1, "identity store schema migrated");
+    }
+    Ok(conn)
 }
