@@ -13,6 +13,7 @@ pub mod ids;
 pub mod postgres;
 mod sealing;
 pub mod sqlite;
+pub mod table_data;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};

@@ -2,7 +2,7 @@
 //! statement per chunk), all in one transaction under the migration lock, then every source
 //! row looked up in the target.
 
-use super::super::copy::{TableData, TableReport, TableSpec};
+use super::super::table_data::{TableData, TableReport, TableSpec};
 use super::super::*;
 use super::rows::Param;
 use super::{pg_err, schema, PgStore};

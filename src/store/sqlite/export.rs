@@ -1,4 +1,4 @@
-//! The SQLite side of `osprey store migrate`: every table of [`copy::TABLES`] read as stored,
+//! The SQLite side of `osprey store migrate`: every table of [`table_data::TABLES`](super::super::table_data::TABLES) read as stored,
 //! in one read transaction (a consistent snapshot), after the same checks and migrations as
 //! `open` — never creating a store that is not there.
 
@@ -6,7 +6,7 @@ use std::path::Path;
 
 use rusqlite::{Connection, OpenFlags};
 
-use super::super::copy::{Column, TableData, TABLES};
+use super::super::table_data::{Column, TableData, TABLES};
 use super::super::*;
 use super::time::parse_ts;
 
