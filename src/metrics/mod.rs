@@ -312,29 +312,33 @@ impl Metrics {
 
     /// One S3 request, at its end.
     pub fn s3_request(&self, r: &S3Request<'_>) {
-        let tenant = self.tenant_label(r.tenant);
         let backend = if r.backend.is_empty() {
             NO_BACKEND
         } else {
             r.backend
         };
-        self.s3_requests
-            .get_or_create(&S3RequestLabels {
-                tenant: tenant.clone(),
-                backend: backend.to_string(),
-                op: r.op.to_string(),
-                status: r.status,
-            })
-            .inc();
+        // one allocation per label value: each label set is moved into the next (this runs on
+        // every S3 request)
+        let labels = S3RequestLabels {
+            tenant: self.tenant_label(r.tenant),
+            backend: backend.to_string(),
+            op: r.op.to_string(),
+            status: r.status,
+        };
+        self.s3_requests.get_or_create(&labels).inc();
+        let S3RequestLabels {
+            tenant,
+            backend,
+            op,
+            ..
+        } = labels;
+        let labels = BackendOpLabels { backend, op };
         self.s3_duration
-            .get_or_create(&BackendOpLabels {
-                backend: backend.to_string(),
-                op: r.op.to_string(),
-            })
+            .get_or_create(&labels)
             .observe(r.elapsed.as_secs_f64());
         let traffic = TrafficLabels {
             tenant,
-            backend: backend.to_string(),
+            backend: labels.backend,
         };
         if r.bytes_in > 0 {
             self.s3_received.get_or_create(&traffic).inc_by(r.bytes_in);
