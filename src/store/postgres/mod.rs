@@ -211,28 +211,17 @@ impl Store for PgStore {
         }
         });
         let c = self.client().await?;
-        let total: i64 = q_dyn(
+        let (total, rows) = paged(
             &c,
-            &format!("SELECT COUNT(*) FROM tenants t{w}"),
-            &refs(&vals, &[]),
+            "t.tenant_id",
+            "tenants t",
+            &w,
+            "t.created_at, t.seq",
+            &vals,
+            page,
         )
-        .await?[0]
-            .get(0);
-        let (limit, offset) = bounds(page);
-        let n = vals.len();
-        let ids: Vec<String> = q_dyn(
-            &c,
-            &format!(
-                "SELECT t.tenant_id FROM tenants t{w} ORDER BY t.created_at, t.seq LIMIT ${} OFFSET ${}",
-                n + 1,
-                n + 2
-            ),
-            &refs(&vals, &[&limit, &offset]),
-        )
-        .await?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+        .await?;
+        let ids: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
         let mut items = Vec::with_capacity(ids.len());
         for id in ids {
             if let Some(t) = read_tenant(&c, &id).await? {
@@ -414,28 +403,17 @@ impl Store for PgStore {
             _ => None,
         });
         let c = self.client().await?;
-        let total: i64 = q_dyn(
+        let (total, rows) = paged(
             &c,
-            &format!("SELECT COUNT(*) FROM users u{w}"),
-            &refs(&vals, &[]),
+            USER_COLS,
+            "users u",
+            &w,
+            "u.created_at, u.seq",
+            &vals,
+            page,
         )
-        .await?[0]
-            .get(0);
-        let (limit, offset) = bounds(page);
-        let n = vals.len();
-        let items = q_dyn(
-            &c,
-            &format!(
-                "SELECT {USER_COLS} FROM users u{w} ORDER BY u.created_at, u.seq LIMIT ${} OFFSET ${}",
-                n + 1,
-                n + 2
-            ),
-            &refs(&vals, &[&limit, &offset]),
-        )
-        .await?
-        .iter()
-        .map(user_from_row)
-        .collect();
+        .await?;
+        let items = rows.iter().map(user_from_row).collect();
         Ok(Page {
             items,
             total: total as u64,
@@ -527,28 +505,20 @@ impl Store for PgStore {
             _ => None,
         });
         let c = self.client().await?;
-        let total: i64 = q_dyn(
+        let (total, rows) = paged(
             &c,
-            &format!("SELECT COUNT(*) FROM {CRED_FROM}{w}"),
-            &refs(&vals, &[]),
+            CRED_COLS,
+            CRED_FROM,
+            &w,
+            "c.created_at, c.seq",
+            &vals,
+            page,
         )
-        .await?[0]
-            .get(0);
-        let (limit, offset) = bounds(page);
-        let n = vals.len();
-        let items = q_dyn(
-            &c,
-            &format!(
-                "SELECT {CRED_COLS} FROM {CRED_FROM}{w} ORDER BY c.created_at, c.seq LIMIT ${} OFFSET ${}",
-                n + 1,
-                n + 2
-            ),
-            &refs(&vals, &[&limit, &offset]),
-        )
-        .await?
-        .iter()
-        .map(|r| open_cred(&self.key, r))
-        .collect::<Result<Vec<_>>>()?;
+        .await?;
+        let items = rows
+            .iter()
+            .map(|r| open_cred(&self.key, r))
+            .collect::<Result<Vec<_>>>()?;
         Ok(Page {
             items,
             total: total as u64,
@@ -718,10 +688,37 @@ impl Store for PgStore {
     }
 }
 
-/// LIMIT and OFFSET as PostgreSQL's `bigint` (SQLite clamps the same way).
-fn bounds(page: Paging) -> (i64, i64) {
-    (
-        page.limit.min(i64::MAX as u64) as i64,
-        page.offset.min(i64::MAX as u64) as i64,
+/// One page of a filtered listing and the filter's total: `COUNT(*)` of `from` + `where_sql`,
+/// and `SELECT cols … ORDER BY order LIMIT … OFFSET …` (LIMIT and OFFSET as PostgreSQL's
+/// `bigint`, clamped the way SQLite clamps them).
+async fn paged(
+    c: &impl GenericClient,
+    cols: &str,
+    from: &str,
+    where_sql: &str,
+    order: &str,
+    vals: &[rows::Param],
+    page: Paging,
+) -> Result<(i64, Vec<Row>)> {
+    let total: i64 = q_dyn(
+        c,
+        &format!("SELECT COUNT(*) FROM {from}{where_sql}"),
+        &refs(vals, &[]),
     )
+    .await?[0]
+        .get(0);
+    let limit = page.limit.min(i64::MAX as u64) as i64;
+    let offset = page.offset.min(i64::MAX as u64) as i64;
+    let n = vals.len();
+    let rows = q_dyn(
+        c,
+        &format!(
+            "SELECT {cols} FROM {from}{where_sql} ORDER BY {order} LIMIT ${} OFFSET ${}",
+            n + 1,
+            n + 2
+        ),
+        &refs(vals, &[&limit, &offset]),
+    )
+    .await?;
+    Ok((total, rows))
 }
