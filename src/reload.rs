@@ -255,7 +255,7 @@ impl Reloader {
                     queued,
                     "identities queued for backends newly in tenants' tables"
                 );
-                provisioner.wake();
+                provisioner.wake().await;
             }
         });
     }

@@ -191,6 +191,7 @@ async fn a_black_holed_backend_does_not_stall_the_others() {
                 tenant_id: format!("tgone{i}"),
                 name: format!("gone{i}"),
                 purge: true,
+                delete: true,
             },
         )
         .await;

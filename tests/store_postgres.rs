@@ -1232,27 +1232,9 @@ async fn advisory_locks_and_notifications() {
     assert_eq!(again.name(), "reconciler");
     drop(other);
 
-    // changes of tenants, users and credentials are announced when they commit
-    let (client, mut conn) = tokio_postgres::connect(&pg.url("lock"), tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        let mut messages = futures::stream::poll_fn(move |cx| conn.poll_message(cx));
-        use futures::StreamExt;
-        while let Some(Ok(m)) = messages.next().await {
-            if let tokio_postgres::AsyncMessage::Notification(n) = m {
-                let _ = tx.send((n.channel().to_string(), n.payload().to_string()));
-            }
-        }
-    });
-    client
-        .batch_execute(&format!(
-            "LISTEN {}",
-            osprey::store::postgres::IDENTITY_CHANNEL
-        ))
-        .await
-        .unwrap();
+    // changes are announced when they commit, and every store sharing the database hears them
+    // on its change feed (issue 15: the replicas' caches follow them)
+    let mut feed = b.changes().expect("a PostgreSQL store has a change feed");
     let t = a
         .create_tenant(NewTenant {
             name: "n".into(),
@@ -1268,28 +1250,78 @@ async fn advisory_locks_and_notifications() {
     a.set_credential_active(&cred.access_key, false)
         .await
         .unwrap();
+    a.put_placement(&PlacementRow {
+        tenant_id: t.tenant_id.clone(),
+        bucket: "b1".into(),
+        backend: "x".into(),
+        backend_bucket: "b1".into(),
+        owner_user_id: "u".into(),
+        created_at: Utc::now(),
+    })
+    .await
+    .unwrap();
+    let g = a.bump_counter("osis_token_generation").await.unwrap();
+    a.announce(Change::Pending).await.unwrap();
     a.delete_user(&t.tenant_id, "u").await.unwrap();
+    let ak = cred.access_key.clone();
+    let tid = t.tenant_id.clone();
+    let want = vec![
+        Change::Tenant {
+            tenant_id: tid.clone(),
+        },
+        Change::Credential {
+            access_key: ak.clone(),
+        },
+        Change::User {
+            tenant_id: tid.clone(),
+            user_id: "u".into(),
+        },
+        Change::Credential {
+            access_key: ak.clone(),
+        },
+        Change::Bucket {
+            tenant_id: tid.clone(),
+            bucket: "b1".into(),
+        },
+        Change::Counter {
+            name: "osis_token_generation".into(),
+            value: g,
+        },
+        Change::Pending,
+        Change::User {
+            tenant_id: tid.clone(),
+            user_id: "u".into(),
+        },
+    ];
     let mut heard = Vec::new();
-    while heard.len() < 5 {
-        let m = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+    while heard.len() < want.len() {
+        let c = tokio::time::timeout(Duration::from_secs(5), feed.next())
             .await
-            .expect("notification within 5 s")
+            .expect("a change within 5 s")
             .unwrap();
-        assert_eq!(m.0, "osprey_identity");
-        heard.push(m.1);
+        heard.push(c);
     }
-    let ak = &cred.access_key;
-    let tid = &t.tenant_id;
-    assert_eq!(
-        heard,
-        [
-            format!("tenant:{tid}"),
-            format!("credential:{ak}"),
-            format!("user:{tid}/u"),
-            format!("credential:{ak}"),
-            format!("user:{tid}/u"),
-        ]
+    assert_eq!(heard, want);
+
+    // the feed's connection killed by the server (as in a PostgreSQL restart): it reconnects
+    // and says that changes may have been missed, then hears the next ones again
+    let killed = pg.psql(
+        "lock",
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE query LIKE 'LISTEN%'",
     );
+    assert_eq!(killed, "2", "both stores' feeds listen");
+    let c = tokio::time::timeout(Duration::from_secs(10), feed.next())
+        .await
+        .expect("a resync within 10 s of the feed's connection dying")
+        .unwrap();
+    assert_eq!(c, Change::Resync);
+    a.set_credential_active(&ak, true).await.ok();
+    a.announce(Change::Pending).await.unwrap();
+    let c = tokio::time::timeout(Duration::from_secs(5), feed.next())
+        .await
+        .expect("changes heard again after the reconnect")
+        .unwrap();
+    assert_eq!(c, Change::Pending);
 }
 
 /// `sslmode`: `require` encrypts without checking the certificate, `verify-full` checks it

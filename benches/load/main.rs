@@ -7,6 +7,7 @@
 //! cargo bench --bench load                 # full run (~10 min), writes docs/perf/
 //! cargo bench --bench load -- --quick      # short run (~3 min), writes <target>/release/load-bench/
 //! cargo bench --bench load -- --profile    # perf record of Osprey under GET 4 KiB and aws-chunked PUT
+//! cargo bench --bench load -- --store      # Osprey on SQLite vs on PostgreSQL (issue 15, ~2 min)
 //! ```
 //! (`OSPREY_LOAD=quick|full|profile` does the same as the flags; `OSPREY_LOAD_OUT=DIR` overrides
 //! the output directory.)
@@ -28,6 +29,8 @@
 
 mod client;
 mod procs;
+#[path = "../../tests/real/mod.rs"]
+mod real;
 mod sink;
 mod svg;
 
@@ -57,6 +60,9 @@ enum Mode {
     Quick,
     Full,
     Profile,
+    /// The same Osprey on the SQLite and on the PostgreSQL store (issue 15: the cached hot path
+    /// must not care), GET/PUT 4 KiB to the sink.
+    Store,
 }
 
 struct Plan {
@@ -82,6 +88,16 @@ impl Plan {
                 rgw_conc: vec![1, 16],
                 rgw_window: Duration::from_secs(5),
                 big: 5 * GIB,
+            },
+            Mode::Store => Plan {
+                warmup: Duration::from_secs(1),
+                window: Duration::from_secs(5),
+                large_window: Duration::from_secs(2),
+                conc: vec![1, 16, 64],
+                large_conc: vec![1],
+                rgw_conc: vec![16],
+                rgw_window: Duration::from_secs(2),
+                big: GIB,
             },
             Mode::Quick | Mode::Profile => Plan {
                 warmup: Duration::from_millis(500),
@@ -149,6 +165,8 @@ struct Env {
     sink_group: Group,
     osprey_group: Group,
     nginx_group: Option<Group>,
+    /// The `--store` run's Osprey on PostgreSQL.
+    pg_group: Option<Group>,
     sink_targets: Vec<Target>,
     rgw_targets: Vec<Target>,
     rows: Vec<Row>,
@@ -159,6 +177,7 @@ impl Env {
     fn proxy_group(&self, via: &str) -> Group {
         match via {
             "osprey" => self.osprey_group.clone(),
+            "osprey-pg" => self.pg_group.clone().unwrap_or_default(),
             "nginx" => self.nginx_group.clone().unwrap_or_default(),
             _ => Group::default(),
         }
@@ -645,7 +664,9 @@ fn main() {
         args.iter()
             .any(|a| a == f || a == f.trim_start_matches('-'))
     };
-    let mode = if has("--profile") || env_mode == "profile" {
+    let mode = if has("--store") || env_mode == "store" {
+        Mode::Store
+    } else if has("--profile") || env_mode == "profile" {
         Mode::Profile
     } else if has("--quick") || env_mode == "quick" {
         Mode::Quick
@@ -675,6 +696,10 @@ fn main() {
         .thread_name("client")
         .build()
         .expect("runtime");
+    if mode == Mode::Store {
+        rt.block_on(store_main(out, cores));
+        return;
+    }
     rt.block_on(real_main(mode, out, cores));
 }
 
@@ -776,6 +801,7 @@ async fn real_main(mode: Mode, out: PathBuf, cores: usize) {
         hwm_reset_ok: osprey_group.reset_hwm(),
         osprey_group,
         nginx_group: nginx.as_ref().map(|n| n.group()),
+        pg_group: None,
         sink_targets,
         rgw_targets,
         rows: Vec::new(),
@@ -1552,4 +1578,139 @@ fn plots(env: &Env, out: &std::path::Path) {
         };
         let _ = std::fs::write(out.join("rss-big.svg"), chart.render());
     }
+}
+
+/// `--store`: one Osprey on SQLite and one on a throwaway PostgreSQL 15 cluster (initdb in a temp
+/// dir, as in `tests/real`), same sink, same workloads, interleaved; the table gives PostgreSQL's
+/// req/s and CPU per request as a ratio of SQLite's. Every request after the first few is served
+/// from the caches (key, tenant, placement, identity), so the store should not show.
+async fn store_main(out: PathBuf, cores: usize) {
+    let started = Instant::now();
+    let plan = Plan::of(Mode::Store);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut sink = procs::Sink::start(cores);
+    let pg = real::Postgres::start();
+    pg.create_database("bench");
+    let sq_dir = dir.path().join("sqlite");
+    let pg_dir = dir.path().join("postgres");
+    std::fs::create_dir_all(&sq_dir).expect("dir");
+    std::fs::create_dir_all(&pg_dir).expect("dir");
+    let mut sq = procs::Osprey::start(&sq_dir, sink.addr, None);
+    let mut po = procs::Osprey::start_with(
+        &pg_dir,
+        sink.addr,
+        None,
+        &format!(
+            "[store]\nkind = \"postgres\"\nurl = \"{}\"\nsslmode = \"disable\"\n",
+            pg.url("bench")
+        ),
+    );
+    let (ak1, sk1) = onboard(sq.osis).await;
+    let (ak2, sk2) = onboard(po.osis).await;
+    let target = |via: &'static str, o: &procs::Osprey, ak: &str, sk: &str, bucket: &str| Target {
+        via,
+        addr: o.s3,
+        host: o.s3.to_string(),
+        bucket: bucket.into(),
+        access_key: ak.into(),
+        secret_key: sk.into(),
+    };
+    let targets = vec![
+        target("osprey", &sq, &ak1, &sk1, "bench"),
+        target("osprey-pg", &po, &ak2, &sk2, "benchpg"),
+    ];
+    for t in &targets {
+        create_bucket(t).await;
+    }
+    let mut env = Env {
+        plan,
+        bodies: Arc::new(Bodies::new(&[4 * KIB], &[CHUNK])),
+        sink_group: Group {
+            pids: vec![sink.child.id()],
+        },
+        hwm_reset_ok: false,
+        osprey_group: Group {
+            pids: vec![sq.child.id()],
+        },
+        nginx_group: None,
+        pg_group: Some(Group {
+            pids: vec![po.child.id()],
+        }),
+        sink_targets: targets,
+        rgw_targets: Vec::new(),
+        rows: Vec::new(),
+    };
+    let w = env.plan.window;
+    for c in [1, 16, 64] {
+        env.scenario(
+            "sink",
+            "GET 4 KiB",
+            Op::Get { size: 4 * KIB },
+            c,
+            Pace::Closed,
+            w,
+        )
+        .await;
+        env.scenario(
+            "sink",
+            "PUT 4 KiB (sha256)",
+            Op::Put {
+                size: 4 * KIB,
+                payload: Payload::Sha256,
+            },
+            c,
+            Pace::Closed,
+            w,
+        )
+        .await;
+    }
+    procs::stop(&mut sq.child);
+    procs::stop(&mut po.child);
+    let _ = sink.child.kill();
+    let _ = sink.child.wait();
+    pg.stop();
+
+    let mut o = String::new();
+    let _ = writeln!(o, "# Osprey on SQLite vs on PostgreSQL (issue 15)\n");
+    let _ = writeln!(o, "Generated by `cargo bench --bench load -- --store` in {:.0} s on {cores} cores: the same release binary twice, one on the SQLite store and one on a local PostgreSQL 15 cluster, both to the same S3 sink, runs interleaved ({} s windows). Goal: PostgreSQL within 10 % of SQLite.\n", started.elapsed().as_secs_f64(), w.as_secs());
+    let _ = writeln!(o, "| workload | conns | SQLite req/s | PostgreSQL req/s | PG/SQLite | SQLite CPU/req | PG CPU/req | PG p50 ms | SQLite p50 ms | errors |");
+    let _ = writeln!(o, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let mut worst: f64 = f64::INFINITY;
+    for r in env.rows.iter().filter(|r| r.via == "osprey") {
+        let Some(p) = env
+            .rows
+            .iter()
+            .find(|p| p.via == "osprey-pg" && p.workload == r.workload && p.conc == r.conc)
+        else {
+            continue;
+        };
+        let ratio = p.m.rps() / r.m.rps();
+        worst = worst.min(ratio);
+        let _ = writeln!(
+            o,
+            "| {} | {} | {:.0} | {:.0} | {:.2} | {:.0} µs | {:.0} µs | {:.3} | {:.3} | {} |",
+            r.workload,
+            r.conc,
+            r.m.rps(),
+            p.m.rps(),
+            ratio,
+            r.cpu_us_per_req(),
+            p.cpu_us_per_req(),
+            p.m.pct(0.5),
+            r.m.pct(0.5),
+            r.m.errors + p.m.errors
+        );
+    }
+    let _ = writeln!(
+        o,
+        "\nLowest PostgreSQL/SQLite throughput ratio: **{worst:.2}** ({}).",
+        if worst >= 0.9 {
+            "within 10 %: met"
+        } else {
+            "more than 10 % below: NOT met"
+        }
+    );
+    std::fs::write(out.join("results-store.md"), &o).expect("write report");
+    println!("{o}");
+    eprintln!("written to {}", out.join("results-store.md").display());
 }

@@ -282,6 +282,16 @@ impl Osprey {
     /// Starts the release binary with a generated config: backend `sink` (kind s3 → the sink),
     /// and `ceph` (kind s3 → the RGW) when `rgw` is given; buckets `rgw-*` route to `ceph`.
     pub fn start(dir: &Path, sink: SocketAddr, rgw: Option<(&str, &str, &str)>) -> Osprey {
+        Self::start_with(dir, sink, rgw, "")
+    }
+
+    /// [`Osprey::start`] with `extra` TOML appended (the `--store` run's `[store]` section).
+    pub fn start_with(
+        dir: &Path,
+        sink: SocketAddr,
+        rgw: Option<(&str, &str, &str)>,
+        extra: &str,
+    ) -> Osprey {
         let s3: SocketAddr = ([127, 0, 0, 1], free_port()).into();
         let osis: SocketAddr = ([127, 0, 0, 1], free_port()).into();
         let mut cfg = format!(
@@ -316,6 +326,7 @@ secret_key = "SINKSECRETKEY"
         cfg.push_str(&format!(
             "[routing]\ndefault_table = \"standard\"\n[routing.tables.standard]\nrules = {rules}\n"
         ));
+        cfg.push_str(extra);
         let path = dir.join("osprey.toml");
         std::fs::write(&path, cfg).expect("write config");
         // the log lives outside the config's directory: Osprey watches that directory (inotify)

@@ -146,6 +146,9 @@ pub struct Metrics {
     backend_up: Family<BackendLabels, Gauge>,
     backend_probe: Family<BackendLabels, Gauge<f64, AtomicU64>>,
     tenant_overflow: Counter,
+    feed_up: Gauge,
+    changes_heard: Counter,
+    leader: Gauge,
     /// Tenants that have a label of their own (at most [`MAX_TENANT_LABELS`]).
     tenants: DashSet<String>,
     /// Connection limits to read at scrape time: (listener, its permits, its maximum).
@@ -180,6 +183,9 @@ impl Metrics {
             backend_up: Family::default(),
             backend_probe: Family::default(),
             tenant_overflow: Counter::default(),
+            feed_up: Gauge::default(),
+            changes_heard: Counter::default(),
+            leader: Gauge::default(),
             tenants: DashSet::new(),
             pools: Mutex::new(Vec::new()),
             registry: Registry::default(),
@@ -274,6 +280,21 @@ impl Metrics {
             "osprey_metrics_tenant_overflow",
             "Requests counted under tenant=\"_other\" because MAX_TENANT_LABELS tenants already have a label",
             m.tenant_overflow.clone(),
+        );
+        r.register(
+            "osprey_store_change_feed_up",
+            "1 while this replica hears the shared store's change feed (PostgreSQL LISTEN), 0 while it reconnects; always 0 on SQLite",
+            m.feed_up.clone(),
+        );
+        r.register(
+            "osprey_store_changes_heard",
+            "Changes announced on the shared store's change feed (by any replica, this one included) and applied to this replica's caches",
+            m.changes_heard.clone(),
+        );
+        r.register(
+            "osprey_reconciler_leader",
+            "1 while this replica holds the reconciler's lock (exactly one replica should)",
+            m.leader.clone(),
         );
         let build: Family<BuildLabels, Gauge> = Family::default();
         build
@@ -401,6 +422,18 @@ impl Metrics {
     pub fn reload(&self, result: &'static str, took: Duration) {
         self.reloads.get_or_create(&ResultLabels { result }).inc();
         self.last_reload.set(took.as_secs_f64());
+    }
+
+    pub fn change_feed_up(&self, up: bool) {
+        self.feed_up.set(i64::from(up));
+    }
+
+    pub fn change_heard(&self) {
+        self.changes_heard.inc();
+    }
+
+    pub fn reconciler_leader(&self, leader: bool) {
+        self.leader.set(i64::from(leader));
     }
 
     pub fn set_generation(&self, generation: u64) {

@@ -22,11 +22,13 @@ use crate::osis::hooks::{ControlHooks, HookError, StoreHooks};
 use crate::osis::model::{BucketMeta, Usage};
 use crate::proxy::directory::CachedDirectory;
 use crate::proxy::SharedSnapshot;
-use crate::store::{BackendIdentity, IdentityRef, Store, Tenant, User};
+use crate::store::{BackendIdentity, Change, IdentityRef, Store, Tenant, User};
 
 mod reconciler;
 
-pub use reconciler::{RECONCILE_CONCURRENCY, RECONCILE_WARN_AFTER};
+pub use reconciler::{
+    DELETE_SETTLE, LEADER_RETRY, RECONCILER_LOCK, RECONCILE_CONCURRENCY, RECONCILE_WARN_AFTER,
+};
 
 /// One unit of backend work, stored as JSON in `pending_ops` (no secrets: the reconciler derives
 /// everything else from the store and the driver).
@@ -38,6 +40,11 @@ pub enum Intent {
         tenant_id: String,
         name: String,
         purge: bool,
+        /// Written by a deletion, before the store row goes: while that row is still there
+        /// the reconciler waits for the deletion to commit ([`DELETE_SETTLE`]) instead of
+        /// re-creating what is being deleted.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        delete: bool,
     },
     /// `purge_data` on a shared-namespace backend: delete the bucket and everything in it.
     PurgeBucket {
@@ -54,7 +61,18 @@ pub enum Intent {
         /// Known backend principal (for removal after the store row is gone).
         backend_user: Option<String>,
         access_key: Option<String>,
+        /// Written by a deletion (see `Tenant::delete`).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        delete: bool,
     },
+}
+
+/// An intent as `fan_out` stores it: applied right away by the OSIS call that wrote it.
+#[derive(Serialize)]
+struct InlineIntent<'a> {
+    #[serde(flatten)]
+    intent: &'a Intent,
+    inline: bool,
 }
 
 pub struct Provisioner {
@@ -68,6 +86,10 @@ pub struct Provisioner {
     busy: std::sync::Mutex<HashSet<String>>,
     /// [`RECONCILE_CONCURRENCY`] lanes at once, across all passes.
     lane_slots: tokio::sync::Semaphore,
+    /// The reconciler's lock while this replica holds it ([`RECONCILER_LOCK`]).
+    leader: std::sync::Mutex<Option<crate::store::JobLock>>,
+    /// The loss of that lock was logged (once per loss).
+    lost_logged: std::sync::atomic::AtomicBool,
 }
 
 impl Provisioner {
@@ -86,6 +108,8 @@ impl Provisioner {
             wake: tokio::sync::Notify::new(),
             busy: std::sync::Mutex::new(HashSet::new()),
             lane_slots: tokio::sync::Semaphore::new(RECONCILE_CONCURRENCY),
+            leader: std::sync::Mutex::new(None),
+            lost_logged: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -127,7 +151,13 @@ impl Provisioner {
         backends: &[Arc<dyn Backend>],
         intent: &Intent,
     ) -> Result<Vec<(String, BackendError)>, HookError> {
-        let json = serde_json::to_string(intent).map_err(|e| HookError::Internal(e.to_string()))?;
+        // marked inline: the reconciler leaves it to this call until it failed once or its
+        // claim ran out (reconciler.rs, `inline_claimed`)
+        let json = serde_json::to_string(&InlineIntent {
+            intent,
+            inline: true,
+        })
+        .map_err(|e| HookError::Internal(e.to_string()))?;
         let mut ids = Vec::with_capacity(backends.len());
         for b in backends {
             ids.push(self.store.push_pending(b.name(), &json).await?);
@@ -190,6 +220,7 @@ impl Provisioner {
                 tenant_id,
                 name,
                 purge,
+                ..
             } => {
                 let t = TenantRef {
                     tenant_id: tenant_id.clone(),
@@ -212,6 +243,7 @@ impl Provisioner {
                 purge,
                 backend_user,
                 access_key,
+                ..
             } => {
                 let Some(principal) = Self::principal(backend, tenant_id, user_id) else {
                     return Ok(()); // shared service key: nothing per user on this backend
@@ -354,6 +386,7 @@ impl Provisioner {
             tenant_id: t.tenant_id.clone(),
             name: t.name.clone(),
             purge: false,
+            delete: false,
         }];
         intents.extend(users.iter().map(|u| Self::user_intent(u, false, None)));
         for b in backends {
@@ -396,9 +429,22 @@ impl Provisioner {
         Ok(())
     }
 
-    /// Run the reconciler now.
-    pub fn wake(&self) {
+    /// Run the reconciler now, wherever it runs: here, and on the replica holding its lock
+    /// (announced through the shared store, issue 15).
+    pub async fn wake(&self) {
         self.wake.notify_one();
+        if let Err(e) = self.store.announce(Change::Pending).await {
+            tracing::debug!(error = %e, "could not announce pending work to the other replicas");
+        }
+    }
+
+    /// A change heard on the shared store's feed: queued work wakes the reconciler (a no-op
+    /// unless this replica runs it), so another replica's deletion is not left for the next
+    /// pass.
+    pub fn heard(&self, change: &Change) {
+        if matches!(change, Change::Pending | Change::Resync) {
+            self.wake.notify_one();
+        }
     }
 
     async fn placements_in_scope(
@@ -495,6 +541,8 @@ impl Provisioner {
             purge,
             backend_user: id.map(|i| i.backend_user.clone()),
             access_key: id.map(|i| i.access_key.clone()),
+            // only `user_deleting` names the stored identity
+            delete: id.is_some(),
         }
     }
 
@@ -553,6 +601,7 @@ impl ControlHooks for Provisioner {
             tenant_id: t.tenant_id.clone(),
             name: t.name.clone(),
             purge: false,
+            delete: false,
         };
         let failures = self.fan_out(&backends, &intent).await?;
         if failures.is_empty() {
@@ -571,6 +620,7 @@ impl ControlHooks for Provisioner {
             tenant_id: t.tenant_id.clone(),
             name: t.name.clone(),
             purge: false,
+            delete: false,
         };
         let failures = self.fan_out(&backends, &intent).await?;
         let users = self
@@ -607,6 +657,7 @@ impl ControlHooks for Provisioner {
             tenant_id: t.tenant_id.clone(),
             name: t.name.clone(),
             purge,
+            delete: true,
         })
         .map_err(|e| HookError::Internal(e.to_string()))?;
         for id in &ids {
@@ -617,6 +668,7 @@ impl ControlHooks for Provisioner {
                 purge,
                 backend_user: Some(id.backend_user.clone()),
                 access_key: Some(id.access_key.clone()),
+                delete: true,
             };
             let json =
                 serde_json::to_string(&intent).map_err(|e| HookError::Internal(e.to_string()))?;
@@ -689,7 +741,7 @@ impl ControlHooks for Provisioner {
         }
         // deletions were recorded as intents; the reconciler completes them now, in the
         // background, so a slow or down backend does not hold the OSIS DELETE
-        self.wake.notify_one();
+        self.wake().await;
     }
 
     async fn credential_changed(&self, access_key: &str) {

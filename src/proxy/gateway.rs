@@ -26,7 +26,7 @@ pub struct Gateway {
     pub directory: Arc<CachedDirectory>,
     keys: SigningKeys,
     /// Owners, ACLs and policies on backends that see one identity (issue 11).
-    access: Access,
+    access: Arc<Access>,
     /// CreateBucket requests of new names in flight (`route::Creating`).
     creating: route::Creating,
     /// Connection limits; the body progress timeout is applied per request here.
@@ -70,11 +70,12 @@ impl Gateway {
     pub fn new(
         snapshot: SharedSnapshot,
         directory: Arc<CachedDirectory>,
+        access: Arc<Access>,
         limits: crate::config::Limits,
     ) -> Self {
         Gateway {
             keys: SigningKeys::new(directory.clone()),
-            access: Access::new(directory.clone()),
+            access,
             creating: route::Creating::default(),
             snapshot,
             directory,

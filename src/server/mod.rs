@@ -6,6 +6,7 @@
 //! starts, so a busy port is a clear start-up error rather than a log line from a thread.
 
 pub mod explain;
+pub mod follow;
 pub mod guard;
 pub mod license;
 pub mod observe;

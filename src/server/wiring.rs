@@ -38,6 +38,11 @@ pub async fn open_store(cfg: &Config) -> anyhow::Result<(Arc<dyn Store>, MasterK
         StoreKind::Postgres(pg) => {
             let store = PgStore::open(pg, key.clone()).await?;
             tracing::info!(url = %pg.display, sslmode = pg.sslmode.as_str(), pool_size = pg.pool_size, "identity store: PostgreSQL");
+            for b in &cfg.backends {
+                if matches!(b.spec, crate::config::BackendSpec::Local) {
+                    tracing::warn!(backend = %b.name, data_dir = %cfg.server.data_dir.display(), "a `local` backend keeps its objects in this replica's data directory: replicas sharing this PostgreSQL store do not share them (docs/operations.md#several-replicas)");
+                }
+            }
             Arc::new(store)
         }
     };
@@ -68,6 +73,7 @@ pub async fn build(
         backends,
         generation: 1,
     }));
+    let access = Arc::new(crate::proxy::access::Access::new(directory.clone()));
     let provisioner = Arc::new(crate::provision::Provisioner::new(
         store.clone(),
         snapshot.clone(),
@@ -87,7 +93,7 @@ pub async fn build(
     reloader.on_sighup()?;
     crate::metrics::global().set_generation(1);
     let config: Arc<dyn crate::osis::hooks::ConfigControl> = reloader.clone();
-    let hooks: Arc<dyn ControlHooks> = provisioner;
+    let hooks: Arc<dyn ControlHooks> = provisioner.clone();
     let capabilities = match &cfg.osis.capabilities_file {
         Some(f) => {
             let text = std::fs::read_to_string(f)
@@ -125,18 +131,35 @@ pub async fn build(
         tls: cfg.server.tls.is_some(),
         reloader: Some(reloader),
     });
+    // replicas on a shared store hear each other's changes (issue 15); subscribed before the
+    // first request is served, so no change after this point is missed
+    if let Some(feed) = store.changes() {
+        super::follow::spawn(
+            feed,
+            super::follow::Followers {
+                directory: directory.clone(),
+                access: access.clone(),
+                osis: state.clone(),
+                provisioner,
+            },
+        );
+    }
     Ok(Planes {
         store,
         config,
         osis_router: crate::osis::router(state),
-        services: vec![s3_service(snapshot.clone(), directory)],
+        services: vec![s3_service(snapshot.clone(), directory, access)],
         snapshot,
         watcher,
     })
 }
 
 /// The pingora S3 service on `server.s3_listen` (TLS when configured).
-fn s3_service(snapshot: SharedSnapshot, directory: Arc<CachedDirectory>) -> super::AddService {
+fn s3_service(
+    snapshot: SharedSnapshot,
+    directory: Arc<CachedDirectory>,
+    access: Arc<crate::proxy::access::Access>,
+) -> super::AddService {
     Box::new(move |server, cfg| {
         let addr = cfg.server.s3_listen;
         // bind once here so a busy port is a clear start-up error, not a panic in a service thread
@@ -145,7 +168,7 @@ fn s3_service(snapshot: SharedSnapshot, directory: Arc<CachedDirectory>) -> supe
                 "cannot listen for S3 on {addr}: {e} (is another Osprey running? change server.s3_listen)"
             )
         })?);
-        let gateway = Gateway::new(snapshot, directory, cfg.server.limits);
+        let gateway = Gateway::new(snapshot, directory, access.clone(), cfg.server.limits);
         // the proxy behind Osprey's connection and header limits (server/guard.rs)
         let proxy = pingora::proxy::http_proxy(&server.configuration, gateway);
         let mut svc = pingora::services::listening::Service::new(

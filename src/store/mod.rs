@@ -7,6 +7,7 @@
 //! `synchronous=FULL`; PostgreSQL: its commit), so a `kill -9` at any moment loses no
 //! acknowledged write. `tests/store_postgres.rs` runs one sequence of operations against both.
 
+pub mod change;
 pub mod copy;
 pub mod crypto;
 pub mod ids;
@@ -18,6 +19,7 @@ pub mod table_data;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+pub use change::{Change, ChangeFeed, JobLock};
 pub use crypto::MasterKey;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -312,5 +314,27 @@ pub trait Store: Send + Sync + 'static {
     /// Whether the store answers and would take a write now (readiness, src/osis/probes.rs).
     async fn ping(&self) -> Result<()> {
         self.stats().await.map(|_| ())
+    }
+
+    /// Changes committed by any process sharing this store from now on, so caches can drop what
+    /// another replica changed (issue 15, [`change`]). `None`: no other process writes to this
+    /// store (SQLite; its data directory lock keeps a second process out).
+    fn changes(&self) -> Option<ChangeFeed> {
+        None
+    }
+
+    /// Tell every process sharing the store of `change` (one not implied by a write, e.g.
+    /// [`Change::Pending`] to wake the replica that runs the reconciler). A no-op when no other
+    /// process shares it.
+    async fn announce(&self, change: Change) -> Result<()> {
+        let _ = change;
+        Ok(())
+    }
+
+    /// The lock of job `name` across every process sharing the store, if no other holds it
+    /// (issue 15: the reconciler runs on one replica at a time). A store with a single process
+    /// always grants it.
+    async fn job_lock(&self, name: &str) -> Result<Option<JobLock>> {
+        Ok(Some(JobLock::new(name, Box::new(change::Sole))))
     }
 }

@@ -7,6 +7,7 @@
 mod answers;
 
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,7 +23,7 @@ use crate::authz::{
 use crate::backend::{Backend, IdentityScope, SigningKey};
 use crate::s3::op::{OpKind, S3Op};
 use crate::s3::S3Error;
-use crate::store::{BucketAccessRow, ObjectAccessRow};
+use crate::store::{BucketAccessRow, Change, ObjectAccessRow};
 
 /// How long a bucket's or object's access record is trusted from the cache (default 60 s, the
 /// directory's TTL). Every change Osprey makes drops the entry at once; the TTL bounds a change
@@ -58,6 +59,9 @@ pub struct Access {
     objects: Cache<(String, String, String), Option<Arc<ObjectAuth>>>,
     /// (tenant, bucket, key) → the ACL a CreateMultipartUpload asked for.
     uploads: Cache<(String, String, String), Arc<ObjectAuth>>,
+    /// Bumped by every forget before it removes anything: a lookup that read the store before a
+    /// change and caches after it drops what it cached (as `CachedDirectory` does).
+    generation: AtomicU64,
 }
 
 /// An operation Osprey answers itself on these backends.
@@ -268,21 +272,73 @@ impl Access {
             buckets: Cache::builder()
                 .max_capacity(DIRECTORY_CACHE_CAPACITY)
                 .time_to_live(ACCESS_CACHE_TTL)
+                .support_invalidation_closures()
                 .build(),
             objects: Cache::builder()
                 .max_capacity(DIRECTORY_CACHE_CAPACITY)
                 .time_to_live(ACCESS_CACHE_TTL)
+                .support_invalidation_closures()
                 .build(),
             uploads: Cache::builder()
                 .max_capacity(DIRECTORY_CACHE_CAPACITY)
                 .time_to_live(UPLOAD_ACL_TTL)
                 .build(),
+            generation: AtomicU64::new(0),
         }
     }
 
+    fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
     pub fn forget_bucket(&self, tenant_id: &str, bucket: &str) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
         self.buckets
             .invalidate(&(tenant_id.to_string(), bucket.to_string()));
+    }
+
+    /// Another replica (or this one) changed the shared store (issue 15). An object's change
+    /// also drops its bucket's entry, which says whether the bucket has object records at all.
+    pub fn heard(&self, change: &Change) {
+        match change {
+            Change::Bucket { tenant_id, bucket } => {
+                self.forget_bucket(tenant_id, bucket);
+                let (t, b) = (tenant_id.clone(), bucket.clone());
+                let _ = self
+                    .objects
+                    .invalidate_entries_if(move |(ot, ob, _), _| *ot == t && *ob == b);
+            }
+            Change::Object {
+                tenant_id,
+                bucket,
+                key,
+            } => {
+                self.forget_bucket(tenant_id, bucket);
+                self.objects
+                    .invalidate(&(tenant_id.clone(), bucket.clone(), key.clone()));
+            }
+            Change::Tenant { tenant_id } => {
+                self.generation.fetch_add(1, Ordering::SeqCst);
+                let t = tenant_id.clone();
+                let _ = self
+                    .buckets
+                    .invalidate_entries_if(move |(bt, _), _| *bt == t);
+                let t = tenant_id.clone();
+                let _ = self
+                    .objects
+                    .invalidate_entries_if(move |(ot, _, _), _| *ot == t);
+            }
+            // a bucket's owner is read with its record: a user's change may rename them
+            Change::User { .. } | Change::Resync => {
+                self.generation.fetch_add(1, Ordering::SeqCst);
+                self.buckets.invalidate_all();
+                self.objects.invalidate_all();
+            }
+            Change::Credential { .. }
+            | Change::Identity { .. }
+            | Change::Counter { .. }
+            | Change::Pending => {}
+        }
     }
 
     /// The bucket's access record (the owner's `private` default when none was set).
@@ -291,6 +347,7 @@ impl Access {
         if let Some(b) = self.buckets.get(&id) {
             return Ok(b);
         }
+        let g = self.generation();
         let inner = self.dir.inner();
         let row = inner.bucket_access(&p.tenant_id, &p.bucket).await?;
         let owner = owner_of(inner.user(&p.tenant_id, &p.owner_user_id).await?);
@@ -319,7 +376,10 @@ impl Access {
             public_access_block,
             object_records: row.object_records,
         });
-        self.buckets.insert(id, b.clone());
+        self.buckets.insert(id.clone(), b.clone());
+        if self.generation() != g {
+            self.buckets.invalidate(&id);
+        }
         Ok(b)
     }
 
@@ -336,6 +396,7 @@ impl Access {
         if let Some(o) = self.objects.get(&id) {
             return Ok(o);
         }
+        let g = self.generation();
         let row = self
             .dir
             .inner()
@@ -348,7 +409,10 @@ impl Access {
             )),
             None => None,
         };
-        self.objects.insert(id, o.clone());
+        self.objects.insert(id.clone(), o.clone());
+        if self.generation() != g {
+            self.objects.invalidate(&id);
+        }
         Ok(o)
     }
 

@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use moka::sync::Cache;
 
 use crate::backend::SigningKey;
-use crate::store::{BucketAccessRow, IdentityRef, ObjectAccessRow};
+use crate::store::{BucketAccessRow, Change, IdentityRef, ObjectAccessRow};
 
 mod store;
 
@@ -541,6 +541,38 @@ impl CachedDirectory {
         forget_where(&self.placements, |(t, _), _| t == tenant_id);
         forget_where(&self.identities, |(_, t, _), _| t == tenant_id);
         forget_where(&self.principal_maps, |(_, t), _| t == tenant_id);
+    }
+
+    /// Everything cached is dropped (a change feed that may have missed changes, issue 15).
+    pub fn forget_everything(&self) {
+        self.invalidating();
+        self.keys.invalidate_all();
+        self.unknown_keys.invalidate_all();
+        self.placements.invalidate_all();
+        self.identities.invalidate_all();
+        self.tenants.invalidate_all();
+        self.principal_maps.invalidate_all();
+    }
+
+    /// Another replica (or this one) changed the shared store: drop what the change makes stale
+    /// (issue 15; the control plane's own `forget_*` calls still run first on the replica that
+    /// made the change, so its next request never waits for the feed).
+    pub fn heard(&self, change: &Change) {
+        match change {
+            Change::Tenant { tenant_id } => self.forget_tenant(tenant_id),
+            Change::User { tenant_id, user_id } => {
+                self.forget_keys_of(tenant_id, Some(user_id));
+                self.forget_identities_of(tenant_id, user_id);
+            }
+            Change::Credential { access_key } => self.forget_key(access_key),
+            Change::Bucket { tenant_id, bucket } => self.forget_placement(tenant_id, bucket),
+            Change::Identity {
+                tenant_id,
+                principal,
+            } => self.forget_identities_of(tenant_id, principal),
+            Change::Resync => self.forget_everything(),
+            Change::Object { .. } | Change::Counter { .. } | Change::Pending => {}
+        }
     }
 
     pub fn forget_identities_of(&self, tenant_id: &str, principal: &str) {

@@ -71,7 +71,7 @@ pub(super) fn pool(cfg: &PostgresConfig) -> Result<Pool> {
         StoreError::Backend("the PostgreSQL store must be opened on a tokio runtime".into())
     })?;
     let connect = SpawnOn {
-        tls: MakeRustlsConnect::new(tls_config(&cfg.sslmode)?),
+        tls: make_tls(cfg)?,
         rt,
     };
     let mgr = Manager::from_connect(
@@ -122,6 +122,11 @@ pub(super) fn pool_err(e: PoolError, s: &PgStore) -> StoreError {
         }
         other => format!("PostgreSQL {}: {other}", s.target),
     })
+}
+
+/// The TLS connector `store.sslmode` asks for (the pool's and the change feed's).
+pub(super) fn make_tls(cfg: &PostgresConfig) -> Result<MakeRustlsConnect> {
+    Ok(MakeRustlsConnect::new(tls_config(&cfg.sslmode)?))
 }
 
 /// rustls with the ring provider named explicitly (the tree also has aws-lc-rs, and rustls

@@ -2,9 +2,31 @@
 //! pending provisioning work, counters, stable values, statistics and the ping.
 
 use super::super::*;
-use super::rows::{ms, now, placement_from_row, PLACEMENT_COLS};
+use super::rows::{ms, notify, now, placement_from_row, PLACEMENT_COLS};
 use super::{exec, is_unique_violation, pg_err, q, q_opt, PgStore};
 use crate::store::sealing::{identity_ctx, open_identity_secret};
+
+fn bucket_change(tenant_id: &str, bucket: &str) -> Change {
+    Change::Bucket {
+        tenant_id: tenant_id.to_string(),
+        bucket: bucket.to_string(),
+    }
+}
+
+fn object_change(tenant_id: &str, bucket: &str, key: &str) -> Change {
+    Change::Object {
+        tenant_id: tenant_id.to_string(),
+        bucket: bucket.to_string(),
+        key: key.to_string(),
+    }
+}
+
+fn identity_change(tenant_id: &str, principal: &str) -> Change {
+    Change::Identity {
+        tenant_id: tenant_id.to_string(),
+        principal: principal.to_string(),
+    }
+}
 
 pub(super) async fn put_placement(s: &PgStore, p: &PlacementRow) -> Result<()> {
     let c = s.client().await?;
@@ -28,7 +50,7 @@ pub(super) async fn put_placement(s: &PgStore, p: &PlacementRow) -> Result<()> {
         )
         .await;
     match r {
-        Ok(_) => Ok(()),
+        Ok(_) => notify(&c, bucket_change(&p.tenant_id, &p.bucket)).await,
         Err(e) if is_unique_violation(&e) => Err(StoreError::Conflict(format!(
             "bucket {} is already placed (tenant {} or backend bucket {} on {})",
             p.bucket, p.tenant_id, p.backend_bucket, p.backend
@@ -100,6 +122,7 @@ pub(super) async fn delete_placement(s: &PgStore, tenant_id: &str, bucket: &str)
     ] {
         exec(&tx, sql, &[&tenant_id, &bucket]).await?;
     }
+    notify(&tx, bucket_change(tenant_id, bucket)).await?;
     tx.commit().await.map_err(pg_err)?;
     Ok(gone)
 }
@@ -147,7 +170,7 @@ pub(super) async fn put_bucket_access(
         &[&tenant_id, &bucket, &row.acl, &row.policy, &row.public_access_block],
     )
     .await?;
-    Ok(())
+    notify(&c, bucket_change(tenant_id, bucket)).await
 }
 
 pub(super) async fn object_access(
@@ -180,7 +203,7 @@ pub(super) async fn put_object_access(s: &PgStore, row: &ObjectAccessRow) -> Res
         &[&row.tenant_id, &row.bucket, &row.key, &row.access],
     )
     .await?;
-    Ok(())
+    notify(&c, object_change(&row.tenant_id, &row.bucket, &row.key)).await
 }
 
 pub(super) async fn delete_object_access(
@@ -190,13 +213,17 @@ pub(super) async fn delete_object_access(
     key: &str,
 ) -> Result<bool> {
     let c = s.client().await?;
-    Ok(exec(
+    let gone = exec(
         &c,
         "DELETE FROM object_access WHERE tenant_id = $1 AND bucket = $2 AND key = $3",
         &[&tenant_id, &bucket, &key],
     )
     .await?
-        > 0)
+        > 0;
+    if gone {
+        notify(&c, object_change(tenant_id, bucket, key)).await?;
+    }
+    Ok(gone)
 }
 
 pub(super) async fn put_identity(s: &PgStore, id: &BackendIdentity) -> Result<()> {
@@ -212,7 +239,7 @@ pub(super) async fn put_identity(s: &PgStore, id: &BackendIdentity) -> Result<()
         &[&id.backend, &id.tenant_id, &id.principal, &id.backend_user, &id.access_key, &sealed],
     )
     .await?;
-    Ok(())
+    notify(&c, identity_change(&id.tenant_id, &id.principal)).await
 }
 
 pub(super) async fn identity(s: &PgStore, id: IdentityRef<'_>) -> Result<Option<BackendIdentity>> {
@@ -291,13 +318,17 @@ pub(super) async fn identities_of_tenant(
 
 pub(super) async fn delete_identity(s: &PgStore, id: IdentityRef<'_>) -> Result<bool> {
     let c = s.client().await?;
-    Ok(exec(
+    let gone = exec(
         &c,
         "DELETE FROM backend_identities WHERE backend = $1 AND tenant_id = $2 AND principal = $3",
         &[&id.backend, &id.tenant_id, &id.principal],
     )
     .await?
-        > 0)
+        > 0;
+    if gone {
+        notify(&c, identity_change(id.tenant_id, id.principal)).await?;
+    }
+    Ok(gone)
 }
 
 pub(super) async fn push_pending(s: &PgStore, backend: &str, op: &str) -> Result<i64> {
@@ -438,12 +469,21 @@ pub(super) async fn counter(s: &PgStore, name: &str) -> Result<i64> {
 
 pub(super) async fn bump_counter(s: &PgStore, name: &str) -> Result<i64> {
     let c = s.client().await?;
-    Ok(q(
+    let value = q(
         &c,
         "INSERT INTO counters (name, value) VALUES ($1, 1)
          ON CONFLICT (name) DO UPDATE SET value = counters.value + 1 RETURNING value",
         &[&name],
     )
     .await?[0]
-        .get(0))
+        .get(0);
+    notify(
+        &c,
+        Change::Counter {
+            name: name.to_string(),
+            value,
+        },
+    )
+    .await?;
+    Ok(value)
 }

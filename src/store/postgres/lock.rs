@@ -1,5 +1,5 @@
 //! Session-level advisory locks for work that must run on one replica at a time (the
-//! reconciler and background sweeps, a later step of issue 15).
+//! reconciler, issue 15; [`Store::job_lock`]).
 //!
 //! A held lock owns a connection taken out of the pool: PostgreSQL releases session locks when
 //! their connection ends, so dropping the guard — or the process dying, or the network between
@@ -34,6 +34,12 @@ impl std::fmt::Debug for AdvisoryLock {
             .field("name", &self.name)
             .field("lost", &self.is_lost())
             .finish()
+    }
+}
+
+impl change::HeldLock for AdvisoryLock {
+    fn is_lost(&self) -> bool {
+        AdvisoryLock::is_lost(self)
     }
 }
 

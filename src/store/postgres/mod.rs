@@ -6,7 +6,7 @@
 //! on the runtime that opened the store (`connect.rs`), so it outlives none of the per-service
 //! runtimes it is used from. Durability is PostgreSQL's: a call returns after its transaction
 //! committed. Changes of tenants, users and credentials are announced on
-//! [`rows::IDENTITY_CHANNEL`] (NOTIFY) for the replicas' caches.
+//! [`rows::CHANGE_CHANNEL`] (NOTIFY) and heard by every replica's `feed.rs`.
 
 use async_trait::async_trait;
 use deadpool_postgres::{GenericClient, Pool};
@@ -18,13 +18,15 @@ use crate::config::PostgresConfig;
 
 mod connect;
 mod data;
+mod feed;
 pub(crate) mod import;
 mod lock;
 mod rows;
 pub(crate) mod schema;
 
+pub use feed::{FEED_CHECK_INTERVAL, FEED_CHECK_TIMEOUT, FEED_RETRY_MAX};
 pub use lock::AdvisoryLock;
-pub use rows::IDENTITY_CHANNEL;
+pub use rows::CHANGE_CHANNEL;
 use rows::*;
 
 /// How long [`Store::ping`] may take in all: 1 s, under the readiness check's 2 s
@@ -37,6 +39,8 @@ pub struct PgStore {
     /// `postgres://user@host:port/db`, for messages.
     target: String,
     pool_size: usize,
+    /// The change feed (not for read-only inspection, which caches nothing).
+    feed: Option<feed::Feed>,
 }
 
 /// A driver error as one line: PostgreSQL's own message and SQLSTATE, or the cause chain.
@@ -106,9 +110,11 @@ pub(crate) async fn exec(
 impl PgStore {
     /// Connect, then bring the schema to this build's version (refusing a newer one).
     pub async fn open(cfg: &PostgresConfig, key: MasterKey) -> Result<Self> {
-        let store = Self::connect(cfg, key)?;
+        let mut store = Self::connect(cfg, key)?;
         let mut c = store.client().await?;
         schema::migrate(&mut c, &store.target).await?;
+        drop(c);
+        store.feed = Some(feed::Feed::start(cfg, store.target.clone())?);
         Ok(store)
     }
 
@@ -140,6 +146,7 @@ impl PgStore {
             key: std::sync::Arc::new(key),
             target: cfg.display.clone(),
             pool_size: cfg.pool_size,
+            feed: None,
         })
     }
 
@@ -168,6 +175,21 @@ impl PgStore {
 
 #[async_trait]
 impl Store for PgStore {
+    fn changes(&self) -> Option<ChangeFeed> {
+        self.feed.as_ref().map(feed::Feed::subscribe)
+    }
+
+    async fn announce(&self, change: Change) -> Result<()> {
+        notify(&self.client().await?, change).await
+    }
+
+    async fn job_lock(&self, name: &str) -> Result<Option<JobLock>> {
+        Ok(self
+            .try_lock(name)
+            .await?
+            .map(|l| JobLock::new(name, Box::new(l))))
+    }
+
     async fn create_tenant(&self, t: NewTenant) -> Result<Tenant> {
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(pg_err)?;
@@ -184,7 +206,13 @@ impl Store for PgStore {
             }
         };
         set_cd_ids(&tx, &id, &t.cd_tenant_ids).await?;
-        notify(&tx, format!("tenant:{id}")).await?;
+        notify(
+            &tx,
+            Change::Tenant {
+                tenant_id: id.clone(),
+            },
+        )
+        .await?;
         let out = read_tenant(&tx, &id)
             .await?
             .ok_or_else(|| StoreError::Backend("tenant vanished".into()))?;
@@ -269,7 +297,13 @@ impl Store for PgStore {
         if let Some(ids) = &u.cd_tenant_ids {
             set_cd_ids(&tx, tenant_id, ids).await?;
         }
-        notify(&tx, format!("tenant:{tenant_id}")).await?;
+        notify(
+            &tx,
+            Change::Tenant {
+                tenant_id: tenant_id.to_string(),
+            },
+        )
+        .await?;
         let out = read_tenant(&tx, tenant_id)
             .await?
             .ok_or_else(|| StoreError::Backend("tenant vanished".into()))?;
@@ -301,7 +335,13 @@ impl Store for PgStore {
         )
         .await?;
         if n > 0 {
-            notify(&tx, format!("tenant:{tenant_id}")).await?;
+            notify(
+                &tx,
+                Change::Tenant {
+                    tenant_id: tenant_id.to_string(),
+                },
+            )
+            .await?;
         }
         tx.commit().await.map_err(pg_err)?;
         Ok(n > 0)
@@ -362,7 +402,14 @@ impl Store for PgStore {
             Err(e) => return Err(pg_err(e)),
         }
         let ak = insert_cred(&tx, &self.key, tenant_id, &u.user_id).await?;
-        notify(&tx, format!("user:{tenant_id}/{}", u.user_id)).await?;
+        notify(
+            &tx,
+            Change::User {
+                tenant_id: tenant_id.to_string(),
+                user_id: u.user_id.clone(),
+            },
+        )
+        .await?;
         let user = read_user(&tx, tenant_id, &u.user_id)
             .await?
             .ok_or_else(|| StoreError::Backend("user vanished".into()))?;
@@ -434,7 +481,14 @@ impl Store for PgStore {
                 "user {user_id} does not exist in tenant {tenant_id}"
             )));
         }
-        notify(&tx, format!("user:{tenant_id}/{user_id}")).await?;
+        notify(
+            &tx,
+            Change::User {
+                tenant_id: tenant_id.to_string(),
+                user_id: user_id.to_string(),
+            },
+        )
+        .await?;
         let out = read_user(&tx, tenant_id, user_id)
             .await?
             .ok_or_else(|| StoreError::Backend("user vanished".into()))?;
@@ -458,7 +512,14 @@ impl Store for PgStore {
         )
         .await?;
         if n > 0 {
-            notify(&tx, format!("user:{tenant_id}/{user_id}")).await?;
+            notify(
+                &tx,
+                Change::User {
+                    tenant_id: tenant_id.to_string(),
+                    user_id: user_id.to_string(),
+                },
+            )
+            .await?;
         }
         tx.commit().await.map_err(pg_err)?;
         Ok(n > 0)
@@ -539,7 +600,13 @@ impl Store for PgStore {
                 "access key {access_key} does not exist"
             )));
         }
-        notify(&tx, format!("credential:{access_key}")).await?;
+        notify(
+            &tx,
+            Change::Credential {
+                access_key: access_key.to_string(),
+            },
+        )
+        .await?;
         let out = read_cred(&tx, &self.key, access_key)
             .await?
             .ok_or_else(|| StoreError::Backend("credential vanished".into()))?;
@@ -557,7 +624,13 @@ impl Store for PgStore {
         )
         .await?;
         if n > 0 {
-            notify(&tx, format!("credential:{access_key}")).await?;
+            notify(
+                &tx,
+                Change::Credential {
+                    access_key: access_key.to_string(),
+                },
+            )
+            .await?;
         }
         tx.commit().await.map_err(pg_err)?;
         Ok(n > 0)

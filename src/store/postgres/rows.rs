@@ -12,16 +12,19 @@ use crate::store::sealing::{open_credential_secret, seal_credential};
 /// A query parameter owned by a dynamically built statement (filters).
 pub(super) type Param = Box<dyn ToSql + Sync + Send>;
 
-/// LISTEN/NOTIFY channel on which every change of a tenant, user or credential is announced
-/// (payload `tenant:<id>`, `user:<tenant>/<user>`, `credential:<access key>`), inside the
-/// changing transaction, so a listener hears of it exactly when it commits. Replicas invalidate
-/// their identity caches on it (a later step of issue 15).
-pub const IDENTITY_CHANNEL: &str = "osprey_identity";
+/// LISTEN/NOTIFY channel on which every committed change that makes another replica's cached
+/// answers stale is announced ([`Change`] as JSON; `feed.rs` listens). Sent inside the changing
+/// transaction where there is one (heard exactly when it commits), otherwise right after the
+/// write on the same connection.
+pub const CHANGE_CHANNEL: &str = "osprey_changes";
 
-pub(super) async fn notify(c: &impl GenericClient, payload: String) -> Result<()> {
-    c.execute("SELECT pg_notify($1, $2)", &[&IDENTITY_CHANNEL, &payload])
-        .await
-        .map_err(pg_err)?;
+pub(super) async fn notify(c: &impl GenericClient, change: Change) -> Result<()> {
+    c.execute(
+        "SELECT pg_notify($1, $2)",
+        &[&CHANGE_CHANNEL, &change.payload()],
+    )
+    .await
+    .map_err(pg_err)?;
     Ok(())
 }
 
@@ -149,7 +152,13 @@ pub(super) async fn insert_cred(
             .await
             .map_err(pg_err)?;
         if n == 1 {
-            notify(c, format!("credential:{ak}")).await?;
+            notify(
+                c,
+                Change::Credential {
+                    access_key: ak.clone(),
+                },
+            )
+            .await?;
             return Ok(ak);
         }
     }
