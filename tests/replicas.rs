@@ -244,6 +244,10 @@ async fn two_replicas_share_one_store() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    println!(
+        "bearer tokens revoked on replica 2: refused on replica 1 after {} ms",
+        t0.elapsed().as_millis()
+    );
 
     // the reconciler runs on exactly one replica: the first one started
     let leaders = || {
@@ -809,4 +813,106 @@ async fn reconciler_leaves_inline_and_uncommitted_deletion_intents_alone() {
     );
     // clean up RGW
     let _ = real::radosgw_admin(&["user", "rm", "--uid", &rgw_uid(&tid, "claimed")]);
+}
+
+/// A multipart upload created through one replica with an ACL and completed through another
+/// gets that ACL (issue 15: the ACL used to wait in the creating replica's memory, so the object
+/// came out `private`). On the `s3` kind, where Osprey is the decision point for one service
+/// identity on RGW.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multipart_acl_survives_another_replica() {
+    let pg = Postgres::start();
+    pg.create_database("osprey");
+    real::ceph_rgw();
+    let cfg = common::LOCAL_CONFIG
+        .replace(
+            "[[backends]]\nname = \"local\"\nkind = \"local\"\n",
+            "[[backends]]\nname = \"ceph\"\nkind = \"s3\"\nendpoint = \"http://127.0.0.1:7480\"\naccess_key = \"ADMINKEY\"\nsecret_key = \"ADMINSECRET\"\nregion = \"default\"\n",
+        )
+        .replace("backend = \"local\"", "backend = \"ceph\"")
+        .replace("level = \"debug\"", "level = \"info\"")
+        + &format!(
+            "[store]\nkind = \"postgres\"\nurl = \"{}\"\nsslmode = \"disable\"\npool_size = 4\n",
+            pg.url("osprey")
+        );
+    let env = vec![("OSPREY_MASTER_KEY".to_string(), MASTER_KEY.to_string())];
+    let r1 = Osprey::start_with_env(&cfg, env.clone());
+    let r2 = Osprey::start_with_env(&cfg, env);
+    let osis = Osis::new(r1.osis());
+    let t = osis.tenant("mpu-t", "mpu-org").await;
+    let (_, ak, sk) = osis.user(&t, "mpu-org", "alice").await;
+    let s1 = common::s3_client(&r1.s3(), &ak, &sk, "us-east-1");
+    let s2 = common::s3_client(&r2.s3(), &ak, &sk, "us-east-1");
+    let bucket = format!("mpu-{}", &t[1..9]);
+    s1.create_bucket().bucket(&bucket).send().await.unwrap();
+    let up = s1
+        .create_multipart_upload()
+        .bucket(&bucket)
+        .key("obj")
+        .acl(aws_sdk_s3::types::ObjectCannedAcl::PublicRead)
+        .send()
+        .await
+        .unwrap();
+    let id = up.upload_id().unwrap();
+    let part = s2
+        .upload_part()
+        .bucket(&bucket)
+        .key("obj")
+        .upload_id(id)
+        .part_number(1)
+        .body(aws_sdk_s3::primitives::ByteStream::from_static(
+            b"through two replicas",
+        ))
+        .send()
+        .await
+        .unwrap();
+    s2.complete_multipart_upload()
+        .bucket(&bucket)
+        .key("obj")
+        .upload_id(id)
+        .multipart_upload(
+            aws_sdk_s3::types::CompletedMultipartUpload::builder()
+                .parts(
+                    aws_sdk_s3::types::CompletedPart::builder()
+                        .part_number(1)
+                        .e_tag(part.e_tag().unwrap())
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let acl = s1
+        .get_object_acl()
+        .bucket(&bucket)
+        .key("obj")
+        .send()
+        .await
+        .unwrap();
+    let public = acl.grants().iter().any(|g| {
+        g.grantee().and_then(|e| e.uri()) == Some("http://acs.amazonaws.com/groups/global/AllUsers")
+            && g.permission() == Some(&aws_sdk_s3::types::Permission::Read)
+    });
+    assert!(
+        public,
+        "public-read asked at CreateMultipartUpload on replica 1, completed on replica 2: {acl:?}"
+    );
+    // and anonymous GET works on either replica
+    let h = host(&r1.s3());
+    let got = raw::send(&h, &Req::new("GET", &h, &format!("/{bucket}/obj")));
+    assert_eq!(got.status, 200, "{}", got.summary());
+    assert_eq!(got.body, b"through two replicas");
+    // the upload's record is gone with the completion
+    assert_eq!(
+        pg.psql(
+            "osprey",
+            "SELECT count(*) FROM object_access WHERE key LIKE '../upload/%'"
+        ),
+        "0"
+    );
+    for k in ["obj"] {
+        let _ = s1.delete_object().bucket(&bucket).key(k).send().await;
+    }
+    let _ = s1.delete_bucket().bucket(&bucket).send().await;
 }

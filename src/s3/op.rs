@@ -169,6 +169,9 @@ pub fn decode<'a>(s: &'a str, what: &str) -> Result<Cow<'a, str>, S3Error> {
 /// backend, proxy or file-system store that normalises paths would resolve `a/../../other/x`
 /// outside the bucket Osprey authorised. S3 itself treats keys as opaque, so this is a deliberate
 /// difference (docs/security.md); `a.b`, `..a` and `a..` remain ordinary keys.
+///
+/// Because no object can have such a key, Osprey keeps a multipart upload's ACL under one
+/// (`proxy::access::UPLOAD_RECORD_PREFIX`, `../upload/`, issue 15).
 pub fn validate_key(key: &str) -> Result<(), S3Error> {
     if key.split('/').any(|seg| seg == "." || seg == "..") {
         return Err(S3Error::invalid_argument(

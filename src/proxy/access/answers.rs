@@ -149,6 +149,7 @@ impl Access {
             key,
             auth: (!default).then_some(auth),
             had_records: b.object_records,
+            completes_upload: false,
         }
     }
 
@@ -160,6 +161,7 @@ impl Access {
             key,
             auth,
             had_records,
+            ..
         } = after
         else {
             return Err(S3Error::internal("unexpected record"));

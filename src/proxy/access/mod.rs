@@ -35,6 +35,16 @@ pub const ACCESS_CACHE_TTL: Duration = Duration::from_secs(60);
 /// writer's `private`), documented in docs/authorization.md.
 pub const UPLOAD_ACL_TTL: Duration = Duration::from_secs(24 * 3600);
 
+/// Where the ACL asked at CreateMultipartUpload waits for its CompleteMultipartUpload in the
+/// store: an object record under a key no object can have (a `..` segment, refused by
+/// `s3::op::validate_key`), so whichever replica answers the Complete applies it (issue 15).
+/// Removed when the upload completes.
+pub const UPLOAD_RECORD_PREFIX: &str = "../upload/";
+
+pub fn upload_record_key(key: &str) -> String {
+    format!("{UPLOAD_RECORD_PREFIX}{key}")
+}
+
 /// Osprey is the decision point on this backend: it cannot tell one user from another.
 pub fn authorizes(backend: &dyn Backend) -> bool {
     backend.identity_scope() != IdentityScope::PerUser
@@ -161,11 +171,16 @@ pub enum AfterWrite {
         auth: Option<ObjectAuth>,
         /// The bucket has records already (a default write must clear an old one).
         had_records: bool,
+        /// A CompleteMultipartUpload: its upload's stored ACL record goes too.
+        completes_upload: bool,
     },
     /// CreateMultipartUpload: the ACL the completed object gets.
     Upload {
         id: (String, String, String),
         auth: Arc<ObjectAuth>,
+        /// An ACL was asked for: it is also stored ([`upload_record_key`]), so a replica
+        /// other than this one can complete the upload with it (issue 15).
+        durable: bool,
     },
     /// DeleteObject: the record goes with the object.
     Deleted {
@@ -602,15 +617,31 @@ impl Access {
             OpKind::CreateMultipartUpload => {
                 let acl = asked().await?;
                 self.block_public(b, acl.as_ref())?;
+                let durable = acl.is_some();
                 let acl = acl.unwrap_or_else(|| Acl::private(&writer));
                 Some(AfterWrite::Upload {
                     id: id(),
                     auth: Arc::new(ObjectAuth { owner: writer, acl }),
+                    durable,
                 })
             }
             OpKind::CompleteMultipartUpload => {
-                let acl = self.uploads.get(&id()).map(|a| a.acl.clone());
-                Some(self.object_write(b, key, writer, acl))
+                let (acl, stored) = match self.uploads.get(&id()) {
+                    Some(a) => (Some(a.acl.clone()), false),
+                    // created through another replica (or before a restart): its stored record
+                    None => match self.upload_record(b, &key).await? {
+                        Some(a) => (Some(a.acl), true),
+                        None => (None, false),
+                    },
+                };
+                let mut w = self.object_write(b, key, writer, acl);
+                if let AfterWrite::Object {
+                    completes_upload, ..
+                } = &mut w
+                {
+                    *completes_upload = stored || b.object_records;
+                }
+                Some(w)
             }
             OpKind::DeleteObject if b.object_records && facts.version_id().is_none() => {
                 Some(AfterWrite::Deleted {
@@ -659,14 +690,28 @@ impl Access {
                 key,
                 auth,
                 had_records,
+                completes_upload,
             } => {
                 let id = (tenant_id, bucket, key);
                 if let Err(e) = self.record_object(&id, auth.as_ref(), had_records).await {
                     tracing::error!(bucket = id.1, key = id.2, error = %e.message, "the object's owner/ACL could not be recorded; it stays the bucket owner's");
                 }
                 self.uploads.invalidate(&id);
+                if completes_upload {
+                    let _ = inner
+                        .delete_object_access(&id.0, &id.1, &upload_record_key(&id.2))
+                        .await;
+                }
             }
-            AfterWrite::Upload { id, auth } => self.uploads.insert(id, auth),
+            AfterWrite::Upload { id, auth, durable } => {
+                if durable {
+                    let rec = (id.0.clone(), id.1.clone(), upload_record_key(&id.2));
+                    if let Err(e) = self.record_object(&rec, Some(&auth), false).await {
+                        tracing::warn!(bucket = id.1, key = id.2, error = %e.message, "the upload's ACL could not be stored; only this replica will apply it at completion");
+                    }
+                }
+                self.uploads.insert(id, auth);
+            }
             AfterWrite::Deleted {
                 tenant_id,
                 bucket,
@@ -680,6 +725,24 @@ impl Access {
             }
             AfterWrite::BucketGone { tenant_id, bucket } => self.forget_bucket(&tenant_id, &bucket),
         }
+    }
+
+    /// The ACL stored for an upload of `key` at CreateMultipartUpload ([`upload_record_key`]).
+    async fn upload_record(
+        &self,
+        b: &BucketAuth,
+        key: &str,
+    ) -> Result<Option<ObjectAuth>, S3Error> {
+        if !b.object_records {
+            return Ok(None);
+        }
+        let row = self
+            .dir
+            .inner()
+            .object_access(&b.tenant_id, &b.bucket, &upload_record_key(key))
+            .await?;
+        row.map(|r| serde_json::from_str(&r.access).map_err(|e| unreadable("upload ACL", e)))
+            .transpose()
     }
 
     /// The ACL a request's `x-amz-acl` or `x-amz-grant-*` headers ask for (`None`: neither).

@@ -47,6 +47,10 @@ pub struct ChunkedDecoder {
     chunk_buf: Vec<u8>,
     chunk_sig: [u8; 32],
     chunk_hash: Sha256,
+    /// SHA-256 of each signed chunk emitted and not yet taken, in the order of the pieces (one
+    /// per piece in signed modes): the re-chaining signer takes them instead of hashing the same
+    /// bytes again (issue 13: aws-chunked uploads hashed every byte twice).
+    pub(super) chunk_hashes: std::collections::VecDeque<[u8; 32]>,
     trailer_canonical: Vec<u8>,
     trailers: Vec<(String, String)>,
     trailer_sig_ok: bool,
@@ -116,6 +120,7 @@ impl ChunkedDecoder {
             chunk_buf: Vec::new(),
             chunk_sig: [0; 32],
             chunk_hash: Sha256::new(),
+            chunk_hashes: std::collections::VecDeque::new(),
             trailer_canonical: Vec::new(),
             trailers: Vec::new(),
             trailer_sig_ok: false,
@@ -139,6 +144,8 @@ impl ChunkedDecoder {
         if let Some(e) = &self.failed {
             return Err(e.clone());
         }
+        // hashes are for the pieces of this call only (bounded by one input's chunks)
+        self.chunk_hashes.clear();
         let r = self.feed_inner(input, out);
         if let Err(e) = &r {
             self.failed = Some(e.clone());
@@ -341,6 +348,7 @@ impl ChunkedDecoder {
             let hash: [u8; 32] = std::mem::take(&mut self.chunk_hash).finalize().into();
             self.verify_chunk(&hash)?;
             out.push(Bytes::from(std::mem::take(&mut self.chunk_buf)));
+            self.chunk_hashes.push_back(hash);
         }
         Ok(())
     }

@@ -70,15 +70,31 @@ impl ChunkedSigner {
 
     fn next_signature(&mut self, data: &[u8]) -> String {
         let hash: [u8; 32] = Sha256::digest(data).into();
+        self.next_signature_of(&hash)
+    }
+
+    /// The next signature of the chain for a chunk whose SHA-256 is `hash`.
+    fn next_signature_of(&mut self, hash: &[u8; 32]) -> String {
         let sig = chunk_signature(
             &self.signing_key,
             &self.amz_date,
             &self.scope,
             &self.prev_sig,
-            &hash,
+            hash,
         );
         self.prev_sig = hex::encode(sig);
         self.prev_sig.clone()
+    }
+
+    /// [`Self::sign_chunk`] for a chunk whose SHA-256 the caller already has (the decoder
+    /// computed it to verify the client's signature), framed straight into `out`: one hash
+    /// pass and one copy of the data instead of two each.
+    pub fn sign_hashed_chunk_into(&mut self, data: &[u8], hash: &[u8; 32], out: &mut BytesMut) {
+        let sig = self.next_signature_of(hash);
+        out.reserve(data.len() + 100);
+        out.put_slice(format!("{:x};{CHUNK_SIG_PREFIX}{sig}\r\n", data.len()).as_bytes());
+        out.put_slice(data);
+        out.put_slice(b"\r\n");
     }
 
     /// One framed, signed chunk: `hex(len);chunk-signature=SIG\r\n DATA \r\n`. Empty `data`

@@ -81,8 +81,13 @@ impl ChunkedStream {
                 }
             }
             Forward::Rechain(signer) => {
+                // the decoder hashed each chunk to verify it: sign with that hash (one piece
+                // and one hash per client chunk in signed modes, `rechain` checks the mode)
                 for p in self.pieces.drain(..) {
-                    out.put_slice(&signer.sign_chunk(&p));
+                    match self.decoder.chunk_hashes.pop_front() {
+                        Some(h) => signer.sign_hashed_chunk_into(&p, &h, out),
+                        None => out.put_slice(&signer.sign_chunk(&p)),
+                    }
                 }
             }
             Forward::Passthrough => {
