@@ -115,8 +115,13 @@ fn main() -> ExitCode {
                     )
                 }),
         }) {
-            Ok(()) => ExitCode::SUCCESS,
+            Ok(()) => {
+                osprey::telemetry::flush();
+                ExitCode::SUCCESS
+            }
             Err(e) => {
+                // what was logged before the error first, then the error
+                osprey::telemetry::flush();
                 eprintln!("osprey: {e:#}");
                 ExitCode::from(1)
             }

@@ -157,6 +157,12 @@ async fn metrics_after_mixed_load_carry_every_series() {
         );
     }
     assert_eq!(value(&m, "osprey_config_generation"), Some(2.0));
+    // SQLite: one process, so it leads the reconciler and has no change feed (issue 15); no log
+    // line was dropped (issue 13: the writer thread keeps up)
+    assert_eq!(value(&m, "osprey_reconciler_leader"), Some(1.0));
+    assert_eq!(value(&m, "osprey_store_change_feed_up"), Some(0.0));
+    assert_eq!(value(&m, "osprey_store_changes_heard_total"), Some(0.0));
+    assert_eq!(value(&m, "osprey_log_lines_dropped_total"), Some(0.0));
     assert!(
         value(
             &m,

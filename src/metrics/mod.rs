@@ -147,6 +147,7 @@ pub struct Metrics {
     backend_probe: Family<BackendLabels, Gauge<f64, AtomicU64>>,
     tenant_overflow: Counter,
     feed_up: Gauge,
+    log_dropped: Counter,
     changes_heard: Counter,
     leader: Gauge,
     /// Tenants that have a label of their own (at most [`MAX_TENANT_LABELS`]).
@@ -184,6 +185,7 @@ impl Metrics {
             backend_probe: Family::default(),
             tenant_overflow: Counter::default(),
             feed_up: Gauge::default(),
+            log_dropped: Counter::default(),
             changes_heard: Counter::default(),
             leader: Gauge::default(),
             tenants: DashSet::new(),
@@ -280,6 +282,11 @@ impl Metrics {
             "osprey_metrics_tenant_overflow",
             "Requests counted under tenant=\"_other\" because MAX_TENANT_LABELS tenants already have a label",
             m.tenant_overflow.clone(),
+        );
+        r.register(
+            "osprey_log_lines_dropped",
+            "Log lines dropped because the log writer thread had LOG_BUFFER_LINES lines waiting (standard error too slow)",
+            m.log_dropped.clone(),
         );
         r.register(
             "osprey_store_change_feed_up",
@@ -468,6 +475,11 @@ impl Metrics {
 
     /// The exposition, Prometheus text format 0.0.4 ([`CONTENT_TYPE`]).
     pub fn render(&self) -> String {
+        let dropped = crate::telemetry::dropped_lines();
+        let seen = self.log_dropped.get();
+        if dropped > seen {
+            self.log_dropped.inc_by(dropped - seen);
+        }
         if let Ok(pools) = self.pools.lock() {
             for (listener, permits, max) in pools.iter() {
                 let open = max.saturating_sub(permits.available_permits());

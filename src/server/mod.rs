@@ -310,6 +310,7 @@ impl BackgroundService for OsisService {
                     }
                     Err(e) => {
                         tracing::error!(cert = %tls.cert_file.display(), key = %tls.key_file.display(), error = %e, "cannot load OSIS TLS certificate/key; stopping");
+                        crate::telemetry::flush();
                         std::process::exit(1);
                     }
                 }
@@ -317,6 +318,7 @@ impl BackgroundService for OsisService {
         };
         if let Err(e) = result {
             tracing::error!(error = %e, "OSIS listener failed; stopping");
+            crate::telemetry::flush();
             std::process::exit(1);
         }
     }
