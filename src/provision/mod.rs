@@ -12,7 +12,6 @@ use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
 
 use crate::backend::{
     provision_identity, Backend, BackendError, Identity, IdentityScope, SigningKey, TenantRef,
@@ -24,56 +23,15 @@ use crate::proxy::directory::CachedDirectory;
 use crate::proxy::SharedSnapshot;
 use crate::store::{BackendIdentity, Change, IdentityRef, Store, Tenant, User};
 
+mod intent;
 mod reconciler;
+
+use intent::InlineIntent;
+pub use intent::Intent;
 
 pub use reconciler::{
     DELETE_SETTLE, LEADER_RETRY, RECONCILER_LOCK, RECONCILE_CONCURRENCY, RECONCILE_WARN_AFTER,
 };
-
-/// One unit of backend work, stored as JSON in `pending_ops` (no secrets: the reconciler derives
-/// everything else from the store and the driver).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(tag = "op", rename_all = "snake_case")]
-pub enum Intent {
-    /// Make the tenant exist on the backend, or remove it (with `purge`) if the store no longer has it.
-    Tenant {
-        tenant_id: String,
-        name: String,
-        purge: bool,
-        /// Written by a deletion, before the store row goes: while that row is still there
-        /// the reconciler waits for the deletion to commit ([`DELETE_SETTLE`]) instead of
-        /// re-creating what is being deleted.
-        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-        delete: bool,
-    },
-    /// `purge_data` on a shared-namespace backend: delete the bucket and everything in it.
-    PurgeBucket {
-        tenant_id: String,
-        owner_user_id: String,
-        backend_bucket: String,
-    },
-    /// Make the user's identity exist with its current status, or remove it if gone from the store.
-    User {
-        tenant_id: String,
-        user_id: String,
-        display_name: String,
-        purge: bool,
-        /// Known backend principal (for removal after the store row is gone).
-        backend_user: Option<String>,
-        access_key: Option<String>,
-        /// Written by a deletion (see `Tenant::delete`).
-        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-        delete: bool,
-    },
-}
-
-/// An intent as `fan_out` stores it: applied right away by the OSIS call that wrote it.
-#[derive(Serialize)]
-struct InlineIntent<'a> {
-    #[serde(flatten)]
-    intent: &'a Intent,
-    inline: bool,
-}
 
 pub struct Provisioner {
     pub store: Arc<dyn Store>,

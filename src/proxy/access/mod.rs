@@ -5,6 +5,11 @@
 //! of objects once the backend stored them.
 
 mod answers;
+mod kinds;
+mod replicas;
+
+pub use kinds::LocalKind;
+pub use replicas::{upload_record_key, UPLOAD_RECORD_PREFIX};
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,7 +28,7 @@ use crate::authz::{
 use crate::backend::{Backend, IdentityScope, SigningKey};
 use crate::s3::op::{OpKind, S3Op};
 use crate::s3::S3Error;
-use crate::store::{BucketAccessRow, Change, ObjectAccessRow};
+use crate::store::{BucketAccessRow, ObjectAccessRow};
 
 /// How long a bucket's or object's access record is trusted from the cache (default 60 s, the
 /// directory's TTL). Every change Osprey makes drops the entry at once; the TTL bounds a change
@@ -34,16 +39,6 @@ pub const ACCESS_CACHE_TTL: Duration = Duration::from_secs(60);
 /// 24 h, in memory): an upload completed later, or after a restart, gets the default ACL (the
 /// writer's `private`), documented in docs/authorization.md.
 pub const UPLOAD_ACL_TTL: Duration = Duration::from_secs(24 * 3600);
-
-/// Where the ACL asked at CreateMultipartUpload waits for its CompleteMultipartUpload in the
-/// store: an object record under a key no object can have (a `..` segment, refused by
-/// `s3::op::validate_key`), so whichever replica answers the Complete applies it (issue 15).
-/// Removed when the upload completes.
-pub const UPLOAD_RECORD_PREFIX: &str = "../upload/";
-
-pub fn upload_record_key(key: &str) -> String {
-    format!("{UPLOAD_RECORD_PREFIX}{key}")
-}
 
 /// Osprey is the decision point on this backend: it cannot tell one user from another.
 pub fn authorizes(backend: &dyn Backend) -> bool {
@@ -72,62 +67,6 @@ pub struct Access {
     /// Bumped by every forget before it removes anything: a lookup that read the store before a
     /// change and caches after it drops what it cached (as `CachedDirectory` does).
     generation: AtomicU64,
-}
-
-/// An operation Osprey answers itself on these backends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LocalKind {
-    GetBucketAcl,
-    PutBucketAcl,
-    GetBucketPolicy,
-    PutBucketPolicy,
-    DeleteBucketPolicy,
-    GetPolicyStatus,
-    GetPublicAccessBlock,
-    PutPublicAccessBlock,
-    DeletePublicAccessBlock,
-    GetObjectAcl,
-    PutObjectAcl,
-}
-
-impl LocalKind {
-    fn of(s3op: &S3Op, method: &Method) -> Option<LocalKind> {
-        let get = *method == Method::GET || *method == Method::HEAD;
-        let del = *method == Method::DELETE;
-        Some(match s3op.kind {
-            OpKind::BucketSubresource("acl") if get => LocalKind::GetBucketAcl,
-            OpKind::BucketSubresource("acl") if *method == Method::PUT => LocalKind::PutBucketAcl,
-            OpKind::BucketSubresource("policy") if get => LocalKind::GetBucketPolicy,
-            OpKind::BucketSubresource("policy") if del => LocalKind::DeleteBucketPolicy,
-            OpKind::BucketSubresource("policy") if *method == Method::PUT => {
-                LocalKind::PutBucketPolicy
-            }
-            OpKind::BucketSubresource("policyStatus") if get => LocalKind::GetPolicyStatus,
-            OpKind::BucketSubresource("publicAccessBlock") if get => {
-                LocalKind::GetPublicAccessBlock
-            }
-            OpKind::BucketSubresource("publicAccessBlock") if del => {
-                LocalKind::DeletePublicAccessBlock
-            }
-            OpKind::BucketSubresource("publicAccessBlock") if *method == Method::PUT => {
-                LocalKind::PutPublicAccessBlock
-            }
-            OpKind::ObjectSubresource("acl") if get => LocalKind::GetObjectAcl,
-            OpKind::ObjectSubresource("acl") if *method == Method::PUT => LocalKind::PutObjectAcl,
-            _ => return None,
-        })
-    }
-
-    /// Reads the request body (small; bounded by [`acl::MAX_ACL_BODY`]).
-    pub fn reads_body(self) -> bool {
-        matches!(
-            self,
-            LocalKind::PutBucketAcl
-                | LocalKind::PutBucketPolicy
-                | LocalKind::PutPublicAccessBlock
-                | LocalKind::PutObjectAcl
-        )
-    }
 }
 
 /// Where an object-level local operation checks that the object exists.
@@ -310,50 +249,6 @@ impl Access {
         self.generation.fetch_add(1, Ordering::SeqCst);
         self.buckets
             .invalidate(&(tenant_id.to_string(), bucket.to_string()));
-    }
-
-    /// Another replica (or this one) changed the shared store (issue 15). An object's change
-    /// also drops its bucket's entry, which says whether the bucket has object records at all.
-    pub fn heard(&self, change: &Change) {
-        match change {
-            Change::Bucket { tenant_id, bucket } => {
-                self.forget_bucket(tenant_id, bucket);
-                let (t, b) = (tenant_id.clone(), bucket.clone());
-                let _ = self
-                    .objects
-                    .invalidate_entries_if(move |(ot, ob, _), _| *ot == t && *ob == b);
-            }
-            Change::Object {
-                tenant_id,
-                bucket,
-                key,
-            } => {
-                self.forget_bucket(tenant_id, bucket);
-                self.objects
-                    .invalidate(&(tenant_id.clone(), bucket.clone(), key.clone()));
-            }
-            Change::Tenant { tenant_id } => {
-                self.generation.fetch_add(1, Ordering::SeqCst);
-                let t = tenant_id.clone();
-                let _ = self
-                    .buckets
-                    .invalidate_entries_if(move |(bt, _), _| *bt == t);
-                let t = tenant_id.clone();
-                let _ = self
-                    .objects
-                    .invalidate_entries_if(move |(ot, _, _), _| *ot == t);
-            }
-            // a bucket's owner is read with its record: a user's change may rename them
-            Change::User { .. } | Change::Resync => {
-                self.generation.fetch_add(1, Ordering::SeqCst);
-                self.buckets.invalidate_all();
-                self.objects.invalidate_all();
-            }
-            Change::Credential { .. }
-            | Change::Identity { .. }
-            | Change::Counter { .. }
-            | Change::Pending => {}
-        }
     }
 
     /// The bucket's access record (the owner's `private` default when none was set).
@@ -725,24 +620,6 @@ impl Access {
             }
             AfterWrite::BucketGone { tenant_id, bucket } => self.forget_bucket(&tenant_id, &bucket),
         }
-    }
-
-    /// The ACL stored for an upload of `key` at CreateMultipartUpload ([`upload_record_key`]).
-    async fn upload_record(
-        &self,
-        b: &BucketAuth,
-        key: &str,
-    ) -> Result<Option<ObjectAuth>, S3Error> {
-        if !b.object_records {
-            return Ok(None);
-        }
-        let row = self
-            .dir
-            .inner()
-            .object_access(&b.tenant_id, &b.bucket, &upload_record_key(key))
-            .await?;
-        row.map(|r| serde_json::from_str(&r.access).map_err(|e| unreadable("upload ACL", e)))
-            .transpose()
     }
 
     /// The ACL a request's `x-amz-acl` or `x-amz-grant-*` headers ask for (`None`: neither).
