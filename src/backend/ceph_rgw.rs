@@ -369,30 +369,15 @@ impl Backend for CephRgwBackend {
 
     async fn delete_tenant(&self, tenant: &TenantRef, purge: bool) -> Result<(), BackendError> {
         // remove every RGW user of the tenant (their buckets go with purge-data)
-        let r = self
-            .admin
-            .call(
-                Method::GET,
-                &self.url("user", &[("list", "")]),
-                None,
-                Vec::new(),
-            )
-            .await?;
-        if !(200..300).contains(&r.status) {
-            return Err(self.admin.failure("list users", &r));
-        }
-        #[derive(Deserialize)]
-        struct List {
-            keys: Vec<String>,
-        }
-        let list: List = serde_json::from_str(&r.body).map_err(|e| BackendError::Internal {
-            backend: self.config.name.clone(),
-            message: format!("user list: {e}"),
-        })?;
         let prefix = format!("{}$", rgw_tenant(&tenant.tenant_id));
-        for uid in list.keys.iter().filter(|k| k.starts_with(&prefix)) {
+        for uid in self
+            .all_users()
+            .await?
+            .into_iter()
+            .filter(|k| k.starts_with(&prefix))
+        {
             let ident = Identity {
-                backend_user: uid.clone(),
+                backend_user: uid,
                 key: SigningKey {
                     access_key: String::new(),
                     secret_key: String::new(),
@@ -401,6 +386,59 @@ impl Backend for CephRgwBackend {
             self.delete_identity(&ident, purge).await?;
         }
         Ok(())
+    }
+}
+
+/// Users per page of RGW's user listing (`GET /admin/user?list`; RGW's own default and most).
+pub const RGW_USER_LIST_PAGE: u32 = 1000;
+
+impl CephRgwBackend {
+    /// Every RGW user id, page by page. RGW answers at most [`RGW_USER_LIST_PAGE`] per call with
+    /// `truncated` and a `marker` to go on from: before, only the first page was read, so deleting
+    /// a tenant on an RGW with more than 1 000 users could leave its users behind (found when
+    /// the replica drills had filled the test RGW: `ceph_rgw_identity_lifecycle`, "user still
+    /// exists after purge").
+    async fn all_users(&self) -> Result<Vec<String>, BackendError> {
+        self.users_in_pages(RGW_USER_LIST_PAGE).await
+    }
+
+    /// [`Self::all_users`] with `page_size` users per call (tests walk many pages with a small
+    /// one).
+    pub async fn users_in_pages(&self, page_size: u32) -> Result<Vec<String>, BackendError> {
+        #[derive(Deserialize)]
+        struct Page {
+            keys: Vec<String>,
+            #[serde(default)]
+            truncated: bool,
+            #[serde(default)]
+            marker: Option<String>,
+        }
+        let mut all = Vec::new();
+        let mut marker: Option<String> = None;
+        let page_size = page_size.max(1).to_string();
+        loop {
+            let mut q = vec![("list", ""), ("max-entries", page_size.as_str())];
+            if let Some(m) = &marker {
+                q.push(("marker", m.as_str()));
+            }
+            let r = self
+                .admin
+                .call(Method::GET, &self.url("user", &q), None, Vec::new())
+                .await?;
+            if !(200..300).contains(&r.status) {
+                return Err(self.admin.failure("list users", &r));
+            }
+            let page: Page = serde_json::from_str(&r.body).map_err(|e| BackendError::Internal {
+                backend: self.config.name.clone(),
+                message: format!("user list: {e}"),
+            })?;
+            all.extend(page.keys);
+            match (page.truncated, page.marker) {
+                // a marker that does not move would loop forever: stop with what was read
+                (true, Some(m)) if marker.as_deref() != Some(m.as_str()) => marker = Some(m),
+                _ => return Ok(all),
+            }
+        }
     }
 }
 
