@@ -38,7 +38,10 @@ impl Access {
                 self.objects
                     .invalidate(&(tenant_id.clone(), bucket.clone(), key.clone()));
             }
-            Change::Tenant { tenant_id } => {
+            // a bucket's owner is read with its record, and is always a user of the bucket's
+            // tenant: a user's change (a rename) concerns that tenant's records only, not every
+            // tenant's (OSE creates users all the time)
+            Change::Tenant { tenant_id } | Change::User { tenant_id, .. } => {
                 self.generation.fetch_add(1, Ordering::SeqCst);
                 let t = tenant_id.clone();
                 let _ = self
@@ -49,8 +52,7 @@ impl Access {
                     .objects
                     .invalidate_entries_if(move |(ot, _, _), _| *ot == t);
             }
-            // a bucket's owner is read with its record: a user's change may rename them
-            Change::User { .. } | Change::Resync => {
+            Change::Resync => {
                 self.generation.fetch_add(1, Ordering::SeqCst);
                 self.buckets.invalidate_all();
                 self.objects.invalidate_all();
