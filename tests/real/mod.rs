@@ -5,7 +5,6 @@
 //! - moto[server] (an IAM-compatible server) from PyPI in a venv under `target/`.
 #![allow(dead_code)]
 
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
@@ -86,13 +85,7 @@ pub fn python() -> PathBuf {
     .clone()
 }
 
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+pub use super::common::free_port;
 
 /// A moto server (IAM + S3) owned by one test; killed on drop.
 pub struct Moto {
