@@ -1,7 +1,5 @@
 //! Backend drivers against real servers: Ceph RGW 16 (Admin Ops) and moto (IAM).
 
-#[allow(dead_code)]
-mod common;
 mod real;
 
 use std::sync::Arc;

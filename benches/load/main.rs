@@ -9,6 +9,7 @@
 //! cargo bench --bench load -- --profile    # perf record of Osprey under GET 4 KiB and aws-chunked PUT
 //! cargo bench --bench load -- --store      # Osprey on SQLite vs on PostgreSQL (issue 15, ~6 min)
 //! cargo bench --bench load -- --store --control   # the same with SQLite twice: the noise floor
+//! OSPREY_LOAD_A=/tmp/osprey-before cargo bench --bench load -- --ab   # before/after (~4 min)
 //! ```
 //! (`OSPREY_LOAD=quick|full|profile` does the same as the flags; `OSPREY_LOAD_OUT=DIR` overrides
 //! the output directory.)
@@ -64,6 +65,8 @@ enum Mode {
     /// The same Osprey on the SQLite and on the PostgreSQL store (issue 15: the cached hot path
     /// must not care), GET/PUT 4 KiB to the sink.
     Store,
+    /// Two builds of Osprey side by side with nginx (issue 13's before/after figures).
+    Ab,
 }
 
 struct Plan {
@@ -90,7 +93,7 @@ impl Plan {
                 rgw_window: Duration::from_secs(5),
                 big: 5 * GIB,
             },
-            Mode::Store => Plan {
+            Mode::Store | Mode::Ab => Plan {
                 warmup: Duration::from_secs(1),
                 window: Duration::from_secs(5),
                 large_window: Duration::from_secs(2),
@@ -166,7 +169,7 @@ struct Env {
     sink_group: Group,
     osprey_group: Group,
     nginx_group: Option<Group>,
-    /// The `--store` run's Osprey on PostgreSQL.
+    /// The second Osprey of a two-Osprey run: `--store`'s on PostgreSQL, `--ab`'s B.
     pg_group: Option<Group>,
     sink_targets: Vec<Target>,
     rgw_targets: Vec<Target>,
@@ -178,7 +181,7 @@ impl Env {
     fn proxy_group(&self, via: &str) -> Group {
         match via {
             "osprey" => self.osprey_group.clone(),
-            "osprey-pg" => self.pg_group.clone().unwrap_or_default(),
+            "osprey-pg" | "osprey-b" => self.pg_group.clone().unwrap_or_default(),
             "nginx" => self.nginx_group.clone().unwrap_or_default(),
             _ => Group::default(),
         }
@@ -665,7 +668,9 @@ fn main() {
         args.iter()
             .any(|a| a == f || a == f.trim_start_matches('-'))
     };
-    let mode = if has("--store") || env_mode == "store" {
+    let mode = if has("--ab") || env_mode == "ab" {
+        Mode::Ab
+    } else if has("--store") || env_mode == "store" {
         Mode::Store
     } else if has("--profile") || env_mode == "profile" {
         Mode::Profile
@@ -699,6 +704,10 @@ fn main() {
         .expect("runtime");
     if mode == Mode::Store {
         rt.block_on(store_main(out, cores, has("--control")));
+        return;
+    }
+    if mode == Mode::Ab {
+        rt.block_on(ab_main(out, cores));
         return;
     }
     rt.block_on(real_main(mode, out, cores));
@@ -1777,4 +1786,212 @@ async fn store_main(out: PathBuf, cores: usize, control: bool) {
     std::fs::write(out.join(name), &o).expect("write report");
     println!("{o}");
     eprintln!("written to {}", out.join(name).display());
+}
+
+/// Rounds of `--ab`: A-B-nginx, then nginx-B-A, … (each build measured first as often as last).
+const AB_ROUNDS: usize = 2;
+
+/// `--ab`: build A (`OSPREY_LOAD_A`, default this build) and build B (`OSPREY_LOAD_B`, default
+/// this build) of Osprey, each with its own TOML appended (`OSPREY_LOAD_A_CONFIG`,
+/// `OSPREY_LOAD_B_CONFIG`), and nginx, all in front of the same sink, interleaved: issue 13's
+/// one-change-at-a-time before/after figures, with nginx as the reference of the same run.
+async fn ab_main(out: PathBuf, cores: usize) {
+    let started = Instant::now();
+    let plan = Plan::of(Mode::Ab);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut sink = procs::Sink::start(cores);
+    let this = PathBuf::from(env!("CARGO_BIN_EXE_osprey"));
+    let bin = |v: &str| {
+        std::env::var_os(v)
+            .map(PathBuf::from)
+            .unwrap_or(this.clone())
+    };
+    let extra = |v: &str| std::env::var(v).unwrap_or_default();
+    let (bin_a, bin_b) = (bin("OSPREY_LOAD_A"), bin("OSPREY_LOAD_B"));
+    let (dir_a, dir_b) = (dir.path().join("a"), dir.path().join("b"));
+    std::fs::create_dir_all(&dir_a).expect("dir");
+    std::fs::create_dir_all(&dir_b).expect("dir");
+    let mut a = procs::Osprey::start_bin(
+        &bin_a,
+        &dir_a,
+        sink.addr,
+        None,
+        &extra("OSPREY_LOAD_A_CONFIG"),
+    );
+    let mut b = procs::Osprey::start_bin(
+        &bin_b,
+        &dir_b,
+        sink.addr,
+        None,
+        &extra("OSPREY_LOAD_B_CONFIG"),
+    );
+    let mut nginx = procs::Nginx::start(dir.path(), sink.addr, None);
+    let (ak1, sk1) = onboard(a.osis).await;
+    let (ak2, sk2) = onboard(b.osis).await;
+    let target = |via: &'static str, o: &procs::Osprey, ak: &str, sk: &str, bucket: &str| Target {
+        via,
+        addr: o.s3,
+        host: o.s3.to_string(),
+        bucket: bucket.into(),
+        access_key: ak.into(),
+        secret_key: sk.into(),
+    };
+    let mut targets = vec![
+        target("osprey", &a, &ak1, &sk1, "bench"),
+        target("osprey-b", &b, &ak2, &sk2, "benchb"),
+    ];
+    for t in &targets {
+        create_bucket(t).await;
+    }
+    if let Some(n) = &nginx {
+        targets.push(Target {
+            via: "nginx",
+            addr: n.sink,
+            host: n.sink.to_string(),
+            bucket: "bench".into(),
+            access_key: "SINKACCESSKEY".into(),
+            secret_key: "SINKSECRETKEY".into(),
+        });
+    }
+    let mut env = Env {
+        plan,
+        bodies: Arc::new(Bodies::new(&[4 * KIB], &[CHUNK])),
+        sink_group: Group {
+            pids: vec![sink.child.id()],
+        },
+        hwm_reset_ok: false,
+        osprey_group: Group {
+            pids: vec![a.child.id()],
+        },
+        nginx_group: nginx.as_ref().map(|n| n.group()),
+        pg_group: Some(Group {
+            pids: vec![b.child.id()],
+        }),
+        sink_targets: targets,
+        rgw_targets: Vec::new(),
+        rows: Vec::new(),
+    };
+    let (w, lw) = (env.plan.window, env.plan.large_window);
+    let big = 16 * MIB;
+    for round in 0..AB_ROUNDS {
+        if round % 2 == 1 {
+            env.sink_targets.reverse();
+        }
+        for c in [1, 16] {
+            env.scenario(
+                "sink",
+                "GET 4 KiB",
+                Op::Get { size: 4 * KIB },
+                c,
+                Pace::Closed,
+                w,
+            )
+            .await;
+        }
+        let put = Op::Put {
+            size: 4 * KIB,
+            payload: Payload::Sha256,
+        };
+        env.scenario("sink", "PUT 4 KiB (sha256)", put, 16, Pace::Closed, w)
+            .await;
+        for (label, payload) in [
+            ("PUT 16 MiB unsigned", Payload::Unsigned),
+            ("PUT 16 MiB aws-chunked", Payload::Chunked(CHUNK)),
+        ] {
+            let op = Op::Put { size: big, payload };
+            env.scenario("sink", label, op, 1, Pace::Closed, lw).await;
+        }
+        if round % 2 == 1 {
+            env.sink_targets.reverse();
+        }
+    }
+    procs::stop(&mut a.child);
+    procs::stop(&mut b.child);
+    if let Some(n) = nginx.as_mut() {
+        n.stop();
+    }
+    let _ = sink.child.kill();
+    let _ = sink.child.wait();
+
+    fn mean(rows: &[&Row], f: impl Fn(&Row) -> f64) -> f64 {
+        rows.iter().map(|r| f(r)).sum::<f64>() / rows.len().max(1) as f64
+    }
+    let of = |via: &str, workload: &str, conc: usize| -> Vec<&Row> {
+        env.rows
+            .iter()
+            .filter(|p| p.via == via && p.workload == workload && p.conc == conc)
+            .collect()
+    };
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "# Osprey A vs Osprey B, nginx as the reference (issue 13)\n"
+    );
+    let _ = writeln!(o, "Generated by `cargo bench --bench load -- --ab` in {:.0} s on {cores} cores. A = `{}`{}, B = `{}`{}; both and nginx in front of the same sink, interleaved (A-B-nginx, then the reverse; {AB_ROUNDS} rounds, {} s windows, large objects {} s; the mean of the rounds).\n",
+        started.elapsed().as_secs_f64(), bin_a.display(),
+        if extra("OSPREY_LOAD_A_CONFIG").is_empty() { String::new() } else { format!(" with `{}`", extra("OSPREY_LOAD_A_CONFIG").replace('\n', " ")) },
+        bin_b.display(),
+        if extra("OSPREY_LOAD_B_CONFIG").is_empty() { String::new() } else { format!(" with `{}`", extra("OSPREY_LOAD_B_CONFIG").replace('\n', " ")) },
+        w.as_secs(), lw.as_secs());
+    let _ = writeln!(o, "| workload | conns | A req/s | B req/s | B/A | A CPU/req | B CPU/req | B/A CPU | nginx req/s | nginx CPU/req | B/nginx CPU | A p50 ms | B p50 ms | nginx p50 ms | A ctx/req | B ctx/req | errors |");
+    let _ = writeln!(
+        o,
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    let mut seen = std::collections::BTreeSet::new();
+    let (mut log_rps, mut log_cpu, mut n) = (0.0, 0.0, 0);
+    for r in env.rows.iter() {
+        if !seen.insert((r.workload.clone(), r.conc)) {
+            continue;
+        }
+        let (ra, rb, rn) = (
+            of("osprey", &r.workload, r.conc),
+            of("osprey-b", &r.workload, r.conc),
+            of("nginx", &r.workload, r.conc),
+        );
+        if ra.is_empty() || rb.is_empty() {
+            continue;
+        }
+        let big = r.workload.contains("MiB");
+        let rate = |rows: &[&Row]| {
+            if big {
+                mean(rows, |r| r.m.mbps())
+            } else {
+                mean(rows, |r| r.m.rps())
+            }
+        };
+        let cpu = |rows: &[&Row]| mean(rows, |r| r.cpu_us_per_req());
+        let (a_rate, b_rate, a_cpu, b_cpu) = (rate(&ra), rate(&rb), cpu(&ra), cpu(&rb));
+        let (n_rate, n_cpu) = if rn.is_empty() {
+            (f64::NAN, f64::NAN)
+        } else {
+            (rate(&rn), cpu(&rn))
+        };
+        if !big {
+            log_rps += (b_rate / a_rate).ln();
+            log_cpu += (b_cpu / a_cpu).ln();
+            n += 1;
+        }
+        let unit = if big { " MB/s" } else { "" };
+        let _ = writeln!(o, "| {} | {} | {a_rate:.0}{unit} | {b_rate:.0}{unit} | {:.3} | {a_cpu:.0} µs | {b_cpu:.0} µs | {:.3} | {n_rate:.0}{unit} | {n_cpu:.0} µs | {:.2} | {:.3} | {:.3} | {:.3} | {:.2} | {:.2} | {} |",
+            r.workload, r.conc, b_rate / a_rate, b_cpu / a_cpu, b_cpu / n_cpu,
+            mean(&ra, |r| r.m.pct(0.5)), mean(&rb, |r| r.m.pct(0.5)), if rn.is_empty() { f64::NAN } else { mean(&rn, |r| r.m.pct(0.5)) },
+            mean(&ra, |r| r.ctx_per_req()), mean(&rb, |r| r.ctx_per_req()),
+            ra.iter().chain(rb.iter()).map(|r| r.m.errors).sum::<u64>());
+    }
+    let nf = f64::from(n.max(1));
+    let _ = writeln!(
+        o,
+        "\n4 KiB rows, B/A geometric means: req/s **{:.3}**, CPU per request **{:.3}**.",
+        (log_rps / nf).exp(),
+        (log_cpu / nf).exp()
+    );
+    for (via, name) in [("osprey", "A"), ("osprey-b", "B")] {
+        let mb = |w: &str| mean(&of(via, w, 1), |r| r.m.mbps());
+        let (u, c) = (mb("PUT 16 MiB unsigned"), mb("PUT 16 MiB aws-chunked"));
+        let _ = writeln!(o, "\n{name}: aws-chunked PUT / UNSIGNED-PAYLOAD PUT through Osprey = {c:.0} / {u:.0} MB/s = **{:.3}** (issue 13 goal ≥ 0.8).", c / u);
+    }
+    std::fs::write(out.join("results-ab.md"), &o).expect("write report");
+    println!("{o}");
+    eprintln!("written to {}", out.join("results-ab.md").display());
 }

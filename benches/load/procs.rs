@@ -292,6 +292,23 @@ impl Osprey {
         rgw: Option<(&str, &str, &str)>,
         extra: &str,
     ) -> Osprey {
+        Self::start_bin(
+            Path::new(env!("CARGO_BIN_EXE_osprey")),
+            dir,
+            sink,
+            rgw,
+            extra,
+        )
+    }
+
+    /// [`Osprey::start_with`] for another build of Osprey (the `--ab` run's before and after).
+    pub fn start_bin(
+        bin: &Path,
+        dir: &Path,
+        sink: SocketAddr,
+        rgw: Option<(&str, &str, &str)>,
+        extra: &str,
+    ) -> Osprey {
         let s3: SocketAddr = ([127, 0, 0, 1], free_port()).into();
         let osis: SocketAddr = ([127, 0, 0, 1], free_port()).into();
         let mut cfg = format!(
@@ -335,7 +352,7 @@ secret_key = "SINKSECRETKEY"
         std::fs::create_dir_all(&logs).expect("log dir");
         let log = logs.join("osprey.log");
         let f = std::fs::File::create(&log).expect("log file");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_osprey"))
+        let mut child = Command::new(bin)
             .arg("serve")
             .arg("--config")
             .arg(&path)

@@ -3,7 +3,6 @@
 //! stop it gracefully, kill it with SIGKILL and start it again on the same data.
 #![allow(dead_code)]
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -11,30 +10,12 @@ use std::time::{Duration, Instant};
 pub const ADMIN_AK: &str = "test-admin";
 pub const ADMIN_SK: &str = "test-admin-secret";
 
-/// First port `free_port` hands out. The range 20 000–31 999 lies below Linux's ephemeral range
-/// (`/proc/sys/net/ipv4/ip_local_port_range`, 32 768–60 999 by default), so neither another test's
-/// `bind(":0")` nor an outgoing connection's source port can take a port between this pick and
-/// the server's own bind. Picking with `bind(":0")` did: CI once handed the same port out twice
-/// ("OSIS and S3 cannot share the listener", stop 19).
-const PORT_FIRST: u32 = 20_000;
-/// How many ports the range holds.
-const PORT_SPAN: u32 = 12_000;
+mod ports;
 
-/// A loopback port nobody listens on, never the same twice in one test process. Each process
-/// starts at its own offset (from its pid), so test binaries run side by side rarely meet; a
-/// port something already listens on is skipped.
+/// A free loopback port for Osprey's listeners, from 20 000–25 999 (`tests/common/ports.rs`).
 pub fn free_port() -> u16 {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    use std::sync::OnceLock;
-    static NEXT: OnceLock<AtomicU32> = OnceLock::new();
-    let next =
-        NEXT.get_or_init(|| AtomicU32::new(std::process::id().wrapping_mul(7919) % PORT_SPAN));
-    loop {
-        let port = (PORT_FIRST + next.fetch_add(1, Ordering::Relaxed) % PORT_SPAN) as u16;
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
+    static NEXT: std::sync::OnceLock<std::sync::atomic::AtomicU32> = std::sync::OnceLock::new();
+    ports::pick(&NEXT, 20_000, 6_000)
 }
 
 pub struct Osprey {

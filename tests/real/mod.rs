@@ -85,7 +85,15 @@ pub fn python() -> PathBuf {
     .clone()
 }
 
-pub use super::common::free_port;
+#[path = "../common/ports.rs"]
+mod ports;
+
+/// A free loopback port for the real servers (moto, PostgreSQL), from 26 000–31 999
+/// (`tests/common/ports.rs`): a range of its own, apart from `common::free_port`'s.
+pub fn free_port() -> u16 {
+    static NEXT: std::sync::OnceLock<std::sync::atomic::AtomicU32> = std::sync::OnceLock::new();
+    ports::pick(&NEXT, 26_000, 6_000)
+}
 
 /// A moto server (IAM + S3) owned by one test; killed on drop.
 pub struct Moto {
