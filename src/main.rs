@@ -5,6 +5,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// mimalloc instead of glibc's malloc: chosen by measurement (issue 13, docs/performance.md): glibc's
+/// malloc/free took ~13 % of Osprey's CPU on 4 KiB requests (many small, short-lived
+/// allocations spread over pingora's threads; `malloc_consolidate` alone 1.7 %).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "osprey",
