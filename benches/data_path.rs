@@ -24,6 +24,10 @@
 
 use std::time::{Duration, SystemTime};
 
+/// The allocator the `osprey` binary runs with (`src/main.rs`), so these figures are its figures.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use bytes::BytesMut;
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use osprey::backend::SigningKey;

@@ -232,7 +232,7 @@ fn payload_hash(
         }
     }
     Ok(match (&signed.plan, signed.verified.payload) {
-        (BodyPlan::Untouched | BodyPlan::Sha256, PayloadMode::Sha256(h)) => hex::encode(h),
+        (BodyPlan::Untouched | BodyPlan::Sha256, PayloadMode::Sha256(h)) => sigv4::hex32(&h),
         (BodyPlan::Untouched | BodyPlan::Sha256, _) => sigv4::UNSIGNED_PAYLOAD.to_string(),
         (BodyPlan::Chunked(ChunkedMode::Decode), _) => {
             // the backend gets a plain body of the decoded length

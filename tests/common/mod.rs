@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 pub const ADMIN_AK: &str = "test-admin";
 pub const ADMIN_SK: &str = "test-admin-secret";
 
+// also included by `real` (its own copy, its own range)
+#[allow(clippy::duplicate_mod)]
 mod ports;
 
 /// A free loopback port for Osprey's listeners, from 20 000–25 999 (`tests/common/ports.rs`).

@@ -368,7 +368,7 @@ impl ChunkedDecoder {
         if !signatures_match(&expected, &self.chunk_sig) {
             return Err(SigError::ChunkSignatureMismatch);
         }
-        self.prev_sig = hex::encode(expected);
+        self.prev_sig = hex32(&expected);
         Ok(())
     }
 
@@ -479,7 +479,7 @@ impl ChunkedDecoder {
         if !signatures_match(&expected, &sent) {
             return Err(SigError::ChunkSignatureMismatch);
         }
-        self.prev_sig = hex::encode(expected);
+        self.prev_sig = hex32(&expected);
         self.trailer_sig_ok = true;
         Ok(())
     }

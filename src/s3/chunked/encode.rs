@@ -82,7 +82,7 @@ impl ChunkedSigner {
             &self.prev_sig,
             hash,
         );
-        self.prev_sig = hex::encode(sig);
+        self.prev_sig = hex32(&sig);
         self.prev_sig.clone()
     }
 
@@ -130,7 +130,7 @@ impl ChunkedSigner {
             &self.prev_sig,
             &canonical,
         );
-        self.prev_sig = hex::encode(tsig);
+        self.prev_sig = hex32(&tsig);
         let mut b = BytesMut::with_capacity(canonical.len() + 200);
         b.put_slice(format!("0;{CHUNK_SIG_PREFIX}{sig}\r\n").as_bytes());
         for (name, value) in trailers {

@@ -32,7 +32,7 @@ use sha2::{Digest, Sha256};
 
 use super::checksum::{ChecksumAlgorithm, Hasher};
 use super::sigv4::{
-    sha256_hex, sign, signatures_match, ChunkVerifier, PayloadMode, Result, SigError,
+    hex32, sha256_hex, sign, signatures_match, ChunkVerifier, PayloadMode, Result, SigError,
     EMPTY_SHA256_HEX,
 };
 
@@ -65,7 +65,10 @@ fn chunk_signature(
 ) -> [u8; 32] {
     let sts = format!(
         "AWS4-HMAC-SHA256-PAYLOAD\n{amz_date}\n{scope}\n{prev_sig}\n{EMPTY_SHA256_HEX}\n{}",
-        hex::encode(data_hash)
+        match <&[u8; 32]>::try_from(data_hash) {
+            Ok(h) => hex32(h),
+            Err(_) => hex::encode(data_hash),
+        }
     );
     sign(key, &sts)
 }

@@ -7,7 +7,7 @@
 //! separators between the three `Authorization` components (`, `, `,` or whitespace), which
 //! real clients vary.
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 
 use super::error::{Result, SigError};
 use super::{ALGORITHM, MAX_AUTH_HEADER_BYTES, MAX_PRESIGN_EXPIRES_SECS, MAX_SIGNED_HEADERS};
@@ -183,9 +183,13 @@ pub fn parse_amz_date(s: &str) -> std::result::Result<DateTime<Utc>, String> {
             shorten(s)
         ));
     }
-    NaiveDateTime::parse_from_str(s, "%Y%m%dT%H%M%SZ")
+    // the shape is checked above: the fields are read directly (no strftime pattern per call)
+    let num =
+        |r: std::ops::Range<usize>| b[r].iter().fold(0u32, |n, d| n * 10 + u32::from(d - b'0'));
+    NaiveDate::from_ymd_opt(num(0..4) as i32, num(4..6), num(6..8))
+        .and_then(|d| d.and_hms_opt(num(9..11), num(11..13), num(13..15)))
         .map(|t| t.and_utc())
-        .map_err(|_| format!("'{s}' is not a valid date and time"))
+        .ok_or_else(|| format!("'{s}' is not a valid date and time"))
 }
 
 /// Parses an HTTP `Date` header (RFC 7231 IMF-fixdate, e.g. `Fri, 24 May 2013 00:00:00 GMT`).
@@ -197,7 +201,24 @@ pub fn parse_http_date(s: &str) -> std::result::Result<DateTime<Utc>, String> {
 
 /// Formats a time as `yyyymmddThhmmssZ`.
 pub fn format_amz_date(t: &DateTime<Utc>) -> String {
-    t.format("%Y%m%dT%H%M%SZ").to_string()
+    use chrono::{Datelike, Timelike};
+    // digit by digit, not through a strftime pattern or `fmt` padding per call (each was ~3 % of
+    // verify + re-sign, issue 13); a year outside 0–9999 cannot be signed and is clamped
+    fn push(out: &mut String, n: u32, width: u32) {
+        for p in (0..width).rev() {
+            out.push(char::from(b'0' + ((n / 10u32.pow(p)) % 10) as u8));
+        }
+    }
+    let mut out = String::with_capacity(16);
+    push(&mut out, t.year().clamp(0, 9999).unsigned_abs(), 4);
+    push(&mut out, t.month(), 2);
+    push(&mut out, t.day(), 2);
+    out.push('T');
+    push(&mut out, t.hour(), 2);
+    push(&mut out, t.minute(), 2);
+    push(&mut out, t.second(), 2);
+    out.push('Z');
+    out
 }
 
 /// Why a credential or signature field is malformed (wrapped by the caller as a header or a

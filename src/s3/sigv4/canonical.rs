@@ -126,6 +126,17 @@ pub fn canonical_query(raw_query: &str, exclude_signature: bool) -> Result<Strin
 /// Trims a header value and collapses each inner run of spaces/tabs into one space
 /// (the "Trimall" step of the canonical headers).
 fn trim_all(value: &str, out: &mut String) {
+    // most values have nothing to trim or collapse: copied whole
+    let b = value.as_bytes();
+    let edge = |c: Option<&u8>| matches!(c, Some(b' ' | b'\t'));
+    if !edge(b.first())
+        && !edge(b.last())
+        && !b.contains(&b'\t')
+        && !b.windows(2).any(|w| w == b"  ")
+    {
+        out.push_str(value);
+        return;
+    }
     let mut pending_space = false;
     for c in value.trim_matches(|c| c == ' ' || c == '\t').chars() {
         if c == ' ' || c == '\t' {
@@ -240,17 +251,48 @@ fn build_canonical_request<S: AsRef<str>>(
 
 /// SHA-256 of `data`, lower-case hex.
 pub fn sha256_hex(data: &[u8]) -> String {
-    hex::encode(Sha256::digest(data))
+    hex32(&Sha256::digest(data).into())
+}
+
+/// A 32-byte digest or signature as 64 lower-case hex digits, encoded into a stack buffer first
+/// (`hex::encode` builds its `String` a char at a time: 3.5 % of the verify + re-sign bench).
+pub fn hex32(bytes: &[u8; 32]) -> String {
+    let mut buf = [0u8; 64];
+    match hex::encode_to_slice(bytes, &mut buf) {
+        // hex digits are ASCII
+        Ok(()) => std::str::from_utf8(&buf)
+            .map(str::to_owned)
+            .unwrap_or_default(),
+        Err(_) => unreachable!("64 digits fit 32 bytes"),
+    }
 }
 
 /// The credential scope `yyyymmdd/region/service/aws4_request`.
 pub fn scope(date: &str, region: &str, service: &str) -> String {
-    format!("{date}/{region}/{service}/aws4_request")
+    // pushed, not `format!`ed: this and the string to sign run on every request
+    let mut s = String::with_capacity(date.len() + region.len() + service.len() + 15);
+    for part in [date, "/", region, "/", service, "/aws4_request"] {
+        s.push_str(part);
+    }
+    s
 }
 
 /// The string to sign (task 2): `AWS4-HMAC-SHA256 \n amz_date \n scope \n hex(sha256(creq))`.
 pub fn string_to_sign(amz_date: &str, scope: &str, canonical_request_hash: &str) -> String {
-    format!("{ALGORITHM}\n{amz_date}\n{scope}\n{canonical_request_hash}")
+    let parts = [
+        ALGORITHM,
+        "\n",
+        amz_date,
+        "\n",
+        scope,
+        "\n",
+        canonical_request_hash,
+    ];
+    let mut s = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+    for part in parts {
+        s.push_str(part);
+    }
+    s
 }
 
 /// HMAC-SHA256(key, data).

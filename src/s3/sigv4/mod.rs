@@ -32,9 +32,9 @@ pub use auth::{
     AuthHeader, Credential, Presigned,
 };
 pub use canonical::{
-    canonical_query, canonical_request, canonical_request_presigned, canonical_uri, hmac_sha256,
-    parse_query, scope, sha256_hex, sign, signatures_match, signing_key, string_to_sign,
-    uri_encode, uri_encode_bytes,
+    canonical_query, canonical_request, canonical_request_presigned, canonical_uri, hex32,
+    hmac_sha256, parse_query, scope, sha256_hex, sign, signatures_match, signing_key,
+    string_to_sign, uri_encode, uri_encode_bytes,
 };
 pub use error::{Result, SigError};
 pub use sign::{
@@ -257,8 +257,10 @@ fn check_amz_headers_signed(headers: &[(String, String)], signed: &[String]) -> 
         && header_values(headers, "content-length").all(|v| v.trim() == "0");
     let mut unsigned: Vec<String> = headers
         .iter()
+        // only `x-amz-*` names are lower-cased (a copy each), not every header
+        .filter(|(n, _)| n.get(..6).is_some_and(|p| p.eq_ignore_ascii_case("x-amz-")))
         .map(|(n, _)| n.to_ascii_lowercase())
-        .filter(|n| n.starts_with("x-amz-") && signed.binary_search(n).is_err())
+        .filter(|n| signed.binary_search(n).is_err())
         .filter(|n| !(bodyless && n == "x-amz-content-sha256"))
         .collect();
     if unsigned.is_empty() {
@@ -413,7 +415,7 @@ pub fn verify_header_auth(
         amz_date,
         date_time,
         scope,
-        seed_signature: hex::encode(expected),
+        seed_signature: hex32(&expected),
         signing_key: key,
         payload,
         signed_headers: auth.signed_headers,
@@ -495,7 +497,7 @@ pub fn verify_presigned(
         amz_date: p.amz_date,
         date_time: p.date_time,
         scope,
-        seed_signature: hex::encode(expected),
+        seed_signature: hex32(&expected),
         signing_key: key,
         payload,
         signed_headers: p.signed_headers,

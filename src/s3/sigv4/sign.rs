@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use dashmap::DashMap;
 
 use super::canonical::{
-    canonical_request, canonical_request_presigned, scope, sha256_hex, sign, signing_key,
+    canonical_request, canonical_request_presigned, hex32, scope, sha256_hex, sign, signing_key,
     string_to_sign, uri_encode,
 };
 use super::{format_amz_date, ChunkVerifier, RequestParts, Result, ALGORITHM, UNSIGNED_PAYLOAD};
@@ -121,8 +121,28 @@ pub fn authorization_header<S: AsRef<str>>(
     signed_headers: &[S],
     payload_hash: &str,
 ) -> Result<(String, [u8; 32])> {
-    let names = sorted_names(signed_headers);
     let scope = scope(params.date(), params.region, params.service);
+    authorization_with(
+        params,
+        &params.key(),
+        &scope,
+        parts,
+        signed_headers,
+        payload_hash,
+    )
+}
+
+/// [`authorization_header`] with the signing key and scope already at hand (re-signing keeps
+/// both for the aws-chunked context instead of deriving them twice).
+fn authorization_with<S: AsRef<str>>(
+    params: &SigningParams<'_>,
+    key: &[u8; 32],
+    scope: &str,
+    parts: &RequestParts<'_>,
+    signed_headers: &[S],
+    payload_hash: &str,
+) -> Result<(String, [u8; 32])> {
+    let names = sorted_names(signed_headers);
     let creq = canonical_request(
         parts.method,
         parts.raw_path,
@@ -131,14 +151,27 @@ pub fn authorization_header<S: AsRef<str>>(
         &names,
         payload_hash,
     )?;
-    let sts = string_to_sign(params.amz_date, &scope, &sha256_hex(creq.as_bytes()));
-    let sig = sign(&params.key(), &sts);
-    let value = format!(
-        "{ALGORITHM} Credential={}/{scope}, SignedHeaders={}, Signature={}",
+    let sts = string_to_sign(params.amz_date, scope, &sha256_hex(creq.as_bytes()));
+    let sig = sign(key, &sts);
+    let mut value = String::with_capacity(160 + params.access_key.len() + scope.len());
+    for part in [
+        ALGORITHM,
+        " Credential=",
         params.access_key,
-        names.join(";"),
-        hex::encode(sig)
-    );
+        "/",
+        scope,
+        ", SignedHeaders=",
+    ] {
+        value.push_str(part);
+    }
+    for (i, n) in names.iter().enumerate() {
+        if i > 0 {
+            value.push(';');
+        }
+        value.push_str(n);
+    }
+    value.push_str(", Signature=");
+    value.push_str(&hex32(&sig));
     Ok((value, sig))
 }
 
@@ -255,13 +288,15 @@ pub fn resign_for(
         raw_query,
         headers: &all,
     };
-    let (authorization, sig) = authorization_header(&params, &parts, &names, req.payload_hash)?;
-    let date = params.date().to_string();
+    let key = params.key();
+    let scope = scope(params.date(), region, service);
+    let (authorization, sig) =
+        authorization_with(&params, &key, &scope, &parts, &names, req.payload_hash)?;
     Ok(Resigned {
         context: ChunkVerifier {
-            signing_key: params.key(),
-            scope: scope(&date, region, service),
-            seed_signature: hex::encode(sig),
+            signing_key: key,
+            scope,
+            seed_signature: hex32(&sig),
             amz_date: amz_date.clone(),
         },
         headers: [

@@ -952,3 +952,30 @@ fn unsigned_content_sha256_only_without_a_body() {
         SigError::HeadersNotSigned("x-amz-content-sha256".into())
     );
 }
+
+/// The amz-date written and read field by field (issue 13) agrees with chrono's strftime and
+/// parser, which it replaced, on edge times; malformed dates are still refused.
+#[test]
+fn amz_dates_match_chrono() {
+    let times = [
+        Utc.with_ymd_and_hms(2013, 5, 24, 0, 0, 0).unwrap(),
+        Utc.with_ymd_and_hms(2024, 2, 29, 23, 59, 59).unwrap(),
+        Utc.with_ymd_and_hms(1999, 12, 31, 9, 5, 7).unwrap(),
+        Utc.with_ymd_and_hms(2026, 12, 2, 4, 58, 1).unwrap(),
+    ];
+    for t in times {
+        let ours = format_amz_date(&t);
+        assert_eq!(ours, t.format("%Y%m%dT%H%M%SZ").to_string());
+        assert_eq!(parse_amz_date(&ours).unwrap(), t);
+    }
+    for bad in [
+        "20240230T000000Z",
+        "20241301T000000Z",
+        "20240101T240000Z",
+        "20240101T000060Z",
+        "2024010T0000000Z",
+        "20240101 000000Z",
+    ] {
+        assert!(parse_amz_date(bad).is_err(), "{bad}");
+    }
+}
