@@ -309,6 +309,18 @@ impl Osprey {
         rgw: Option<(&str, &str, &str)>,
         extra: &str,
     ) -> Osprey {
+        Self::start_env(bin, dir, sink, rgw, extra, &[])
+    }
+
+    /// [`Osprey::start_bin`] with environment variables set for this Osprey only.
+    pub fn start_env(
+        bin: &Path,
+        dir: &Path,
+        sink: SocketAddr,
+        rgw: Option<(&str, &str, &str)>,
+        extra: &str,
+        env: &[(String, String)],
+    ) -> Osprey {
         let s3: SocketAddr = ([127, 0, 0, 1], free_port()).into();
         let osis: SocketAddr = ([127, 0, 0, 1], free_port()).into();
         let mut cfg = format!(
@@ -353,6 +365,7 @@ secret_key = "SINKSECRETKEY"
         let log = logs.join("osprey.log");
         let f = std::fs::File::create(&log).expect("log file");
         let mut child = Command::new(bin)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .arg("serve")
             .arg("--config")
             .arg(&path)
