@@ -1,6 +1,7 @@
 //! Osprey: one process, two planes (OSIS control plane, S3 data plane) over one routing snapshot
 //! and one identity store. See docs/architecture.md for the dependency direction between modules.
 
+pub mod alloc;
 pub mod authz;
 pub mod backend;
 pub mod config;

@@ -104,6 +104,8 @@ enum StoreCommand {
 }
 
 fn main() -> ExitCode {
+    // before any thread starts: mimalloc's purge delay (src/alloc.rs)
+    osprey::alloc::tune();
     let cli = Cli::parse();
     match cli.command {
         Command::Serve {
