@@ -30,6 +30,8 @@ pub fn tune() {
 }
 
 /// The purge delay mimalloc uses now, in milliseconds.
+// `c_long` is `i64` here and `i32` on other targets
+#[allow(clippy::useless_conversion)]
 pub fn purge_delay_ms() -> i64 {
     // SAFETY: reads one of mimalloc's global option values
     i64::from(unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) })
