@@ -1229,6 +1229,118 @@ fn fmt_ratio(r: Option<f64>) -> String {
     r.map(|v| format!("{v:.3}")).unwrap_or_else(|| "–".into())
 }
 
+/// Issue 13's goals, against nginx in the same run (after issue 6's, which compare with direct).
+fn issue13_goals(o: &mut String, env: &Env, ups: &[&Big], rss_ok: Option<bool>, micro_us: f64) {
+    let row = |b: &str, w: &str, c: usize, v: &str| find(env, b, w, c, v);
+    let _ = writeln!(o, "## Goals of issue 13 (against nginx, same run)\n");
+    let _ = writeln!(o, "| goal | measured | verdict |\n|---|---|---|");
+    let (os16, ng16) = (
+        row("sink", "GET 4 KiB", 16, "osprey"),
+        row("sink", "GET 4 KiB", 16, "nginx"),
+    );
+    let cpu = ratio(os16.map(Row::cpu_us_per_req), ng16.map(Row::cpu_us_per_req));
+    let _ = writeln!(o, "| GET 4 KiB c=16: Osprey CPU per request ≤ 2× nginx's (moonshot 1.5×) | {} µs vs {} µs = {} | {} |",
+        os16.map(|r| format!("{:.1}", r.cpu_us_per_req())).unwrap_or_else(|| "–".into()),
+        ng16.map(|r| format!("{:.1}", r.cpu_us_per_req())).unwrap_or_else(|| "–".into()),
+        fmt_ratio(cpu), verdict(cpu.map(|r| r <= 2.0)));
+    let rps = ratio(os16.map(|r| r.m.rps()), ng16.map(|r| r.m.rps()));
+    let _ = writeln!(
+        o,
+        "| GET 4 KiB c=16: req/s ≥ 0.6× nginx (moonshot 0.8×) | {} | {} |",
+        fmt_ratio(rps),
+        verdict(rps.map(|r| r >= 0.6))
+    );
+    let (os1, ng1) = (
+        row("sink", "GET 4 KiB", 1, "osprey"),
+        row("sink", "GET 4 KiB", 1, "nginx"),
+    );
+    let added = os1.zip(ng1).map(|(a, n)| a.m.pct(0.5) - n.m.pct(0.5));
+    let _ = writeln!(
+        o,
+        "| GET 4 KiB c=1: p50 ≤ nginx's + 0.1 ms | {} | {} |",
+        added
+            .map(|a| format!("+{a:.3} ms"))
+            .unwrap_or_else(|| "–".into()),
+        verdict(added.map(|a| a <= 0.1))
+    );
+    let _ = writeln!(o, "| header-signed verify + re-sign ≤ 5 µs | {micro_us:.2} µs in-process (criterion: `cargo bench --bench data_path -- gateway_head`) | {} |", verdict(Some(micro_us <= 5.0)));
+    let mb = |w: &str, v: &str| row("sink", w, 1, v).map(|r| r.m.mbps());
+    let chunked = ratio(
+        mb("PUT 64 MiB (aws-chunked 64 KiB)", "osprey"),
+        mb("PUT 64 MiB (unsigned)", "osprey"),
+    );
+    let _ = writeln!(
+        o,
+        "| aws-chunked PUT ≥ 0.8× UNSIGNED-PAYLOAD PUT through Osprey (64 MiB, c=1) | {} | {} |",
+        fmt_ratio(chunked),
+        verdict(chunked.map(|r| r >= 0.8))
+    );
+    let mut large = Vec::new();
+    for w in [
+        "GET 64 MiB",
+        "PUT 64 MiB (unsigned)",
+        "PUT 64 MiB (aws-chunked 64 KiB)",
+        "multipart 64 MiB (8 × 8 MiB)",
+    ] {
+        for &c in &env.plan.large_conc {
+            let r = ratio(
+                row("sink", w, c, "osprey").map(|r| r.m.mbps()),
+                row("sink", w, c, "nginx").map(|r| r.m.mbps()),
+            );
+            if let Some(r) = r {
+                large.push((format!("{w} c={c}"), r));
+            }
+        }
+    }
+    let large_ok = (!large.is_empty()).then(|| large.iter().all(|(_, r)| *r >= 1.0));
+    let _ = writeln!(
+        o,
+        "| large objects ≥ 1.0× nginx MB/s | {} | {} |",
+        large
+            .iter()
+            .map(|(w, r)| format!("{w}: {r:.3}"))
+            .collect::<Vec<_>>()
+            .join("; "),
+        verdict(large_ok)
+    );
+    let peak = ups.iter().map(|b| b.peak_mib).fold(f64::NAN, f64::max);
+    let _ = writeln!(
+        o,
+        "| RSS < 64 MiB over the big streams | peak {peak:.1} MiB | {} |",
+        verdict(rss_ok)
+    );
+    let mut rgw = Vec::new();
+    let mut seen = Vec::new();
+    for r in env
+        .rows
+        .iter()
+        .filter(|r| r.backend == "rgw" && r.via == "osprey")
+    {
+        if seen.contains(&(&r.workload, r.conc)) {
+            continue;
+        }
+        seen.push((&r.workload, r.conc));
+        let big = r.workload.contains("MiB");
+        let rate = |x: &Row| if big { x.m.mbps() } else { x.m.rps() };
+        if let Some(q) = ratio(
+            Some(rate(r)),
+            row("rgw", &r.workload, r.conc, "direct").map(rate),
+        ) {
+            rgw.push((format!("{} c={}", r.workload, r.conc), q));
+        }
+    }
+    let rgw_ok = (!rgw.is_empty()).then(|| rgw.iter().all(|(_, r)| *r >= 0.97));
+    let _ = writeln!(
+        o,
+        "| Ceph RGW: every workload ≥ 0.97× direct | {} | {} |\n",
+        rgw.iter()
+            .map(|(w, r)| format!("{w}: {r:.3}"))
+            .collect::<Vec<_>>()
+            .join("; "),
+        verdict(rgw_ok)
+    );
+}
+
 fn verdict(ok: Option<bool>) -> &'static str {
     match ok {
         Some(true) => "**met**",
@@ -1352,6 +1464,8 @@ fn report(
         verdict(g4_ok)
     );
     let _ = writeln!(o, "| header-signed verify + re-sign ≤ 5 µs | {micro_us:.2} µs (in-process loop; see `cargo bench --bench data_path -- gateway_head`) | {} |\n", verdict(Some(micro_us <= 5.0)));
+
+    issue13_goals(&mut o, env, &ups, g4_ok, micro_us);
 
     // ratio table
     let _ = writeln!(o, "## Ratios (Osprey ÷ direct, Osprey ÷ nginx)\n");
