@@ -1705,6 +1705,18 @@ fn plots(env: &Env, out: &std::path::Path) {
 }
 
 /// Measurements per store and workload in the `--store` run, alternating which goes first.
+/// A target through one of the two Ospreys of `--store` and `--ab`.
+fn osprey_target(via: &'static str, o: &procs::Osprey, ak: &str, sk: &str, bucket: &str) -> Target {
+    Target {
+        via,
+        addr: o.s3,
+        host: o.s3.to_string(),
+        bucket: bucket.into(),
+        access_key: ak.into(),
+        secret_key: sk.into(),
+    }
+}
+
 const STORE_ROUNDS: usize = 4;
 
 /// `--store`: one Osprey on SQLite and one on a throwaway PostgreSQL 15 cluster (initdb in a temp
@@ -1736,14 +1748,7 @@ async fn store_main(out: PathBuf, cores: usize, control: bool) {
     let mut po = procs::Osprey::start_with(&pg_dir, sink.addr, None, &second_store);
     let (ak1, sk1) = onboard(sq.osis).await;
     let (ak2, sk2) = onboard(po.osis).await;
-    let target = |via: &'static str, o: &procs::Osprey, ak: &str, sk: &str, bucket: &str| Target {
-        via,
-        addr: o.s3,
-        host: o.s3.to_string(),
-        bucket: bucket.into(),
-        access_key: ak.into(),
-        secret_key: sk.into(),
-    };
+    let target = osprey_target;
     let targets = vec![
         target("osprey", &sq, &ak1, &sk1, "bench"),
         target("osprey-pg", &po, &ak2, &sk2, "benchpg"),
@@ -1942,14 +1947,7 @@ async fn ab_main(out: PathBuf, cores: usize) {
     let mut nginx = procs::Nginx::start(dir.path(), sink.addr, None);
     let (ak1, sk1) = onboard(a.osis).await;
     let (ak2, sk2) = onboard(b.osis).await;
-    let target = |via: &'static str, o: &procs::Osprey, ak: &str, sk: &str, bucket: &str| Target {
-        via,
-        addr: o.s3,
-        host: o.s3.to_string(),
-        bucket: bucket.into(),
-        access_key: ak.into(),
-        secret_key: sk.into(),
-    };
+    let target = osprey_target;
     let mut targets = vec![
         target("osprey", &a, &ak1, &sk1, "bench"),
         target("osprey-b", &b, &ak2, &sk2, "benchb"),
