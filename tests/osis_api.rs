@@ -694,6 +694,34 @@ async fn bad_inputs_get_precise_errors() {
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
     let tid = r.json()["tenant_id"].as_str().unwrap().to_string();
+    // the same create again (a retry after a lost answer; issue 15's drill met it behind HAProxy)
+    // finds its tenant made and answers as the first time did, with no second tenant
+    let r = api
+        .raw(
+            "POST",
+            "/api/v1/tenants",
+            r#"{"name": "x", "cd_tenant_ids": ["dup"]}"#,
+        )
+        .await;
+    assert_eq!(r.status, 201, "a replayed create: {}", r.text);
+    assert_eq!(r.json()["tenant_id"], json!(tid), "{}", r.text);
+    let r = api
+        .admin(
+            "GET",
+            "/api/v1/tenants/query?filter=cd_tenant_id%3D%3Ddup",
+            None,
+        )
+        .await;
+    assert_eq!(r.json()["items"].as_array().unwrap().len(), 1, "{}", r.text);
+    // a create that differs (here: inactive) is not a replay
+    let r = api
+        .raw(
+            "POST",
+            "/api/v1/tenants",
+            r#"{"name": "x", "active": false, "cd_tenant_ids": ["dup"]}"#,
+        )
+        .await;
+    assert_eq!(r.status, 409, "{}", r.text);
     // duplicate cd_tenant_id
     let r = api
         .raw(
@@ -833,8 +861,27 @@ async fn bad_inputs_get_precise_errors() {
             .status,
         201
     );
+    // the same create again finds its user made: 201 with the same user, and still one key
     let r = api
         .raw("POST", &format!("/api/v1/tenants/{tid}/users"), ok)
+        .await;
+    assert_eq!(r.status, 201, "a replayed create: {}", r.text);
+    assert_eq!(r.json()["user_id"], json!("u1"), "{}", r.text);
+    let r = api
+        .admin(
+            "GET",
+            &format!("/api/v1/tenants/{tid}/users/u1/s3credentials"),
+            None,
+        )
+        .await;
+    assert_eq!(r.json()["items"].as_array().unwrap().len(), 1, "{}", r.text);
+    // the same cd_user_id with another name is a conflict
+    let r = api
+        .raw(
+            "POST",
+            &format!("/api/v1/tenants/{tid}/users"),
+            r#"{"cd_user_id": "u1", "cd_tenant_id": "dup", "username": "u1-other", "role": "TENANT_USER"}"#,
+        )
         .await;
     assert_eq!(r.status, 409, "{}", r.text);
     let r = api

@@ -12,7 +12,7 @@ use crate::osis::filter::{self, Entity};
 use crate::osis::model::*;
 use crate::osis::MAX_CD_TENANT_IDS;
 use crate::osis::{ApiResult, OsisState, St};
-use crate::store::{NewTenant, TenantUpdate};
+use crate::store::{NewTenant, Paging, StoreError, Tenant, TenantUpdate, Term};
 
 pub(crate) fn check_cd_ids(ids: &[String]) -> ApiResult<()> {
     if ids.len() > MAX_CD_TENANT_IDS {
@@ -36,14 +36,29 @@ pub(crate) async fn create_tenant(
     check_text("name", &name)?;
     let cd = t.cd_tenant_ids.unwrap_or_default();
     check_cd_ids(&cd)?;
-    let tenant = st
-        .store
-        .create_tenant(NewTenant {
-            name,
-            active: t.active.unwrap_or(true),
-            cd_tenant_ids: cd,
-        })
-        .await?;
+    let new = NewTenant {
+        name,
+        active: t.active.unwrap_or(true),
+        cd_tenant_ids: cd,
+    };
+    let tenant = match st.store.create_tenant(new.clone()).await {
+        Ok(tenant) => tenant,
+        Err(StoreError::Conflict(m)) => {
+            // The same create sent again (a client's retry after a lost answer, or the load
+            // balancer's `retry-on empty-response` after a replica died between commit and
+            // answer: the drill of issue 15 met it) finds its tenant made: answer as the first
+            // time did. Anything that differs from the stored tenant stays a conflict.
+            let Some(existing) = replayed_tenant(&st, &new).await? else {
+                return Err(StoreError::Conflict(m).into());
+            };
+            // the first attempt may have stopped before its backends had the tenant; the fan-out
+            // is idempotent, and a tenant that already exists is never deleted here
+            st.hooks.tenant_created(&existing).await?;
+            tracing::info!(tenant_id = %existing.tenant_id, "tenant create replayed: the same tenant exists");
+            return Ok((StatusCode::CREATED, Json(existing.into())));
+        }
+        Err(e) => return Err(e.into()),
+    };
     if let Err(e) = st.hooks.tenant_created(&tenant).await {
         // leave nothing half-made: the tenant exists only if its backends accepted it
         let _ = st.hooks.tenant_deleting(&tenant, false).await;
@@ -53,6 +68,36 @@ pub(crate) async fn create_tenant(
     }
     tracing::info!(tenant_id = %tenant.tenant_id, "tenant created");
     Ok((StatusCode::CREATED, Json(tenant.into())))
+}
+
+/// The stored tenant a create request repeats exactly (same name, active flag and set of
+/// `cd_tenant_ids`), if there is one.
+async fn replayed_tenant(st: &OsisState, new: &NewTenant) -> ApiResult<Option<Tenant>> {
+    let Some(first) = new.cd_tenant_ids.first() else {
+        return Ok(None);
+    };
+    let found = st
+        .store
+        .tenants(
+            &[Term::CdTenantId(first.clone())],
+            Paging {
+                offset: 0,
+                limit: 2,
+            },
+        )
+        .await?;
+    Ok(found
+        .items
+        .into_iter()
+        .find(|t| is_replay_of_tenant(new, t)))
+}
+
+/// A create request is a replay of `t` when it asks for exactly what `t` is.
+pub(crate) fn is_replay_of_tenant(new: &NewTenant, t: &Tenant) -> bool {
+    fn set(v: &[String]) -> std::collections::BTreeSet<&str> {
+        v.iter().map(String::as_str).collect()
+    }
+    new.name == t.name && new.active == t.active && set(&new.cd_tenant_ids) == set(&t.cd_tenant_ids)
 }
 
 pub(crate) async fn list_tenants(

@@ -12,7 +12,7 @@ use crate::osis::filter::{self, Entity};
 use crate::osis::handlers::*;
 use crate::osis::model::*;
 use crate::osis::{ApiResult, OsisState, St};
-use crate::store::NewUser;
+use crate::store::{NewUser, StoreError, User};
 
 pub(crate) async fn create_user(
     State(st): St,
@@ -45,25 +45,31 @@ pub(crate) async fn create_user(
             "tenant {tenant_id} does not exist"
         )));
     };
-    let (user, cred) = st
-        .store
-        .create_user(
-            &tenant_id,
-            NewUser {
-                user_id: cd_user_id.clone(),
-                username,
-                email: u.email,
-                role,
-                cd_user_id,
-                cd_tenant_id,
-                active: u.active.unwrap_or(true),
-            },
-        )
-        .await
-        .map_err(|e| match e {
-            crate::store::StoreError::NotFound(m) => ApiError::bad_request(m),
-            other => other.into(),
-        })?;
+    let new = NewUser {
+        user_id: cd_user_id.clone(),
+        username,
+        email: u.email,
+        role,
+        cd_user_id,
+        cd_tenant_id,
+        active: u.active.unwrap_or(true),
+    };
+    let (user, cred) = match st.store.create_user(&tenant_id, new.clone()).await {
+        Ok(made) => made,
+        Err(StoreError::NotFound(m)) => return Err(ApiError::bad_request(m)),
+        Err(StoreError::Conflict(m)) => {
+            // the same create sent again finds its user made (see `create_tenant`): answer as
+            // the first time did, without a second key; a different body stays a conflict
+            let existing = st.store.user(&tenant_id, &new.user_id).await?;
+            let Some(existing) = existing.filter(|e| is_replay_of_user(&new, e)) else {
+                return Err(StoreError::Conflict(m).into());
+            };
+            st.hooks.user_created(&tenant, &existing).await?;
+            tracing::info!(tenant_id = %tenant_id, user_id = %existing.user_id, "user create replayed: the same user exists");
+            return Ok((StatusCode::CREATED, Json(existing.into())));
+        }
+        Err(e) => return Err(e.into()),
+    };
     if let Err(e) = st.hooks.user_created(&tenant, &user).await {
         let _ = st.hooks.user_deleting(&user, false).await;
         st.store.delete_user(&tenant_id, &user.user_id).await?;
@@ -73,6 +79,17 @@ pub(crate) async fn create_user(
     st.hooks.credential_changed(&cred.access_key).await;
     tracing::info!(tenant_id = %tenant_id, user_id = %user.user_id, access_key = %cred.access_key, "user created with its first key");
     Ok((StatusCode::CREATED, Json(user.into())))
+}
+
+/// A create request is a replay of `u` when it asks for exactly what `u` is.
+pub(crate) fn is_replay_of_user(new: &NewUser, u: &User) -> bool {
+    new.user_id == u.user_id
+        && new.username == u.username
+        && new.email.as_deref().unwrap_or("") == u.email.as_deref().unwrap_or("")
+        && new.role == u.role
+        && new.cd_user_id == u.cd_user_id
+        && new.cd_tenant_id == u.cd_tenant_id
+        && new.active == u.active
 }
 
 pub(crate) async fn list_users(
