@@ -332,9 +332,7 @@ s3_listen = "{s3}"
 [osis]
 admin_access_key = "{ADMIN_AK}"
 admin_secret_key = "{ADMIN_SK}"
-[log]
-level = "info"
-[[backends]]
+{log}[[backends]]
 name = "sink"
 kind = "s3"
 endpoint = "http://{sink}"
@@ -342,7 +340,13 @@ region = "us-east-1"
 access_key = "SINKACCESSKEY"
 secret_key = "SINKSECRETKEY"
 "#,
-            data = dir.join("data").display()
+            data = dir.join("data").display(),
+            // an `extra` with its own `[log]` table replaces this one (TOML opens a table once)
+            log = if extra.contains("[log]") {
+                ""
+            } else {
+                "[log]\nlevel = \"info\"\n"
+            }
         );
         let rules = if let Some((endpoint, ak, sk)) = rgw {
             cfg.push_str(&format!(

@@ -285,7 +285,7 @@ impl Metrics {
         );
         r.register(
             "osprey_log_lines_dropped",
-            "Log lines dropped because the log writer thread had LOG_BUFFER_LINES lines waiting (standard error too slow)",
+            "Log lines dropped because LOG_BUFFER_BYTES of lines were waiting for the log writer thread (standard error too slow)",
             m.log_dropped.clone(),
         );
         r.register(

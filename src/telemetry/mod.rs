@@ -12,15 +12,16 @@
 //! both planes have the target [`ACCESS_LOG_TARGET`] (`"target":"access"` in JSON), and
 //! `log.access = false` silences them.
 //!
-//! Lines are written by a thread of their own (tracing-appender's non-blocking writer, issue 13):
-//! a request formats its line and hands it over, it never waits for standard error (a slow
-//! journal or pipe used to hold the request — 2.7 % of Osprey's CPU under 4 KiB GETs was the
-//! unbuffered write). Past [`LOG_BUFFER_LINES`] waiting lines new ones are dropped and counted
+//! Lines are written by a thread of their own ([`batch`], issue 13): a request formats its line
+//! and appends it to a bounded buffer, it never waits for standard error (a slow journal or pipe
+//! used to hold the request — 2.7 % of Osprey's CPU under 4 KiB GETs was the unbuffered write)
+//! and never wakes the writer, which writes every [`batch::LOG_FLUSH_INTERVAL`]. Past
+//! [`batch::LOG_BUFFER_BYTES`] waiting bytes new lines are dropped and counted
 //! (`osprey_log_lines_dropped_total`) instead of blocking. [`flush`] writes what is waiting
 //! (called before the process exits).
 
 use std::fmt;
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 
 use tracing::{Event, Subscriber};
 use tracing_subscriber::fmt::format::{DefaultFields, Format, JsonFields, Writer};
@@ -31,55 +32,32 @@ use tracing_subscriber::EnvFilter;
 pub use crate::config::ACCESS_LOG_TARGET;
 use crate::config::{LogConfig, LogFormat, LogLevel};
 
-/// Log lines waiting for the writer thread before new ones are dropped (default 65 536, ~16 MiB
-/// of typical lines). It stops a log consumer that stalls (a full pipe, a blocked journal) from
-/// stalling requests or growing memory without bound.
-pub const LOG_BUFFER_LINES: usize = 65_536;
+pub mod batch;
 
-/// Bytes the writer thread gathers before a `write` to standard error: 64 KiB (default). Every line
-/// waiting when the thread wakes goes out in as few writes as fit (the buffer is flushed each
-/// time the queue runs empty, so nothing waits for more lines); one `write` per line before
-/// (issue 13).
-pub const LOG_WRITE_BUFFER_BYTES: usize = 64 * 1024;
+pub use batch::{LOG_BUFFER_BYTES, LOG_FLUSH_INTERVAL};
 
-/// The writer thread's input, and its guard (dropping the guard writes what is waiting).
-struct Sink {
-    writer: tracing_appender::non_blocking::NonBlocking,
-    guard: Mutex<Option<tracing_appender::non_blocking::WorkerGuard>>,
+/// The writer thread over standard error, started by the first line; `None` if the thread could
+/// not be started (lines are then written by the thread that logs them).
+static SINK: OnceLock<Option<batch::Batcher<std::io::Stderr>>> = OnceLock::new();
+
+fn sink() -> Option<&'static batch::Batcher<std::io::Stderr>> {
+    SINK.get_or_init(|| batch::Batcher::start("osprey-log", std::io::stderr()).ok())
+        .as_ref()
 }
 
-static SINK: OnceLock<Sink> = OnceLock::new();
-
-fn sink() -> &'static Sink {
-    SINK.get_or_init(|| {
-        let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-            .lossy(true)
-            .buffered_lines_limit(LOG_BUFFER_LINES)
-            .thread_name("osprey-log")
-            .finish(std::io::BufWriter::with_capacity(
-                LOG_WRITE_BUFFER_BYTES,
-                std::io::stderr(),
-            ));
-        Sink {
-            writer,
-            guard: Mutex::new(Some(guard)),
-        }
-    })
-}
-
-/// Write every waiting line and stop the writer thread (before the process exits; lines logged
-/// after this are lost).
+/// Write every waiting line and stop the writer thread (before the process exits; a line logged
+/// after this is written by the thread that logs it).
 pub fn flush() {
-    if let Some(s) = SINK.get() {
-        drop(s.guard.lock().unwrap_or_else(|e| e.into_inner()).take());
+    if let Some(s) = SINK.get().and_then(Option::as_ref) {
+        s.close();
     }
 }
 
-/// Lines dropped because [`LOG_BUFFER_LINES`] were already waiting.
+/// Lines dropped because [`LOG_BUFFER_BYTES`] were already waiting.
 pub fn dropped_lines() -> u64 {
     SINK.get()
-        .map(|s| s.writer.error_counter().dropped_lines() as u64)
-        .unwrap_or(0)
+        .and_then(Option::as_ref)
+        .map_or(0, batch::Batcher::dropped)
 }
 
 /// Wraps the standard formatter and prefixes the release signature.
@@ -324,8 +302,14 @@ impl Drop for RedactingLine {
     fn drop(&mut self) {
         use std::io::Write;
         let text = String::from_utf8_lossy(&self.0);
-        // one message per line to the writer thread (it never blocks: lossy when full)
-        let _ = sink().writer.clone().write(redact(&text).as_bytes());
+        let line = redact(&text);
+        // appended to the writer thread's buffer (it never blocks: lossy when full)
+        match sink() {
+            Some(s) => s.push(line.as_bytes()),
+            None => {
+                let _ = std::io::stderr().write_all(line.as_bytes());
+            }
+        }
     }
 }
 
