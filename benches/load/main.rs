@@ -573,8 +573,8 @@ fn verify_resign_us() -> f64 {
             None,
         );
         up.set_uri(target.parse().expect("uri"));
-        for d in upstream::DROPPED_HEADERS {
-            up.remove_header(*d);
+        for d in &upstream::DROPPED_HEADERS {
+            up.remove_header(d);
         }
         up.insert_header(http::header::HOST, "127.0.0.1:7480")
             .expect("host");

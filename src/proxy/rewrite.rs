@@ -60,8 +60,8 @@ pub async fn rewrite(
             .as_ref()
             .map(|s| s.verified.signed_headers.as_slice()),
     );
-    for h in upstream::DROPPED_HEADERS {
-        req.remove_header(*h);
+    for h in &upstream::DROPPED_HEADERS {
+        req.remove_header(h);
     }
     let prefix = matches!(f.body, RequestBody::Prefix(_));
     if f.signed.is_some() || prefix {

@@ -29,7 +29,14 @@ pub fn uri_encode(s: &str, encode_slash: bool) -> String {
 /// [`uri_encode`] over raw bytes (a percent-decoded path segment need not be UTF-8).
 pub fn uri_encode_bytes(bytes: &[u8], encode_slash: bool) -> String {
     let mut out = String::with_capacity(bytes.len() + bytes.len() / 2);
-    for &b in bytes {
+    uri_encode_into(bytes.iter().copied(), encode_slash, &mut out);
+    out
+}
+
+/// Appends the SigV4 encoding of `bytes` to `out` (the canonical URI and query are built in one
+/// buffer, without a `String` per segment or parameter).
+fn uri_encode_into(bytes: impl Iterator<Item = u8>, encode_slash: bool, out: &mut String) {
+    for b in bytes {
         let keep = b.is_ascii_alphanumeric()
             || matches!(b, b'-' | b'_' | b'.' | b'~')
             || (b == b'/' && !encode_slash);
@@ -41,7 +48,6 @@ pub fn uri_encode_bytes(bytes: &[u8], encode_slash: bool) -> String {
             out.push(char::from(HEX_UPPER[usize::from(b & 0x0f)]));
         }
     }
-    out
 }
 
 /// Decodes `%XY` escapes (invalid escapes are kept literally); `+` stays a literal plus,
@@ -58,13 +64,44 @@ pub fn canonical_uri(raw_path: &str) -> String {
         return "/".to_owned();
     }
     let mut out = String::with_capacity(raw_path.len() + 8);
+    canonical_uri_into(raw_path, &mut out);
+    out
+}
+
+/// [`canonical_uri`] appended to `out`.
+fn canonical_uri_into(raw_path: &str, out: &mut String) {
+    if raw_path.is_empty() {
+        out.push('/');
+        return;
+    }
     for (i, segment) in raw_path.split('/').enumerate() {
         if i > 0 {
             out.push('/');
         }
-        out.push_str(&uri_encode_bytes(&decode(segment), true));
+        if segment.contains('%') {
+            uri_encode_into(percent_decode_str(segment), true, out);
+        } else {
+            encode_runs_into(segment, out);
+        }
     }
-    out
+}
+
+/// [`uri_encode_into`] of a segment with nothing to decode: runs of unreserved bytes are copied
+/// whole instead of a char at a time (the common case of an object key).
+fn encode_runs_into(segment: &str, out: &mut String) {
+    let bytes = segment.as_bytes();
+    let mut run = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            continue;
+        }
+        // a non-empty run is unreserved ASCII, so both its ends are char boundaries; after a
+        // multi-byte char's lead byte the run is empty until the char ends
+        out.push_str(segment.get(run..i).unwrap_or_default());
+        uri_encode_into(std::iter::once(b), true, out);
+        run = i + 1;
+    }
+    out.push_str(segment.get(run..).unwrap_or_default());
 }
 
 /// Splits a raw query string into percent-decoded `(name, value)` pairs, in order; a parameter
@@ -123,17 +160,41 @@ pub fn canonical_query(raw_query: &str, exclude_signature: bool) -> Result<Strin
     Ok(out)
 }
 
+/// A request header as the canonicaliser reads it: owned pairs as received (verification) or
+/// borrowed ones (re-signing builds its header list without copying a string, issue 13).
+pub trait HeaderPair {
+    fn name(&self) -> &str;
+    fn value(&self) -> &str;
+}
+
+impl HeaderPair for (String, String) {
+    fn name(&self) -> &str {
+        &self.0
+    }
+    fn value(&self) -> &str {
+        &self.1
+    }
+}
+
+impl HeaderPair for (&str, &str) {
+    fn name(&self) -> &str {
+        self.0
+    }
+    fn value(&self) -> &str {
+        self.1
+    }
+}
+
 /// Trims a header value and collapses each inner run of spaces/tabs into one space
 /// (the "Trimall" step of the canonical headers).
 fn trim_all(value: &str, out: &mut String) {
     // most values have nothing to trim or collapse: copied whole
     let b = value.as_bytes();
     let edge = |c: Option<&u8>| matches!(c, Some(b' ' | b'\t'));
-    if !edge(b.first())
-        && !edge(b.last())
-        && !b.contains(&b'\t')
-        && !b.windows(2).any(|w| w == b"  ")
-    {
+    // a tab, or a space after a space (memchr: vectorised, values are mostly space-free)
+    let collapsible = memchr::memchr(b'\t', b).is_some()
+        || memchr::memchr_iter(b' ', b).any(|i| b.get(i + 1) == Some(&b' '));
+    if !edge(b.first()) && !edge(b.last()) && !collapsible {
         out.push_str(value);
         return;
     }
@@ -162,11 +223,11 @@ fn trim_all(value: &str, out: &mut String) {
 /// from the credential, already sorted (see [`super::parse_authorization`]). A signed header
 /// absent from the request is an error rather than an empty value: signing a header that was
 /// not sent is a client bug, and accepting it would let a proxy drop signed headers.
-pub fn canonical_request<S: AsRef<str>>(
+pub fn canonical_request<S: AsRef<str>, H: HeaderPair>(
     method: &str,
     raw_path: &str,
     raw_query: &str,
-    headers: &[(String, String)],
+    headers: &[H],
     signed_headers: &[S],
     payload_hash: &str,
 ) -> Result<String> {
@@ -183,11 +244,11 @@ pub fn canonical_request<S: AsRef<str>>(
 
 /// [`canonical_request`] for a presigned URL: identical except that `X-Amz-Signature` is left
 /// out of the canonical query.
-pub fn canonical_request_presigned<S: AsRef<str>>(
+pub fn canonical_request_presigned<S: AsRef<str>, H: HeaderPair>(
     method: &str,
     raw_path: &str,
     raw_query: &str,
-    headers: &[(String, String)],
+    headers: &[H],
     signed_headers: &[S],
     payload_hash: &str,
 ) -> Result<String> {
@@ -202,19 +263,19 @@ pub fn canonical_request_presigned<S: AsRef<str>>(
     )
 }
 
-fn build_canonical_request<S: AsRef<str>>(
+fn build_canonical_request<S: AsRef<str>, H: HeaderPair>(
     method: &str,
     raw_path: &str,
     raw_query: &str,
     exclude_signature: bool,
-    headers: &[(String, String)],
+    headers: &[H],
     signed_headers: &[S],
     payload_hash: &str,
 ) -> Result<String> {
     let mut out = String::with_capacity(512);
     out.push_str(method);
     out.push('\n');
-    out.push_str(&canonical_uri(raw_path));
+    canonical_uri_into(raw_path, &mut out);
     out.push('\n');
     out.push_str(&canonical_query(raw_query, exclude_signature)?);
     out.push('\n');
@@ -223,12 +284,15 @@ fn build_canonical_request<S: AsRef<str>>(
         out.push_str(name);
         out.push(':');
         let mut found = false;
-        for (_, value) in headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name)) {
+        for h in headers
+            .iter()
+            .filter(|h| h.name().eq_ignore_ascii_case(name))
+        {
             if found {
                 out.push(',');
             }
             found = true;
-            trim_all(value, &mut out);
+            trim_all(h.value(), &mut out);
         }
         if !found {
             return Err(SigError::MalformedAuth(format!(

@@ -34,7 +34,7 @@ pub use auth::{
 pub use canonical::{
     canonical_query, canonical_request, canonical_request_presigned, canonical_uri, hex32,
     hmac_sha256, parse_query, scope, sha256_hex, sign, signatures_match, signing_key,
-    string_to_sign, uri_encode, uri_encode_bytes,
+    string_to_sign, uri_encode, uri_encode_bytes, HeaderPair,
 };
 pub use error::{Result, SigError};
 pub use sign::{
@@ -141,9 +141,10 @@ impl PayloadMode {
     }
 }
 
-/// The parts of a request that SigV4 covers, as received.
-#[derive(Debug, Clone, Copy)]
-pub struct RequestParts<'a> {
+/// The parts of a request that SigV4 covers, as received. `H` is how headers are held: owned
+/// pairs as received (verification), borrowed ones (re-signing).
+#[derive(Debug)]
+pub struct RequestParts<'a, H = (String, String)> {
     /// `GET`, `PUT`, … as sent.
     pub method: &'a str,
     /// The path as sent on the request line, still percent-encoded, without the query.
@@ -151,8 +152,17 @@ pub struct RequestParts<'a> {
     /// The query as sent, without the leading `?` (empty if none).
     pub raw_query: &'a str,
     /// All request headers as received.
-    pub headers: &'a [(String, String)],
+    pub headers: &'a [H],
 }
+
+// by hand: derived, they would ask `H: Copy` of the headers behind the reference
+impl<H> Clone for RequestParts<'_, H> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<H> Copy for RequestParts<'_, H> {}
 
 /// Which signature scheme a request was verified with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -217,19 +227,19 @@ impl Verified {
 }
 
 /// Values of every header named `name` (case-insensitive), in order.
-fn header_values<'h>(
-    headers: &'h [(String, String)],
+fn header_values<'h, H: HeaderPair>(
+    headers: &'h [H],
     name: &'h str,
 ) -> impl Iterator<Item = &'h str> + 'h {
     headers
         .iter()
-        .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_str())
+        .filter(move |h| h.name().eq_ignore_ascii_case(name))
+        .map(HeaderPair::value)
 }
 
 /// The single value of header `name`; `Ok(None)` if absent, `Err(())` if repeated.
-fn single_header<'h>(
-    headers: &'h [(String, String)],
+fn single_header<'h, H: HeaderPair>(
+    headers: &'h [H],
     name: &'h str,
 ) -> std::result::Result<Option<&'h str>, ()> {
     let mut it = header_values(headers, name);
@@ -252,15 +262,16 @@ fn query_has_presign(raw_query: &str) -> bool {
 /// One exception: `x-amz-content-sha256` may be unsigned on a request without a body. VMware's
 /// OSIS verifier signs only `host;x-amz-date` for its `GET /` (osis-api.md §10 item 6), and with no
 /// body there is nothing the hash could protect. A request with a body must sign it.
-fn check_amz_headers_signed(headers: &[(String, String)], signed: &[String]) -> Result<()> {
+fn check_amz_headers_signed<H: HeaderPair>(headers: &[H], signed: &[String]) -> Result<()> {
     let bodyless = header_values(headers, "transfer-encoding").next().is_none()
         && header_values(headers, "content-length").all(|v| v.trim() == "0");
     let mut unsigned: Vec<String> = headers
         .iter()
         // only `x-amz-*` names are lower-cased (a copy each), not every header
-        .filter(|(n, _)| n.get(..6).is_some_and(|p| p.eq_ignore_ascii_case("x-amz-")))
-        .map(|(n, _)| n.to_ascii_lowercase())
-        .filter(|n| signed.binary_search(n).is_err())
+        .map(HeaderPair::name)
+        .filter(|n| n.get(..6).is_some_and(|p| p.eq_ignore_ascii_case("x-amz-")))
+        .map(str::to_ascii_lowercase)
+        .filter(|n| !is_signed(signed, n))
         .filter(|n| !(bodyless && n == "x-amz-content-sha256"))
         .collect();
     if unsigned.is_empty() {
@@ -271,8 +282,14 @@ fn check_amz_headers_signed(headers: &[(String, String)], signed: &[String]) -> 
     Err(SigError::HeadersNotSigned(unsigned.join(",")))
 }
 
+/// Whether `name` is among the sorted `signed` names (compared as `&str`: no owned copy of the
+/// name per lookup).
+fn is_signed(signed: &[String], name: &str) -> bool {
+    signed.binary_search_by(|s| s.as_str().cmp(name)).is_ok()
+}
+
 fn require_host_signed(signed: &[String], malformed: fn(String) -> SigError) -> Result<()> {
-    if signed.binary_search(&"host".to_owned()).is_err() {
+    if !is_signed(signed, "host") {
         return Err(malformed("SignedHeaders must include host".into()));
     }
     Ok(())
@@ -302,8 +319,8 @@ fn client_key(c: &Credential, secret: &str) -> [u8; 32] {
 
 /// Verifies a request authenticated by either mechanism: presigned query parameters or an
 /// `Authorization` header (both at once is refused, neither is [`SigError::MissingAuth`]).
-pub fn verify(
-    parts: &RequestParts<'_>,
+pub fn verify<H: HeaderPair>(
+    parts: &RequestParts<'_, H>,
     lookup_secret: impl FnOnce(&str) -> Option<String>,
     now: DateTime<Utc>,
     max_skew: Duration,
@@ -325,8 +342,8 @@ pub fn verify(
 /// else `Date`), which must be signed, match the credential date and lie within `max_skew` of
 /// `now`; `host` and every `x-amz-*` header signed; `x-amz-content-sha256` present and valid
 /// (S3 requires it for SigV4); the access key known; the signature (constant-time compare).
-pub fn verify_header_auth(
-    parts: &RequestParts<'_>,
+pub fn verify_header_auth<H: HeaderPair>(
+    parts: &RequestParts<'_, H>,
     lookup_secret: impl FnOnce(&str) -> Option<String>,
     now: DateTime<Utc>,
     max_skew: Duration,
@@ -363,11 +380,7 @@ pub fn verify_header_auth(
         },
     };
     // An unsigned date could be refreshed by anyone replaying the request.
-    if auth
-        .signed_headers
-        .binary_search(&date_header.to_owned())
-        .is_err()
-    {
+    if !is_signed(&auth.signed_headers, date_header) {
         return Err(SigError::HeadersNotSigned(date_header.to_owned()));
     }
     let amz_date = format_amz_date(&date_time);
@@ -429,8 +442,8 @@ pub fn verify_header_auth(
 /// The validity window is `[X-Amz-Date − max_skew, X-Amz-Date + X-Amz-Expires]`: the skew only
 /// tolerates a client clock slightly ahead of ours, it never extends the expiry. The payload
 /// hash signed is `UNSIGNED-PAYLOAD` unless the client signed an `x-amz-content-sha256` header.
-pub fn verify_presigned(
-    parts: &RequestParts<'_>,
+pub fn verify_presigned<H: HeaderPair>(
+    parts: &RequestParts<'_, H>,
     lookup_secret: impl FnOnce(&str) -> Option<String>,
     now: DateTime<Utc>,
     max_skew: Duration,
@@ -461,11 +474,7 @@ pub fn verify_presigned(
     require_host_signed(&p.signed_headers, SigError::MalformedPresign)?;
     check_amz_headers_signed(headers, &p.signed_headers)?;
 
-    let (payload_hash, payload) = if p
-        .signed_headers
-        .binary_search(&"x-amz-content-sha256".to_owned())
-        .is_ok()
-    {
+    let (payload_hash, payload) = if is_signed(&p.signed_headers, "x-amz-content-sha256") {
         let v = single_header(headers, "x-amz-content-sha256")
             .map_err(|()| SigError::InvalidContentSha256)?
             .ok_or(SigError::MissingContentSha256)?;

@@ -8,6 +8,7 @@
 //! Signing keys (four HMACs per day, region and service) are derived once and cached
 //! ([`derived_key`]): the hot path pays one HMAC for the string to sign (issue 13).
 
+use std::borrow::Cow;
 use std::sync::{Arc, LazyLock};
 
 use chrono::{DateTime, Utc};
@@ -15,7 +16,7 @@ use dashmap::DashMap;
 
 use super::canonical::{
     canonical_request, canonical_request_presigned, hex32, scope, sha256_hex, sign, signing_key,
-    string_to_sign, uri_encode,
+    string_to_sign, uri_encode, HeaderPair,
 };
 use super::{format_amz_date, ChunkVerifier, RequestParts, Result, ALGORITHM, UNSIGNED_PAYLOAD};
 
@@ -102,10 +103,18 @@ impl SigningParams<'_> {
     }
 }
 
-fn sorted_names<S: AsRef<str>>(signed_headers: &[S]) -> Vec<String> {
-    let mut names: Vec<String> = signed_headers
+fn sorted_names<S: AsRef<str>>(signed_headers: &[S]) -> Vec<Cow<'_, str>> {
+    // names are lower-case already on the hot path (pingora's header map): borrowed then
+    let mut names: Vec<Cow<'_, str>> = signed_headers
         .iter()
-        .map(|s| s.as_ref().to_ascii_lowercase())
+        .map(|s| {
+            let s = s.as_ref();
+            if s.bytes().any(|b| b.is_ascii_uppercase()) {
+                Cow::Owned(s.to_ascii_lowercase())
+            } else {
+                Cow::Borrowed(s)
+            }
+        })
         .collect();
     names.sort_unstable();
     names.dedup();
@@ -115,9 +124,9 @@ fn sorted_names<S: AsRef<str>>(signed_headers: &[S]) -> Vec<String> {
 /// Computes the `Authorization` header value for a request. `headers` must already contain
 /// every header named in `signed_headers` (lower-case, any order; sorted here). Returns the
 /// header value and the signature (the seed of an aws-chunked chain).
-pub fn authorization_header<S: AsRef<str>>(
+pub fn authorization_header<S: AsRef<str>, H: HeaderPair>(
     params: &SigningParams<'_>,
-    parts: &RequestParts<'_>,
+    parts: &RequestParts<'_, H>,
     signed_headers: &[S],
     payload_hash: &str,
 ) -> Result<(String, [u8; 32])> {
@@ -134,11 +143,11 @@ pub fn authorization_header<S: AsRef<str>>(
 
 /// [`authorization_header`] with the signing key and scope already at hand (re-signing keeps
 /// both for the aws-chunked context instead of deriving them twice).
-fn authorization_with<S: AsRef<str>>(
+fn authorization_with<S: AsRef<str>, H: HeaderPair>(
     params: &SigningParams<'_>,
     key: &[u8; 32],
     scope: &str,
-    parts: &RequestParts<'_>,
+    parts: &RequestParts<'_, H>,
     signed_headers: &[S],
     payload_hash: &str,
 ) -> Result<(String, [u8; 32])> {
@@ -177,9 +186,9 @@ fn authorization_with<S: AsRef<str>>(
 
 /// Builds a presigned query string: `parts.raw_query` (possibly empty) plus the `X-Amz-*`
 /// parameters, ending with `X-Amz-Signature`. The payload is `UNSIGNED-PAYLOAD`.
-pub fn presign_query<S: AsRef<str>>(
+pub fn presign_query<S: AsRef<str>, H: HeaderPair>(
     params: &SigningParams<'_>,
-    parts: &RequestParts<'_>,
+    parts: &RequestParts<'_, H>,
     signed_headers: &[S],
     expires_secs: u64,
 ) -> Result<String> {
@@ -265,16 +274,17 @@ pub fn resign_for(
         .path_and_query
         .split_once('?')
         .unwrap_or((req.path_and_query, ""));
-    let mut all: Vec<(String, String)> = Vec::with_capacity(req.headers.len() + 2);
+    // borrowed, not copied: the canonical request reads them once
+    let mut all: Vec<(&str, &str)> = Vec::with_capacity(req.headers.len() + 2);
     all.extend(
         req.headers
             .iter()
             .filter(|(n, _)| !PRODUCED.iter().any(|d| n.eq_ignore_ascii_case(d)))
-            .cloned(),
+            .map(|(n, v)| (n.as_str(), v.as_str())),
     );
-    all.push(("x-amz-date".into(), amz_date.clone()));
-    all.push(("x-amz-content-sha256".into(), req.payload_hash.to_owned()));
-    let names: Vec<&str> = all.iter().map(|(n, _)| n.as_str()).collect();
+    all.push(("x-amz-date", &amz_date));
+    all.push(("x-amz-content-sha256", req.payload_hash));
+    let names: Vec<&str> = all.iter().map(|(n, _)| *n).collect();
     let params = SigningParams {
         access_key: creds.access_key,
         secret_key: creds.secret_key,

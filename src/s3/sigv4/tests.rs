@@ -682,6 +682,27 @@ fn canonicalisation_details() {
         "/a%20b/%2F/./../c%2Bd"
     );
     assert_eq!(canonical_uri(""), "/");
+    // segments without `%` take the copy-runs path (issue 13): byte-identical to decoding and
+    // re-encoding every segment, for ASCII, reserved and multi-byte characters alike
+    for path in [
+        "/photos/2026/03/holiday pic-0001.jpg",
+        "/b/é/ü€x/日本語.txt",
+        "/b/a+b=c&d;e,f:g@h$i!j*k'l(m)n",
+        "/b//~-_./",
+        "/b/mixed%20and é",
+        "/",
+        "//",
+        "/b/€",
+    ] {
+        let reference: Vec<String> = path
+            .split('/')
+            .map(|seg| {
+                let decoded: Vec<u8> = percent_encoding::percent_decode_str(seg).collect();
+                super::uri_encode_bytes(&decoded, true)
+            })
+            .collect();
+        assert_eq!(canonical_uri(path), reference.join("/"), "{path}");
+    }
     assert_eq!(
         canonical_query("b=2&a=1&a=0&c&X-Amz-Signature=zz", true).unwrap(),
         "a=0&a=1&b=2&c="
