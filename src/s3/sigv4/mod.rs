@@ -34,12 +34,12 @@ pub use auth::{
 pub use canonical::{
     canonical_query, canonical_request, canonical_request_presigned, canonical_uri, hex32,
     hmac_sha256, parse_query, scope, sha256_hex, sign, signatures_match, signing_key,
-    string_to_sign, uri_encode, uri_encode_bytes, HeaderPair,
+    string_to_sign, uri_encode, uri_encode_bytes, HeaderPair, PreparedMac,
 };
 pub use error::{Result, SigError};
 pub use sign::{
-    authorization_header, derived_key, presign_query, resign, resign_for, Credentials, Outgoing,
-    Resigned, SigningParams, MAX_CACHED_SIGNING_KEYS,
+    authorization_header, derived, derived_key, presign_query, resign, resign_for, Credentials,
+    Outgoing, Resigned, SigningParams, MAX_CACHED_SIGNING_KEYS,
 };
 
 /// The only signing algorithm accepted (SigV2 and SigV4a are refused).
@@ -309,11 +309,12 @@ fn to_chrono(d: Duration) -> chrono::Duration {
 
 /// The signing key of a client's credential: derived once per key and day for `s3` (the
 /// only service accepted; any other is derived afresh and refused by the caller).
-fn client_key(c: &Credential, secret: &str) -> [u8; 32] {
+fn client_key(c: &Credential, secret: &str) -> ([u8; 32], PreparedMac) {
     if c.service == "s3" {
-        derived_key(&c.access_key, secret, &c.date, &c.region, "s3")
+        derived(&c.access_key, secret, &c.date, &c.region, "s3")
     } else {
-        signing_key(secret, &c.date, &c.region, &c.service)
+        let key = signing_key(secret, &c.date, &c.region, &c.service);
+        (key, PreparedMac::new(&key))
     }
 }
 
@@ -416,8 +417,8 @@ pub fn verify_header_auth<H: HeaderPair>(
     )?;
     let scope = auth.credential.scope();
     let sts = string_to_sign(&amz_date, &scope, &sha256_hex(creq.as_bytes()));
-    let key = client_key(&auth.credential, &secret);
-    let expected = sign(&key, &sts);
+    let (key, mac) = client_key(&auth.credential, &secret);
+    let expected = mac.sign(&sts);
     if !signatures_match(&expected, &auth.signature) {
         return Err(SigError::SignatureDoesNotMatch);
     }
@@ -494,8 +495,8 @@ pub fn verify_presigned<H: HeaderPair>(
     )?;
     let scope = p.credential.scope();
     let sts = string_to_sign(&p.amz_date, &scope, &sha256_hex(creq.as_bytes()));
-    let key = client_key(&p.credential, &secret);
-    let expected = sign(&key, &sts);
+    let (key, mac) = client_key(&p.credential, &secret);
+    let expected = mac.sign(&sts);
     if !signatures_match(&expected, &p.signature) {
         return Err(SigError::SignatureDoesNotMatch);
     }

@@ -15,8 +15,8 @@ use chrono::{DateTime, Utc};
 use dashmap::DashMap;
 
 use super::canonical::{
-    canonical_request, canonical_request_presigned, hex32, scope, sha256_hex, sign, signing_key,
-    string_to_sign, uri_encode, HeaderPair,
+    canonical_request, canonical_request_presigned, hex32, scope, sha256_hex, signing_key,
+    string_to_sign, uri_encode, HeaderPair, PreparedMac,
 };
 use super::{format_amz_date, ChunkVerifier, RequestParts, Result, ALGORITHM, UNSIGNED_PAYLOAD};
 
@@ -33,6 +33,7 @@ struct Derived {
     region: String,
     service: &'static str,
     key: [u8; 32],
+    mac: PreparedMac,
 }
 
 /// Derived signing keys by access key: looked up by `&str`, so a hit allocates nothing (this
@@ -50,16 +51,28 @@ pub fn derived_key(
     region: &str,
     service: &'static str,
 ) -> [u8; 32] {
+    derived(access_key, secret, date, region, service).0
+}
+
+/// [`derived_key`] with its [`PreparedMac`] (what signing a string to sign needs).
+pub fn derived(
+    access_key: &str,
+    secret: &str,
+    date: &str,
+    region: &str,
+    service: &'static str,
+) -> ([u8; 32], PreparedMac) {
     if let Some(hit) = KEYS.get(access_key) {
         if &*hit.secret == secret
             && hit.date == date
             && hit.region == region
             && hit.service == service
         {
-            return hit.key;
+            return (hit.key, hit.mac.clone());
         }
     }
     let key = signing_key(secret, date, region, service);
+    let mac = PreparedMac::new(&key);
     if KEYS.len() >= MAX_CACHED_SIGNING_KEYS {
         KEYS.clear();
     }
@@ -71,9 +84,10 @@ pub fn derived_key(
             region: region.into(),
             service,
             key,
+            mac: mac.clone(),
         },
     );
-    key
+    (key, mac)
 }
 
 /// Who signs, and when: the inputs of [`authorization_header`] and [`presign_query`].
@@ -92,8 +106,8 @@ impl SigningParams<'_> {
         self.amz_date.get(..8).unwrap_or_default()
     }
 
-    fn key(&self) -> [u8; 32] {
-        derived_key(
+    fn key(&self) -> ([u8; 32], PreparedMac) {
+        derived(
             self.access_key,
             self.secret_key,
             self.date(),
@@ -133,7 +147,7 @@ pub fn authorization_header<S: AsRef<str>, H: HeaderPair>(
     let scope = scope(params.date(), params.region, params.service);
     authorization_with(
         params,
-        &params.key(),
+        &params.key().1,
         &scope,
         parts,
         signed_headers,
@@ -145,7 +159,7 @@ pub fn authorization_header<S: AsRef<str>, H: HeaderPair>(
 /// both for the aws-chunked context instead of deriving them twice).
 fn authorization_with<S: AsRef<str>, H: HeaderPair>(
     params: &SigningParams<'_>,
-    key: &[u8; 32],
+    mac: &PreparedMac,
     scope: &str,
     parts: &RequestParts<'_, H>,
     signed_headers: &[S],
@@ -161,7 +175,7 @@ fn authorization_with<S: AsRef<str>, H: HeaderPair>(
         payload_hash,
     )?;
     let sts = string_to_sign(params.amz_date, scope, &sha256_hex(creq.as_bytes()));
-    let sig = sign(key, &sts);
+    let sig = mac.sign(&sts);
     let mut value = String::with_capacity(160 + params.access_key.len() + scope.len());
     for part in [
         ALGORITHM,
@@ -214,7 +228,7 @@ pub fn presign_query<S: AsRef<str>, H: HeaderPair>(
     )?;
     let sts = string_to_sign(params.amz_date, &scope, &sha256_hex(creq.as_bytes()));
     query.push_str("&X-Amz-Signature=");
-    query.push_str(&hex::encode(sign(&params.key(), &sts)));
+    query.push_str(&hex::encode(params.key().1.sign(&sts)));
     Ok(query)
 }
 
@@ -298,10 +312,10 @@ pub fn resign_for(
         raw_query,
         headers: &all,
     };
-    let key = params.key();
+    let (key, mac) = params.key();
     let scope = scope(params.date(), region, service);
     let (authorization, sig) =
-        authorization_with(&params, &key, &scope, &parts, &names, req.payload_hash)?;
+        authorization_with(&params, &mac, &scope, &parts, &names, req.payload_hash)?;
     Ok(Resigned {
         context: ChunkVerifier {
             signing_key: key,
