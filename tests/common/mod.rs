@@ -84,7 +84,11 @@ impl Osprey {
         self.dir.path().join("osprey.log")
     }
 
+    /// Osprey's log so far. Osprey's log writer writes on a tick
+    /// (`telemetry::LOG_FLUSH_INTERVAL`, issue 13), so a line logged just before this call
+    /// reaches the file up to one tick later: three ticks are waited out first.
     pub fn logs(&self) -> String {
+        std::thread::sleep(3 * osprey::telemetry::LOG_FLUSH_INTERVAL);
         std::fs::read_to_string(self.log_path()).unwrap_or_default()
     }
 
