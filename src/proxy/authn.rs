@@ -116,17 +116,6 @@ pub async fn authenticate(
     let now = chrono::Utc::now();
     let skew = snap.config.s3.max_clock_skew;
     let verified = if v2 {
-        // the legacy scheme reads owned pairs (rare: off unless `s3.sigv2`)
-        let owned: Vec<(String, String)> = headers
-            .iter()
-            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
-            .collect();
-        let parts = sigv4::RequestParts {
-            headers: &owned,
-            method: parts.method,
-            raw_path: parts.raw_path,
-            raw_query: parts.raw_query,
-        };
         crate::s3::sigv2::verify(&parts, vhost, lookup, now, skew)
     } else {
         sigv4::verify(&parts, lookup, now, skew)

@@ -18,8 +18,8 @@ use sha1::Sha1;
 use subtle::ConstantTimeEq;
 
 use super::sigv4::{
-    parse_http_date, parse_query, PayloadMode, RequestParts, Result, SigError, SigVersion,
-    Verified, MAX_PRESIGN_EXPIRES_SECS,
+    parse_http_date, parse_query, HeaderPair, PayloadMode, RequestParts, Result, SigError,
+    SigVersion, Verified, MAX_PRESIGN_EXPIRES_SECS,
 };
 
 /// A SigV2 request time: an HTTP date whose weekday is not checked. RGW and S3 compare only
@@ -106,21 +106,21 @@ pub fn access_key(authorization: Option<&str>, raw_query: &str) -> Option<String
         .map(|(_, v)| v)
 }
 
-fn header<'h>(headers: &'h [(String, String)], name: &str) -> Option<&'h str> {
+fn header<'h, H: HeaderPair>(headers: &'h [H], name: &str) -> Option<&'h str> {
     headers
         .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_str())
+        .find(|h| h.name().eq_ignore_ascii_case(name))
+        .map(HeaderPair::value)
 }
 
 /// `x-amz-*` headers (and, for query auth, `x-amz-*` query parameters), lower-cased, sorted,
 /// repeated values joined by `,`, each `name:value\n`.
-fn canonical_amz_headers(headers: &[(String, String)], query: &[(String, String)]) -> String {
+fn canonical_amz_headers<H: HeaderPair>(headers: &[H], query: &[(String, String)]) -> String {
     let mut map: std::collections::BTreeMap<String, Vec<String>> = Default::default();
-    for (n, v) in headers {
-        let l = n.to_ascii_lowercase();
+    for h in headers {
+        let l = h.name().to_ascii_lowercase();
         if l.starts_with("x-amz-") {
-            map.entry(l).or_default().push(unfold(v));
+            map.entry(l).or_default().push(unfold(h.value()));
         }
     }
     for (n, v) in query {
@@ -185,9 +185,9 @@ fn canonical_resource(
 
 /// The SigV2 string to sign. `date` is the `Date` header (empty when `x-amz-date` is sent) or,
 /// for query authentication, the `Expires` value.
-pub fn string_to_sign(
+pub fn string_to_sign<H: HeaderPair>(
     method: &str,
-    headers: &[(String, String)],
+    headers: &[H],
     query: &[(String, String)],
     date: &str,
     raw_path: &str,
@@ -235,8 +235,8 @@ fn signatures_match(expected_b64: &str, given_b64: &str) -> bool {
 
 /// Verifies a SigV2 request. `vhost_bucket`: the bucket named by the `Host` of a virtual-host
 /// style request (it is part of the canonical resource).
-pub fn verify(
-    parts: &RequestParts<'_>,
+pub fn verify<H: HeaderPair>(
+    parts: &RequestParts<'_, H>,
     vhost_bucket: Option<&str>,
     lookup_secret: impl FnOnce(&str) -> Option<String>,
     now: DateTime<Utc>,
@@ -245,8 +245,8 @@ pub fn verify(
     let authorization: Vec<&str> = parts
         .headers
         .iter()
-        .filter(|(n, _)| n.eq_ignore_ascii_case("authorization"))
-        .map(|(_, v)| v.as_str())
+        .filter(|h| h.name().eq_ignore_ascii_case("authorization"))
+        .map(HeaderPair::value)
         .collect();
     let query = parse_query(parts.raw_query)?;
     let q = |name: &str| {
@@ -350,7 +350,7 @@ pub fn verify(
             parts
                 .headers
                 .iter()
-                .map(|(n, _)| n.to_ascii_lowercase())
+                .map(|h| h.name().to_ascii_lowercase())
                 .filter(|n| n.starts_with("x-amz-")),
         )
         .collect();
@@ -546,7 +546,7 @@ mod tests {
             "AWSAccessKeyId=AKIAIOSFODNN7EXAMPLE&Expires=1175139620&Signature=NpgCjnDzrM%2BWFzoENXmpNDUsSn8%3D",
         )
         .unwrap();
-        let sts = string_to_sign(
+        let sts = string_to_sign::<(String, String)>(
             "GET",
             &[],
             &q,
@@ -676,7 +676,7 @@ mod tests {
     fn verify_query_authentication_and_expiry() {
         let now: DateTime<Utc> = "2026-12-01T10:00:00Z".parse().unwrap();
         let exp = (now.timestamp() + 600).to_string();
-        let sts = string_to_sign("GET", &[], &[], &exp, "/b/k", None);
+        let sts = string_to_sign::<(String, String)>("GET", &[], &[], &exp, "/b/k", None);
         let sig = sign("SK", &sts);
         let enc: String =
             percent_encoding::utf8_percent_encode(&sig, percent_encoding::NON_ALPHANUMERIC)
@@ -704,7 +704,7 @@ mod tests {
         );
         // a lifetime beyond 7 days is refused
         let far = (now.timestamp() + 30 * 24 * 3600).to_string();
-        let sts = string_to_sign("GET", &[], &[], &far, "/b/k", None);
+        let sts = string_to_sign::<(String, String)>("GET", &[], &[], &far, "/b/k", None);
         let enc: String = percent_encoding::utf8_percent_encode(
             &sign("SK", &sts),
             percent_encoding::NON_ALPHANUMERIC,
