@@ -32,6 +32,11 @@ pub const LOG_FLUSH_INTERVAL: Duration = Duration::from_millis(10);
 /// sooner).
 pub const LOG_WAKE_BYTES: usize = 1024 * 1024;
 
+/// Longest [`Batcher::close`] waits for the writer's last pass: 1 s (default, as
+/// tracing-appender's guard waited). Stops a stalled standard error (a full pipe nobody reads)
+/// from holding the process at exit; what the writer had not written by then is lost.
+pub const CLOSE_WAIT: Duration = Duration::from_secs(1);
+
 /// Capacity a buffer keeps after a burst made it larger: 256 KiB (default). Stops one burst from
 /// holding its peak memory for the rest of the process's life.
 const KEEP_CAPACITY: usize = 256 * 1024;
@@ -118,11 +123,19 @@ impl<W: Write + Send + 'static> Batcher<W> {
     }
 
     /// Writes everything waiting and stops the writer thread; later lines are written by the
-    /// thread that logs them (nothing is lost).
+    /// thread that logs them. Waits at most [`CLOSE_WAIT`] for an output that does not take
+    /// the bytes.
     pub fn close(&self) {
         self.stop.store(true, Ordering::Release);
         self.thread.unpark();
-        if let Some(h) = lock(&self.handle).take() {
+        let Some(h) = lock(&self.handle).take() else {
+            return;
+        };
+        let deadline = std::time::Instant::now() + CLOSE_WAIT;
+        while !h.is_finished() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        if h.is_finished() {
             let _ = h.join();
         }
     }
@@ -245,6 +258,29 @@ mod tests {
             n as u64,
             "every line written or counted"
         );
+    }
+
+    #[test]
+    fn close_does_not_wait_forever_for_a_stalled_output() {
+        let gate = Arc::new(Mutex::new(()));
+        struct Stalled(Arc<Mutex<()>>);
+        impl Write for Stalled {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                let _g = lock(&self.0);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let held = lock(&gate);
+        let b = Batcher::start("test-log", Stalled(gate.clone())).expect("thread");
+        b.push(b"stuck\n");
+        let t0 = std::time::Instant::now();
+        b.close();
+        let took = t0.elapsed();
+        assert!(took >= CLOSE_WAIT && took < CLOSE_WAIT * 3, "{took:?}");
+        drop(held);
     }
 
     #[test]
