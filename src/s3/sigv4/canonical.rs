@@ -33,13 +33,16 @@ pub fn uri_encode_bytes(bytes: &[u8], encode_slash: bool) -> String {
     out
 }
 
+/// SigV4's unreserved characters `A-Z a-z 0-9 - _ . ~`, never percent-encoded.
+fn unreserved(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~')
+}
+
 /// Appends the SigV4 encoding of `bytes` to `out` (the canonical URI and query are built in one
 /// buffer, without a `String` per segment or parameter).
 fn uri_encode_into(bytes: impl Iterator<Item = u8>, encode_slash: bool, out: &mut String) {
     for b in bytes {
-        let keep = b.is_ascii_alphanumeric()
-            || matches!(b, b'-' | b'_' | b'.' | b'~')
-            || (b == b'/' && !encode_slash);
+        let keep = unreserved(b) || (b == b'/' && !encode_slash);
         if keep {
             out.push(char::from(b));
         } else {
@@ -92,7 +95,7 @@ fn encode_runs_into(segment: &str, out: &mut String) {
     let bytes = segment.as_bytes();
     let mut run = 0;
     for (i, &b) in bytes.iter().enumerate() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+        if unreserved(b) {
             continue;
         }
         // a non-empty run is unreserved ASCII, so both its ends are char boundaries; after a

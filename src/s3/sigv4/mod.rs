@@ -38,8 +38,8 @@ pub use canonical::{
 };
 pub use error::{Result, SigError};
 pub use sign::{
-    authorization_header, derived, derived_key, presign_query, resign, resign_for, Credentials,
-    Outgoing, Resigned, SigningParams, MAX_CACHED_SIGNING_KEYS,
+    authorization_header, derived, presign_query, resign, resign_for, Credentials, Outgoing,
+    Resigned, SigningParams, MAX_CACHED_SIGNING_KEYS,
 };
 
 /// The only signing algorithm accepted (SigV2 and SigV4a are refused).

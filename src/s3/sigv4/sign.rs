@@ -6,7 +6,7 @@
 //! exactly what an S3 server recomputes; `tests` checks it against aws-sigv4, AWS's own signer.
 //!
 //! Signing keys (four HMACs per day, region and service) are derived once and cached
-//! ([`derived_key`]): the hot path pays one HMAC for the string to sign (issue 13).
+//! ([`derived`]): the hot path pays one HMAC for the string to sign (issue 13).
 
 use std::borrow::Cow;
 use std::sync::{Arc, LazyLock};
@@ -40,21 +40,11 @@ struct Derived {
 /// runs twice per request: verification and re-signing).
 static KEYS: LazyLock<DashMap<Arc<str>, Derived>> = LazyLock::new(DashMap::new);
 
-/// The signing key of `secret` for `date` (`yyyymmdd`), `region` and `service`, derived once.
+/// The signing key of `secret` for `date` (`yyyymmdd`), `region` and `service`, derived once,
+/// with its [`PreparedMac`] (what signing a string to sign needs).
 ///
 /// One entry per access key, holding the last derivation; secret, date, region and service are
 /// compared on every hit, so a rotated secret, a new day or another region derives afresh.
-pub fn derived_key(
-    access_key: &str,
-    secret: &str,
-    date: &str,
-    region: &str,
-    service: &'static str,
-) -> [u8; 32] {
-    derived(access_key, secret, date, region, service).0
-}
-
-/// [`derived_key`] with its [`PreparedMac`] (what signing a string to sign needs).
 pub fn derived(
     access_key: &str,
     secret: &str,
@@ -459,16 +449,25 @@ mod tests {
     /// the old key.
     #[test]
     fn derived_keys_follow_the_secret() {
-        let a = derived_key("AKCACHE", "one", "20240229", "r", "s3");
+        let key = |secret, date, region| derived("AKCACHE", secret, date, region, "s3").0;
+        let a = key("one", "20240229", "r");
         assert_eq!(a, signing_key("one", "20240229", "r", "s3"));
-        assert_eq!(a, derived_key("AKCACHE", "one", "20240229", "r", "s3"));
-        let b = derived_key("AKCACHE", "two", "20240229", "r", "s3");
+        assert_eq!(a, key("one", "20240229", "r"));
+        let b = key("two", "20240229", "r");
         assert_eq!(b, signing_key("two", "20240229", "r", "s3"));
         assert_ne!(a, b);
         // a new day or another region under the same key is derived for it, not served stale
-        let c = derived_key("AKCACHE", "two", "20240301", "r", "s3");
+        let c = key("two", "20240301", "r");
         assert_eq!(c, signing_key("two", "20240301", "r", "s3"));
-        let d = derived_key("AKCACHE", "two", "20240301", "other", "s3");
+        let d = key("two", "20240301", "other");
         assert_eq!(d, signing_key("two", "20240301", "other", "s3"));
+        // the cached MAC, fresh and from the cache, signs as HMAC under the key does
+        for _ in 0..2 {
+            let (k, mac) = derived("AKCACHE", "two", "20240301", "other", "s3");
+            assert_eq!(
+                mac.sign("a string to sign"),
+                super::super::canonical::sign(&k, "a string to sign")
+            );
+        }
     }
 }
