@@ -359,7 +359,9 @@ secret_key = "SINKSECRETKEY"
         cfg.push_str(&format!(
             "[routing]\ndefault_table = \"standard\"\n[routing.tables.standard]\nrules = {rules}\n"
         ));
-        cfg.push_str(extra);
+        let (server_keys, extra) = split_server_keys(extra);
+        cfg = cfg.replacen("[server]\n", &format!("[server]\n{server_keys}"), 1);
+        cfg.push_str(&extra);
         let path = dir.join("osprey.toml");
         std::fs::write(&path, cfg).expect("write config");
         // the log lives outside the config's directory: Osprey watches that directory (inotify)
@@ -388,6 +390,25 @@ secret_key = "SINKSECRETKEY"
             log,
         }
     }
+}
+
+/// An `extra` config's own `[server]` keys (e.g. `s3_threads = 1`), which must go into the
+/// generated `[server]` table (TOML opens a table once), and the rest of `extra`.
+fn split_server_keys(extra: &str) -> (String, String) {
+    let (mut keys, mut rest, mut in_server) = (String::new(), String::new(), false);
+    for line in extra.lines() {
+        let t = line.trim();
+        if t.starts_with('[') {
+            in_server = t == "[server]";
+            if in_server {
+                continue;
+            }
+        }
+        let to = if in_server { &mut keys } else { &mut rest };
+        to.push_str(line);
+        to.push('\n');
+    }
+    (keys, rest)
 }
 
 pub struct Nginx {

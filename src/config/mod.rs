@@ -195,6 +195,22 @@ kind = "local"
         );
     }
 
+    /// `server.s3_threads` (issue 13): a number of threads, bounded, named at its line.
+    #[test]
+    fn s3_threads_default_and_bounds() {
+        assert_eq!(parse(MIN).unwrap().server.s3_threads, model::default_s3_threads());
+        let t = |n: &str| format!("[server]\ns3_threads = {n}\n{MIN}");
+        assert_eq!(parse(&t("1")).unwrap().server.s3_threads, 1);
+        for bad in ["0", "257"] {
+            let e = parse(&t(bad)).unwrap_err().to_string();
+            assert!(
+                e.contains("test.toml:2:14")
+                    && e.contains(&format!("server.s3_threads`: must be between 1 and 256, got {bad}")),
+                "{e}"
+            );
+        }
+    }
+
     #[test]
     fn s3_backend_requires_endpoint_and_keys() {
         let t = format!("{MIN}\n[[backends]]\nname = \"ceph\"\nkind = \"s3\"\nendpoint = \"http://127.0.0.1:7480\"\n");

@@ -175,6 +175,7 @@ fn s3_service(
             "s3".to_string(),
             super::guard::Guarded::new(proxy, cfg.server.limits),
         );
+        svc.threads = Some(cfg.server.s3_threads);
         match &cfg.server.tls {
             None => svc.add_tcp(&addr.to_string()),
             Some(t) => svc

@@ -106,6 +106,17 @@ pub(super) fn server(
                 )
             }
         },
+        s3_threads: match &raw.s3_threads {
+            None => default_s3_threads(),
+            Some(v) if (1..=MAX_S3_THREADS).contains(v.get_ref()) => *v.get_ref() as usize,
+            Some(v) => {
+                return src.err(
+                    v.span(),
+                    "server.s3_threads",
+                    format!("must be between 1 and {MAX_S3_THREADS}, got {}", v.get_ref()),
+                )
+            }
+        },
         limits: limits(src, &raw.limits)?,
     })
 }
