@@ -2013,6 +2013,17 @@ async fn ab_main(out: PathBuf, cores: usize) {
             let op = Op::Put { size: big, payload };
             env.scenario("sink", label, op, 1, Pace::Closed, lw).await;
         }
+        // four streams at once: how a change spreads large transfers over the cores (the
+        // listener shards of issue 13's fifth session place connections when they open)
+        let op = Op::Put {
+            size: big,
+            payload: Payload::Unsigned,
+        };
+        env.scenario("sink", "PUT 16 MiB unsigned", op, 4, Pace::Closed, lw)
+            .await;
+        let op = Op::Get { size: big };
+        env.scenario("sink", "GET 16 MiB", op, 4, Pace::Closed, lw)
+            .await;
         if round % 2 == 1 {
             env.sink_targets.reverse();
         }

@@ -198,14 +198,25 @@ kind = "local"
     /// `server.s3_threads` (issue 13): a number of threads, bounded, named at its line.
     #[test]
     fn s3_threads_default_and_bounds() {
-        assert_eq!(parse(MIN).unwrap().server.s3_threads, model::default_s3_threads());
+        assert_eq!(
+            parse(MIN).unwrap().server.s3_threads,
+            model::default_s3_threads()
+        );
         let t = |n: &str| format!("[server]\ns3_threads = {n}\n{MIN}");
         assert_eq!(parse(&t("1")).unwrap().server.s3_threads, 1);
+        let port0 = parse(&format!("[server]\ns3_listen = \"127.0.0.1:0\"\n{MIN}"));
+        let e = port0.unwrap_err().to_string();
+        assert!(
+            e.contains("server.s3_listen`: port 0 is not a port clients can be told"),
+            "{e}"
+        );
         for bad in ["0", "257"] {
             let e = parse(&t(bad)).unwrap_err().to_string();
             assert!(
                 e.contains("test.toml:2:14")
-                    && e.contains(&format!("server.s3_threads`: must be between 1 and 256, got {bad}")),
+                    && e.contains(&format!(
+                        "server.s3_threads`: must be between 1 and 256, got {bad}"
+                    )),
                 "{e}"
             );
         }

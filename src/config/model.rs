@@ -79,7 +79,8 @@ pub struct ServerConfig {
     pub tls: Option<TlsConfig>,
     pub grace_period: Duration,
     pub reconcile_interval: Duration,
-    /// Worker threads of the S3 listener's runtime ([`default_s3_threads`] unless set).
+    /// Threads serving S3, each a single-threaded shard with its own listening socket
+    /// (`server::wiring`; [`default_s3_threads`] unless set).
     pub s3_threads: usize,
     pub limits: Limits,
 }
@@ -88,8 +89,7 @@ pub struct ServerConfig {
 /// Osprey runs on; the bound stops a typo (`s3_threads = 20000`) from starting thousands.
 pub const MAX_S3_THREADS: u64 = 256;
 
-/// Default `server.s3_threads`: one per core (pingora's work-stealing runtime; issue 13
-/// measured per-thread runtimes, `work_stealing = false`, slower).
+/// Default `server.s3_threads`: one shard per core, so Osprey can use every core.
 pub fn default_s3_threads() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get())
 }

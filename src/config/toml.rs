@@ -50,7 +50,7 @@ pub struct ServerSection {
     /// Seconds between runs of the provisioning reconciler, which finishes backend work left by
     /// an outage or a crash (default 30; 1..=3600).
     pub reconcile_interval_secs: Option<Spanned<u64>>,
-    /// Worker threads of the S3 listener (default: the number of cores; 1..=256).
+    /// Threads serving S3, one listener shard each (default: the number of cores; 1..=256).
     pub s3_threads: Option<Spanned<u64>>,
     /// Connection and header limits of both listeners (`[server.limits]`).
     #[serde(default)]

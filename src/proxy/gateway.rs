@@ -21,14 +21,17 @@ use super::request::{Decision, Forward, RequestBody, RequestCtx};
 use super::{form, principals, respond, rewrite, route, SharedSnapshot};
 use crate::s3::S3Error;
 
+/// Cloned once per S3 listener shard (`server::wiring`, issue 13): every field is shared, so
+/// the shards see one set of cached keys and one set of in-flight CreateBucket names.
+#[derive(Clone)]
 pub struct Gateway {
     pub snapshot: SharedSnapshot,
     pub directory: Arc<CachedDirectory>,
-    keys: SigningKeys,
+    keys: Arc<SigningKeys>,
     /// Owners, ACLs and policies on backends that see one identity (issue 11).
     access: Arc<Access>,
     /// CreateBucket requests of new names in flight (`route::Creating`).
-    creating: route::Creating,
+    creating: Arc<route::Creating>,
     /// Connection limits; the body progress timeout is applied per request here.
     limits: crate::config::Limits,
 }
@@ -74,9 +77,9 @@ impl Gateway {
         limits: crate::config::Limits,
     ) -> Self {
         Gateway {
-            keys: SigningKeys::new(directory.clone()),
+            keys: Arc::new(SigningKeys::new(directory.clone())),
             access,
-            creating: route::Creating::default(),
+            creating: Arc::default(),
             snapshot,
             directory,
             limits,

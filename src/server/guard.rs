@@ -39,10 +39,17 @@ pub struct Guarded<A> {
     permits: Arc<Semaphore>,
 }
 
+/// The S3 listener's connection slots, [`Limits::max_connections`] in all, shared by its
+/// shards (`server::wiring`), so the limit holds for the listener and not per thread.
+pub fn connection_slots(limits: Limits) -> Arc<Semaphore> {
+    let permits = Arc::new(Semaphore::new(limits.max_connections));
+    crate::metrics::global().watch_connections("s3", permits.clone(), limits.max_connections);
+    permits
+}
+
 impl<A> Guarded<A> {
-    pub fn new(inner: A, limits: Limits) -> Self {
-        let permits = Arc::new(Semaphore::new(limits.max_connections));
-        crate::metrics::global().watch_connections("s3", permits.clone(), limits.max_connections);
+    /// `permits` from [`connection_slots`].
+    pub fn new(inner: A, limits: Limits, permits: Arc<Semaphore>) -> Self {
         Guarded {
             inner: Arc::new(inner),
             permits,

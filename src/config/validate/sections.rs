@@ -37,6 +37,16 @@ pub(super) fn server(
         DEFAULT_S3_LISTEN,
         "server.s3_listen",
     )?;
+    if s3_listen.port() == 0 {
+        // each S3 shard binds the address on its own (server::wiring): port 0 would give every
+        // shard a different port, and clients and OSE need the one in `public_url`
+        let at = raw.s3_listen.as_ref().map(|s| s.span()).unwrap_or(0..0);
+        return src.err(
+            at,
+            "server.s3_listen",
+            "port 0 is not a port clients can be told; name one",
+        );
+    }
     if osis_listen == s3_listen {
         let at = raw.s3_listen.as_ref().map(|s| s.span()).unwrap_or(0..0);
         return src.err(
@@ -113,7 +123,10 @@ pub(super) fn server(
                 return src.err(
                     v.span(),
                     "server.s3_threads",
-                    format!("must be between 1 and {MAX_S3_THREADS}, got {}", v.get_ref()),
+                    format!(
+                        "must be between 1 and {MAX_S3_THREADS}, got {}",
+                        v.get_ref()
+                    ),
                 )
             }
         },
