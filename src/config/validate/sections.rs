@@ -39,7 +39,7 @@ pub(super) fn server(
     )?;
     if s3_listen.port() == 0 {
         // each S3 shard binds the address on its own (server::wiring): port 0 would give every
-        // shard a different port, and clients and OSE need the one in `public_url`
+        // shard a different port, and clients and OSE need the one in `public_s3_endpoint`
         let at = raw.s3_listen.as_ref().map(|s| s.span()).unwrap_or(0..0);
         return src.err(
             at,
