@@ -195,7 +195,11 @@ fn backend_key() -> SigningKey {
 }
 
 /// A GET signed toward the backend, as `Gateway::rewrite` signs it.
-fn sign(path_and_query: &str, headers: &[(String, String)], key: &SigningKey) -> sigv4::Resigned {
+fn sign<H: sigv4::HeaderPair>(
+    path_and_query: &str,
+    headers: &[H],
+    key: &SigningKey,
+) -> sigv4::Resigned {
     sigv4::resign(
         &sigv4::Outgoing {
             method: "GET",
@@ -275,12 +279,8 @@ fn gw_rewrite(up: &mut pingora::http::RequestHeader, key: &SigningKey) {
     up.insert_header(http::header::HOST, "127.0.0.1:7480")
         .expect("host");
     let to_sign = upstream::headers_to_sign(up);
-    let pq = up
-        .uri
-        .path_and_query()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_default();
-    let s = sign(&pq, &to_sign, key);
+    let pq = up.uri.path_and_query().map_or("/", |p| p.as_str());
+    let s = sign(pq, &to_sign, key);
     for (n, val) in &s.headers {
         up.insert_header(*n, val.as_str()).expect("signed header");
     }

@@ -778,11 +778,16 @@ fn listening_sockets(port: u16) -> usize {
 #[test]
 fn every_s3_shard_listens_and_answers() {
     let o = Osprey::start(&LOCAL_CONFIG.replace("[osis]", "s3_threads = 4\n[osis]"));
-    assert_eq!(
-        listening_sockets(o.s3_port),
-        4,
-        "one listening socket per shard"
-    );
+    // Osprey answers once its first shard listens; pingora starts each shard's listener on that
+    // shard's own thread, so the others may bind a moment later (a client meanwhile reaches the
+    // ones already bound: the kernel spreads connections only over bound sockets)
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut listening = listening_sockets(o.s3_port);
+    while listening < 4 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+        listening = listening_sockets(o.s3_port);
+    }
+    assert_eq!(listening, 4, "one listening socket per shard");
     let addr = raw::s3_addr(&o);
     for i in 0..48 {
         let r = probe_answered(&addr, Listener::S3)

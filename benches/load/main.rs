@@ -10,6 +10,7 @@
 //! cargo bench --bench load -- --store      # Osprey on SQLite vs on PostgreSQL (issue 15, ~6 min)
 //! cargo bench --bench load -- --store --control   # the same with SQLite twice: the noise floor
 //! OSPREY_LOAD_A=/tmp/osprey-before cargo bench --bench load -- --ab   # before/after (~4 min)
+//! cargo bench --bench load -- --floor      # Osprey vs a bare pingora proxy vs nginx (~4 min)
 //! ```
 //! (`OSPREY_LOAD=quick|full|profile` does the same as the flags; `OSPREY_LOAD_OUT=DIR` overrides
 //! the output directory.)
@@ -30,6 +31,7 @@
 //! /proc gives the CPU seconds and peak RSS (VmHWM, reset per run through clear_refs) of the proxy.
 
 mod client;
+mod floor;
 mod procs;
 #[path = "../../tests/real/mod.rs"]
 mod real;
@@ -45,6 +47,12 @@ use std::time::{Duration, Instant, SystemTime};
 use client::{Bodies, Measured, Op, Pace, Payload, Req, ReqBody, Target};
 use osprey::s3::sigv4::{self, EMPTY_SHA256_HEX};
 use procs::Group;
+
+/// The allocator the `osprey` binary runs with (`src/main.rs`): the bare pingora proxy of
+/// `--floor` (this binary re-executed, `floor.rs`) must not pay glibc's malloc where Osprey pays
+/// mimalloc's. The client and the sink run on it too, the same for every target.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// (seconds, RSS MiB, CPU s, bytes moved, MB/s) sampled during a big transfer.
 type RssSample = (f64, f64, f64, u64, f64);
@@ -67,6 +75,9 @@ enum Mode {
     Store,
     /// Two builds of Osprey side by side with nginx (issue 13's before/after figures).
     Ab,
+    /// Osprey, a bare pingora proxy shaped like Osprey's listener, and nginx (issue 13: what is
+    /// Osprey's code and what is the framework's).
+    Floor,
 }
 
 struct Plan {
@@ -93,7 +104,7 @@ impl Plan {
                 rgw_window: Duration::from_secs(5),
                 big: 5 * GIB,
             },
-            Mode::Store | Mode::Ab => Plan {
+            Mode::Store | Mode::Ab | Mode::Floor => Plan {
                 warmup: Duration::from_secs(1),
                 window: Duration::from_secs(5),
                 large_window: Duration::from_secs(2),
@@ -181,7 +192,7 @@ impl Env {
     fn proxy_group(&self, via: &str) -> Group {
         match via {
             "osprey" => self.osprey_group.clone(),
-            "osprey-pg" | "osprey-b" => self.pg_group.clone().unwrap_or_default(),
+            "osprey-pg" | "osprey-b" | "pingora" => self.pg_group.clone().unwrap_or_default(),
             "nginx" => self.nginx_group.clone().unwrap_or_default(),
             _ => Group::default(),
         }
@@ -663,6 +674,14 @@ fn main() {
         let threads = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(2);
         sink::run(threads);
     }
+    if args.first().map(String::as_str) == Some("__pingora") {
+        let port = args
+            .get(1)
+            .and_then(|s| s.parse().ok())
+            .expect("backend port");
+        let threads = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(2);
+        floor::run(port, threads);
+    }
     let env_mode = std::env::var("OSPREY_LOAD").unwrap_or_default();
     let has = |f: &str| {
         args.iter()
@@ -670,6 +689,8 @@ fn main() {
     };
     let mode = if has("--ab") || env_mode == "ab" {
         Mode::Ab
+    } else if has("--floor") || env_mode == "floor" {
+        Mode::Floor
     } else if has("--store") || env_mode == "store" {
         Mode::Store
     } else if has("--profile") || env_mode == "profile" {
@@ -708,6 +729,10 @@ fn main() {
     }
     if mode == Mode::Ab {
         rt.block_on(ab_main(out, cores));
+        return;
+    }
+    if mode == Mode::Floor {
+        rt.block_on(floor_main(out, cores));
         return;
     }
     rt.block_on(real_main(mode, out, cores));
@@ -2125,4 +2150,167 @@ async fn ab_main(out: PathBuf, cores: usize) {
     std::fs::write(out.join("results-ab.md"), &o).expect("write report");
     println!("{o}");
     eprintln!("written to {}", out.join("results-ab.md").display());
+}
+
+/// Rounds of `--floor`: Osprey-pingora-nginx, then the reverse.
+const FLOOR_ROUNDS: usize = 2;
+
+/// `--floor`: the same sink behind Osprey (the bench's release build), behind a bare pingora
+/// proxy shaped as Osprey's listener (`floor.rs`) and behind nginx, interleaved. Osprey's CPU
+/// per request minus the bare proxy's is what Osprey's own code costs; the bare proxy's against
+/// nginx's is the framework's share, which no change inside Osprey's request path removes
+/// (issue 13, "the profile that shows what is left and why").
+async fn floor_main(out: PathBuf, cores: usize) {
+    let started = Instant::now();
+    let plan = Plan::of(Mode::Floor);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut sink = procs::Sink::start(cores);
+    let bin = std::env::var_os("OSPREY_LOAD_B")
+        .map(PathBuf::from)
+        .unwrap_or(PathBuf::from(env!("CARGO_BIN_EXE_osprey")));
+    let mut osprey = procs::Osprey::start_bin(&bin, dir.path(), sink.addr, None, "");
+    let mut bare = procs::Floor::start(sink.addr, cores);
+    let mut nginx = procs::Nginx::start(dir.path(), sink.addr, None);
+    let (ak, sk) = onboard(osprey.osis).await;
+    let mut targets = vec![osprey_target("osprey", &osprey, &ak, &sk, "bench")];
+    create_bucket(&targets[0]).await;
+    let plain = |via: &'static str, addr: SocketAddr| Target {
+        via,
+        addr,
+        host: addr.to_string(),
+        bucket: "bench".into(),
+        access_key: "SINKACCESSKEY".into(),
+        secret_key: "SINKSECRETKEY".into(),
+    };
+    targets.push(plain("pingora", bare.addr));
+    if let Some(n) = &nginx {
+        targets.push(plain("nginx", n.sink));
+    }
+    let mut env = Env {
+        plan,
+        bodies: Arc::new(Bodies::new(&[4 * KIB], &[CHUNK])),
+        sink_group: Group {
+            pids: vec![sink.child.id()],
+        },
+        hwm_reset_ok: false,
+        osprey_group: Group {
+            pids: vec![osprey.child.id()],
+        },
+        nginx_group: nginx.as_ref().map(|n| n.group()),
+        pg_group: Some(Group {
+            pids: vec![bare.child.id()],
+        }),
+        sink_targets: targets,
+        rgw_targets: Vec::new(),
+        rows: Vec::new(),
+    };
+    let (w, lw) = (env.plan.window, env.plan.large_window);
+    for round in 0..FLOOR_ROUNDS {
+        if round % 2 == 1 {
+            env.sink_targets.reverse();
+        }
+        for c in [1, 16] {
+            let op = Op::Get { size: 4 * KIB };
+            env.scenario("sink", "GET 4 KiB", op, c, Pace::Closed, w)
+                .await;
+        }
+        let put = Op::Put {
+            size: 4 * KIB,
+            payload: Payload::Sha256,
+        };
+        env.scenario("sink", "PUT 4 KiB (sha256)", put, 16, Pace::Closed, w)
+            .await;
+        let op = Op::Put {
+            size: 16 * MIB,
+            payload: Payload::Unsigned,
+        };
+        env.scenario("sink", "PUT 16 MiB unsigned", op, 1, Pace::Closed, lw)
+            .await;
+        let op = Op::Get { size: 16 * MIB };
+        env.scenario("sink", "GET 16 MiB", op, 1, Pace::Closed, lw)
+            .await;
+        if round % 2 == 1 {
+            env.sink_targets.reverse();
+        }
+    }
+    procs::stop(&mut osprey.child);
+    procs::stop(&mut bare.child);
+    if let Some(n) = nginx.as_mut() {
+        n.stop();
+    }
+    let _ = sink.child.kill();
+    let _ = sink.child.wait();
+
+    fn mean(rows: &[&Row], f: impl Fn(&Row) -> f64) -> f64 {
+        rows.iter().map(|r| f(r)).sum::<f64>() / rows.len().max(1) as f64
+    }
+    let of = |via: &str, workload: &str, conc: usize| -> Vec<&Row> {
+        env.rows
+            .iter()
+            .filter(|p| p.via == via && p.workload == workload && p.conc == conc)
+            .collect()
+    };
+    let mut o = String::new();
+    let _ = writeln!(o, "# Osprey, a bare pingora proxy and nginx (issue 13)\n");
+    let _ = writeln!(o, "Generated by `cargo bench --bench load -- --floor` in {:.0} s on {cores} cores. Osprey = `{}`; \"pingora\" = the same pingora as Osprey, one single-threaded shard per core with its own SO_REUSEPORT socket and backend pool, mimalloc, and nothing else (benches/load/floor.rs); nginx as in every run. All three in front of the same sink, interleaved ({FLOOR_ROUNDS} rounds, {} s windows, large objects {} s; the mean of the rounds).\n",
+        started.elapsed().as_secs_f64(), bin.display(), w.as_secs(), lw.as_secs());
+    let _ = writeln!(o, "| workload | conns | Osprey | pingora | nginx | Osprey CPU/req | pingora CPU/req | nginx CPU/req | Osprey's own (Osprey − pingora) | pingora / nginx CPU | Osprey / nginx CPU | Osprey p50 ms | pingora p50 ms | nginx p50 ms | ctx/req O / p / n | errors |");
+    let _ = writeln!(
+        o,
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|"
+    );
+    let mut seen = std::collections::BTreeSet::new();
+    for r in env.rows.iter() {
+        if !seen.insert((r.workload.clone(), r.conc)) {
+            continue;
+        }
+        let (ro, rp, rn) = (
+            of("osprey", &r.workload, r.conc),
+            of("pingora", &r.workload, r.conc),
+            of("nginx", &r.workload, r.conc),
+        );
+        let big = r.workload.contains("MiB");
+        let rate = |rows: &[&Row]| {
+            if rows.is_empty() {
+                f64::NAN
+            } else if big {
+                mean(rows, |r| r.m.mbps())
+            } else {
+                mean(rows, |r| r.m.rps())
+            }
+        };
+        let cpu = |rows: &[&Row]| {
+            if rows.is_empty() {
+                f64::NAN
+            } else {
+                mean(rows, |r| r.cpu_us_per_req())
+            }
+        };
+        let p50 = |rows: &[&Row]| {
+            if rows.is_empty() {
+                f64::NAN
+            } else {
+                mean(rows, |r| r.m.pct(0.5))
+            }
+        };
+        let ctx = |rows: &[&Row]| {
+            if rows.is_empty() {
+                f64::NAN
+            } else {
+                mean(rows, |r| r.ctx_per_req())
+            }
+        };
+        let (co, cp, cn) = (cpu(&ro), cpu(&rp), cpu(&rn));
+        let unit = if big { " MB/s" } else { " req/s" };
+        let _ = writeln!(o, "| {} | {} | {:.0}{unit} | {:.0}{unit} | {:.0}{unit} | {co:.1} µs | {cp:.1} µs | {cn:.1} µs | {:.1} µs | {:.2} | {:.2} | {:.3} | {:.3} | {:.3} | {:.2} / {:.2} / {:.2} | {} |",
+            r.workload, r.conc, rate(&ro), rate(&rp), rate(&rn), co - cp, cp / cn, co / cn,
+            p50(&ro), p50(&rp), p50(&rn), ctx(&ro), ctx(&rp), ctx(&rn),
+            ro.iter().chain(rp.iter()).chain(rn.iter()).map(|r| r.m.errors).sum::<u64>());
+    }
+    let g16 = |via: &str| mean(&of(via, "GET 4 KiB", 16), |r| r.cpu_us_per_req());
+    let (o16, p16, n16) = (g16("osprey"), g16("pingora"), g16("nginx"));
+    let _ = writeln!(o, "\nGET 4 KiB at 16 connections: Osprey {o16:.1} µs = bare pingora {p16:.1} µs + Osprey's own {:.1} µs; nginx {n16:.1} µs. Issue 13's goal (≤ 2× nginx = {:.1} µs) leaves Osprey's code {:.1} µs on top of this pingora; the bare proxy alone is {:.2}× nginx.", o16 - p16, 2.0 * n16, 2.0 * n16 - p16, p16 / n16);
+    std::fs::write(out.join("results-floor.md"), &o).expect("write report");
+    println!("{o}");
+    eprintln!("written to {}", out.join("results-floor.md").display());
 }

@@ -268,6 +268,36 @@ impl Sink {
     }
 }
 
+/// A bare pingora proxy in front of the sink: this bench binary re-executed as `__pingora`
+/// (`floor.rs`).
+pub struct Floor {
+    pub child: Child,
+    pub addr: SocketAddr,
+}
+
+impl Floor {
+    pub fn start(backend: SocketAddr, threads: usize) -> Floor {
+        let exe = std::env::current_exe().expect("current exe");
+        let mut child = Command::new(exe)
+            .arg("__pingora")
+            .arg(backend.port().to_string())
+            .arg(threads.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the bare pingora proxy");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("proxy port");
+        let port: u16 = line.trim().parse().expect("the proxy printed its port");
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        wait_port(addr, &mut child, "bare pingora proxy", None);
+        Floor { child, addr }
+    }
+}
+
 pub const ADMIN_AK: &str = "bench-admin";
 pub const ADMIN_SK: &str = "bench-admin-secret";
 

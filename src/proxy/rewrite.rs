@@ -54,12 +54,7 @@ pub async fn rewrite(
     req.set_uri(uri);
     // Only what the client signed (or standard unsigned headers) travels on; Osprey's own
     // headers are set below.
-    upstream::retain_forwardable(
-        req,
-        f.signed
-            .as_ref()
-            .map(|s| s.verified.signed_headers.as_slice()),
-    );
+    upstream::retain_forwardable(req, f.signed.as_ref().map(|s| &s.verified.signed_headers));
     for h in &upstream::DROPPED_HEADERS {
         req.remove_header(h);
     }
@@ -165,7 +160,7 @@ pub async fn rewrite(
             signed,
             client_trailer.as_deref(),
             client_decoded_len,
-            &out.context,
+            &out.context(),
         )?;
     }
     Ok(())
@@ -188,16 +183,13 @@ fn sign_with(
     region: &str,
     payload_hash: &str,
 ) -> Result<sigv4::Resigned, S3Error> {
+    // borrowed from `req` until the signature is computed, then the signed headers are set
     let headers = upstream::headers_to_sign(req);
-    let path_and_query = req
-        .uri
-        .path_and_query()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| "/".into());
+    let path_and_query = req.uri.path_and_query().map_or("/", |p| p.as_str());
     let out = sigv4::resign(
         &sigv4::Outgoing {
             method: req.method.as_str(),
-            path_and_query: &path_and_query,
+            path_and_query,
             headers: &headers,
             payload_hash,
         },

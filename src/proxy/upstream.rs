@@ -4,7 +4,7 @@
 
 use pingora::http::RequestHeader;
 
-use crate::s3::sigv4::uri_encode;
+use crate::s3::sigv4::{uri_encode, SignedHeaders};
 use crate::s3::S3Error;
 
 /// A header's value as text. Values are UTF-8 once `authn::client_headers` accepted the request
@@ -63,18 +63,18 @@ pub const FORWARDED_UNSIGNED: &[&str] = &[
 /// client's signature covers; `None` for an anonymous request, which has no signature: it may
 /// carry `x-amz-*` headers (the backend treats the request as anonymous and decides), except
 /// copy sources, which Osprey resolves only for an authenticated caller.
-pub fn forwardable(name: &str, signed: Option<&[String]>) -> bool {
+pub fn forwardable(name: &str, signed: Option<&SignedHeaders>) -> bool {
     if FORWARDED_UNSIGNED.binary_search(&name).is_ok() {
         return true;
     }
     match signed {
-        Some(list) => list.binary_search_by(|s| s.as_str().cmp(name)).is_ok(),
+        Some(list) => list.contains(name),
         None => name.starts_with("x-amz-") && !name.starts_with("x-amz-copy-source"),
     }
 }
 
 /// Remove every client header that may not travel to the backend (see [`forwardable`]).
-pub fn retain_forwardable(req: &mut RequestHeader, signed: Option<&[String]>) {
+pub fn retain_forwardable(req: &mut RequestHeader, signed: Option<&SignedHeaders>) {
     let drop: Vec<http::HeaderName> = req
         .headers
         .keys()
@@ -168,7 +168,7 @@ pub fn copy_source_for_backend(backend_bucket: &str, key: &str, version: Option<
 /// Headers signed toward the backend: `host`, `content-md5` and every `x-amz-*` except the ones
 /// the signer produces — the set that survives the hop unchanged (pingora may rewrite framing
 /// headers; `expect` and hop-by-hop headers must never be signed).
-pub fn headers_to_sign(req: &RequestHeader) -> Vec<(String, String)> {
+pub fn headers_to_sign(req: &RequestHeader) -> Vec<(&str, &str)> {
     let mut out = Vec::with_capacity(8);
     for (name, value) in req.headers.iter() {
         let n = name.as_str();
@@ -178,7 +178,7 @@ pub fn headers_to_sign(req: &RequestHeader) -> Vec<(String, String)> {
         {
             // values are UTF-8 (the gateway refuses others before routing); signed as sent
             if let Ok(v) = std::str::from_utf8(value.as_bytes()) {
-                out.push((n.to_string(), v.to_string()));
+                out.push((n, v));
             }
         }
     }
@@ -198,11 +198,7 @@ mod tests {
 
     #[test]
     fn only_signed_or_standard_headers_are_forwarded() {
-        let signed = vec![
-            "host".to_string(),
-            "x-amz-date".to_string(),
-            "x-amz-meta-a".to_string(),
-        ];
+        let signed = SignedHeaders::from_names(["host", "x-amz-date", "x-amz-meta-a"]);
         assert!(forwardable("content-type", Some(&signed)));
         assert!(forwardable("x-amz-meta-a", Some(&signed)));
         assert!(!forwardable("x-amz-meta-b", Some(&signed)));

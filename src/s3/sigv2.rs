@@ -19,7 +19,7 @@ use subtle::ConstantTimeEq;
 
 use super::sigv4::{
     parse_http_date, parse_query, HeaderPair, PayloadMode, RequestParts, Result, SigError,
-    SigVersion, Verified, MAX_PRESIGN_EXPIRES_SECS,
+    SigVersion, SignedHeaders, Verified, MAX_PRESIGN_EXPIRES_SECS,
 };
 
 /// A SigV2 request time: an HTTP date whose weekday is not checked. RGW and S3 compare only
@@ -343,19 +343,15 @@ pub fn verify<H: HeaderPair>(
     }
     // What the signature covers: the standard headers and every x-amz-* header (SigV2 signs
     // all of them, so none can be unsigned).
-    let mut signed_headers: Vec<String> = ["content-md5", "content-type", "date"]
-        .iter()
-        .map(|s| s.to_string())
-        .chain(
+    let signed_headers = SignedHeaders::from_names(
+        ["content-md5", "content-type", "date"].into_iter().chain(
             parts
                 .headers
                 .iter()
-                .map(|h| h.name().to_ascii_lowercase())
-                .filter(|n| n.starts_with("x-amz-")),
-        )
-        .collect();
-    signed_headers.sort_unstable();
-    signed_headers.dedup();
+                .map(|h| h.name())
+                .filter(|n| n.get(..6).is_some_and(|p| p.eq_ignore_ascii_case("x-amz-"))),
+        ),
+    );
     Ok(Verified {
         access_key,
         region: String::new(),
@@ -363,7 +359,7 @@ pub fn verify<H: HeaderPair>(
         amz_date: String::new(),
         date_time,
         scope: String::new(),
-        seed_signature: String::new(),
+        signature: [0; 32],
         signing_key: [0; 32],
         payload: PayloadMode::Unsigned,
         signed_headers,
@@ -591,7 +587,7 @@ mod tests {
         let v = verify(&parts("PUT", "/b/k", "", &headers), None, secret, now, skew).unwrap();
         assert_eq!(v.access_key, "AK");
         assert_eq!(v.version, SigVersion::V2);
-        assert!(v.signed_headers.contains(&"x-amz-meta-a".to_string()));
+        assert!(v.signed_headers.contains("x-amz-meta-a"));
         // a changed path, method, amz header or secret fails
         assert_eq!(
             verify(

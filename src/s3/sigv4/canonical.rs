@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::error::{Result, SigError};
-use super::{ALGORITHM, MAX_QUERY_PARAMS};
+use super::{SignedHeaders, ALGORITHM, MAX_QUERY_PARAMS};
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -133,6 +133,16 @@ pub fn parse_query(raw_query: &str) -> Result<Vec<(String, String)>> {
 /// `exclude_signature` (presigned URLs) the `X-Amz-Signature` parameter is left out, since it
 /// cannot sign itself.
 pub fn canonical_query(raw_query: &str, exclude_signature: bool) -> Result<String> {
+    let mut out = String::new();
+    canonical_query_into(raw_query, exclude_signature, &mut out)?;
+    Ok(out)
+}
+
+/// [`canonical_query`] appended to `out` (no string of its own, none at all for an empty query).
+fn canonical_query_into(raw_query: &str, exclude_signature: bool, out: &mut String) -> Result<()> {
+    if raw_query.is_empty() {
+        return Ok(());
+    }
     let mut pairs: Vec<(String, String)> = Vec::new();
     for piece in raw_query.split('&').filter(|p| !p.is_empty()) {
         if pairs.len() >= MAX_QUERY_PARAMS {
@@ -151,7 +161,6 @@ pub fn canonical_query(raw_query: &str, exclude_signature: bool) -> Result<Strin
         ));
     }
     pairs.sort_unstable();
-    let mut out = String::with_capacity(raw_query.len() + 16);
     for (i, (k, v)) in pairs.iter().enumerate() {
         if i > 0 {
             out.push('&');
@@ -160,11 +169,41 @@ pub fn canonical_query(raw_query: &str, exclude_signature: bool) -> Result<Strin
         out.push('=');
         out.push_str(v);
     }
-    Ok(out)
+    Ok(())
 }
 
 /// A request header as the canonicaliser reads it: owned pairs as received (verification) or
 /// borrowed ones (re-signing builds its header list without copying a string, issue 13).
+/// The signed header names of a canonical request: lower-case, sorted, unique — a parsed
+/// [`SignedHeaders`] or a list of names.
+pub trait SignedNames {
+    fn names(&self) -> impl Iterator<Item = &str>;
+}
+
+impl<S: AsRef<str>> SignedNames for [S] {
+    fn names(&self) -> impl Iterator<Item = &str> {
+        self.iter().map(AsRef::as_ref)
+    }
+}
+
+impl<S: AsRef<str>, const N: usize> SignedNames for [S; N] {
+    fn names(&self) -> impl Iterator<Item = &str> {
+        self.iter().map(AsRef::as_ref)
+    }
+}
+
+impl<S: AsRef<str>> SignedNames for Vec<S> {
+    fn names(&self) -> impl Iterator<Item = &str> {
+        self.iter().map(AsRef::as_ref)
+    }
+}
+
+impl SignedNames for SignedHeaders {
+    fn names(&self) -> impl Iterator<Item = &str> {
+        self.iter()
+    }
+}
+
 pub trait HeaderPair {
     fn name(&self) -> &str;
     fn value(&self) -> &str;
@@ -226,12 +265,12 @@ fn trim_all(value: &str, out: &mut String) {
 /// from the credential, already sorted (see [`super::parse_authorization`]). A signed header
 /// absent from the request is an error rather than an empty value: signing a header that was
 /// not sent is a client bug, and accepting it would let a proxy drop signed headers.
-pub fn canonical_request<S: AsRef<str>, H: HeaderPair>(
+pub fn canonical_request<N: SignedNames + ?Sized, H: HeaderPair>(
     method: &str,
     raw_path: &str,
     raw_query: &str,
     headers: &[H],
-    signed_headers: &[S],
+    signed_headers: &N,
     payload_hash: &str,
 ) -> Result<String> {
     build_canonical_request(
@@ -247,12 +286,12 @@ pub fn canonical_request<S: AsRef<str>, H: HeaderPair>(
 
 /// [`canonical_request`] for a presigned URL: identical except that `X-Amz-Signature` is left
 /// out of the canonical query.
-pub fn canonical_request_presigned<S: AsRef<str>, H: HeaderPair>(
+pub fn canonical_request_presigned<N: SignedNames + ?Sized, H: HeaderPair>(
     method: &str,
     raw_path: &str,
     raw_query: &str,
     headers: &[H],
-    signed_headers: &[S],
+    signed_headers: &N,
     payload_hash: &str,
 ) -> Result<String> {
     build_canonical_request(
@@ -266,13 +305,13 @@ pub fn canonical_request_presigned<S: AsRef<str>, H: HeaderPair>(
     )
 }
 
-fn build_canonical_request<S: AsRef<str>, H: HeaderPair>(
+fn build_canonical_request<N: SignedNames + ?Sized, H: HeaderPair>(
     method: &str,
     raw_path: &str,
     raw_query: &str,
     exclude_signature: bool,
     headers: &[H],
-    signed_headers: &[S],
+    signed_headers: &N,
     payload_hash: &str,
 ) -> Result<String> {
     let mut out = String::with_capacity(512);
@@ -280,10 +319,9 @@ fn build_canonical_request<S: AsRef<str>, H: HeaderPair>(
     out.push('\n');
     canonical_uri_into(raw_path, &mut out);
     out.push('\n');
-    out.push_str(&canonical_query(raw_query, exclude_signature)?);
+    canonical_query_into(raw_query, exclude_signature, &mut out)?;
     out.push('\n');
-    for name in signed_headers {
-        let name = name.as_ref();
+    for name in signed_headers.names() {
         out.push_str(name);
         out.push(':');
         let mut found = false;
@@ -305,11 +343,11 @@ fn build_canonical_request<S: AsRef<str>, H: HeaderPair>(
         out.push('\n');
     }
     out.push('\n');
-    for (i, name) in signed_headers.iter().enumerate() {
+    for (i, name) in signed_headers.names().enumerate() {
         if i > 0 {
             out.push(';');
         }
-        out.push_str(name.as_ref());
+        out.push_str(name);
     }
     out.push('\n');
     out.push_str(payload_hash);
@@ -399,6 +437,29 @@ impl PreparedMac {
     pub fn sign(&self, string_to_sign: &str) -> [u8; 32] {
         let mut mac = self.0.clone();
         mac.update(string_to_sign.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
+    /// The signature of a canonical request: [`sign`] of its [`string_to_sign`], fed to the MAC
+    /// piece by piece with the hash hex-encoded on the stack, so neither string is built (two
+    /// allocations per signature, issue 13).
+    pub fn sign_canonical(&self, amz_date: &str, scope: &str, canonical_request: &str) -> [u8; 32] {
+        let digest: [u8; 32] = Sha256::digest(canonical_request.as_bytes()).into();
+        let mut hex = [0u8; 64];
+        // 64 bytes is exactly what 32 bytes take in hex, so this cannot fail
+        let _ = hex::encode_to_slice(digest, &mut hex);
+        let mut mac = self.0.clone();
+        for part in [
+            ALGORITHM.as_bytes(),
+            b"\n",
+            amz_date.as_bytes(),
+            b"\n",
+            scope.as_bytes(),
+            b"\n",
+            &hex,
+        ] {
+            mac.update(part);
+        }
         mac.finalize().into_bytes().into()
     }
 }

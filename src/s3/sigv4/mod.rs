@@ -29,12 +29,12 @@ use sha2::{Digest, Sha256};
 
 pub use auth::{
     format_amz_date, parse_amz_date, parse_authorization, parse_http_date, parse_presigned,
-    AuthHeader, Credential, Presigned,
+    AuthHeader, Credential, Presigned, SignedHeaders,
 };
 pub use canonical::{
     canonical_query, canonical_request, canonical_request_presigned, canonical_uri, hex32,
     hmac_sha256, parse_query, scope, sha256_hex, sign, signatures_match, signing_key,
-    string_to_sign, uri_encode, uri_encode_bytes, HeaderPair, PreparedMac,
+    string_to_sign, uri_encode, uri_encode_bytes, HeaderPair, PreparedMac, SignedNames,
 };
 pub use error::{Result, SigError};
 pub use sign::{
@@ -183,14 +183,15 @@ pub struct Verified {
     pub date_time: DateTime<Utc>,
     /// `yyyymmdd/region/service/aws4_request`.
     pub scope: String,
-    /// The verified signature, lower-case hex: the seed of the aws-chunked signature chain.
-    pub seed_signature: String,
+    /// The verified signature: the seed of the aws-chunked signature chain
+    /// ([`Verified::seed_signature`] spells it in hex).
+    pub signature: [u8; 32],
     /// The day/region/service signing key (never the secret itself): needed to verify chunk and
     /// trailer signatures. Redacted from `Debug`.
     pub signing_key: [u8; 32],
     pub payload: PayloadMode,
     /// Lower-case, sorted names of the signed headers.
-    pub signed_headers: Vec<String>,
+    pub signed_headers: SignedHeaders,
     /// Whether the request was authenticated by a presigned URL.
     pub presigned: bool,
     pub version: SigVersion,
@@ -204,7 +205,7 @@ impl std::fmt::Debug for Verified {
             .field("service", &self.service)
             .field("amz_date", &self.amz_date)
             .field("scope", &self.scope)
-            .field("seed_signature", &self.seed_signature)
+            .field("seed_signature", &self.seed_signature())
             .field("signing_key", &"<redacted>")
             .field("payload", &self.payload)
             .field("signed_headers", &self.signed_headers)
@@ -215,13 +216,18 @@ impl std::fmt::Debug for Verified {
 }
 
 impl Verified {
+    /// The verified signature, lower-case hex (built on demand: only aws-chunked bodies need it).
+    pub fn seed_signature(&self) -> String {
+        hex32(&self.signature)
+    }
+
     /// What [`super::chunked::ChunkedDecoder`] needs to verify the chunk signature chain.
     pub fn chunk_verifier(&self) -> ChunkVerifier {
         ChunkVerifier {
             signing_key: self.signing_key,
             amz_date: self.amz_date.clone(),
             scope: self.scope.clone(),
-            seed_signature: self.seed_signature.clone(),
+            seed_signature: self.seed_signature(),
         }
     }
 }
@@ -262,7 +268,7 @@ fn query_has_presign(raw_query: &str) -> bool {
 /// One exception: `x-amz-content-sha256` may be unsigned on a request without a body. VMware's
 /// OSIS verifier signs only `host;x-amz-date` for its `GET /` (osis-api.md §10 item 6), and with no
 /// body there is nothing the hash could protect. A request with a body must sign it.
-fn check_amz_headers_signed<H: HeaderPair>(headers: &[H], signed: &[String]) -> Result<()> {
+fn check_amz_headers_signed<H: HeaderPair>(headers: &[H], signed: &SignedHeaders) -> Result<()> {
     let bodyless = header_values(headers, "transfer-encoding").next().is_none()
         && header_values(headers, "content-length").all(|v| v.trim() == "0");
     let mut unsigned: Vec<String> = headers
@@ -282,13 +288,12 @@ fn check_amz_headers_signed<H: HeaderPair>(headers: &[H], signed: &[String]) -> 
     Err(SigError::HeadersNotSigned(unsigned.join(",")))
 }
 
-/// Whether `name` is among the sorted `signed` names (compared as `&str`: no owned copy of the
-/// name per lookup).
-fn is_signed(signed: &[String], name: &str) -> bool {
-    signed.binary_search_by(|s| s.as_str().cmp(name)).is_ok()
+/// Whether `name` (lower-case) is among the `signed` names.
+fn is_signed(signed: &SignedHeaders, name: &str) -> bool {
+    signed.contains(name)
 }
 
-fn require_host_signed(signed: &[String], malformed: fn(String) -> SigError) -> Result<()> {
+fn require_host_signed(signed: &SignedHeaders, malformed: fn(String) -> SigError) -> Result<()> {
     if !is_signed(signed, "host") {
         return Err(malformed("SignedHeaders must include host".into()));
     }
@@ -416,9 +421,8 @@ pub fn verify_header_auth<H: HeaderPair>(
         content_sha,
     )?;
     let scope = auth.credential.scope();
-    let sts = string_to_sign(&amz_date, &scope, &sha256_hex(creq.as_bytes()));
     let (key, mac) = client_key(&auth.credential, &secret);
-    let expected = mac.sign(&sts);
+    let expected = mac.sign_canonical(&amz_date, &scope, &creq);
     if !signatures_match(&expected, &auth.signature) {
         return Err(SigError::SignatureDoesNotMatch);
     }
@@ -429,7 +433,7 @@ pub fn verify_header_auth<H: HeaderPair>(
         amz_date,
         date_time,
         scope,
-        seed_signature: hex32(&expected),
+        signature: expected,
         signing_key: key,
         payload,
         signed_headers: auth.signed_headers,
@@ -494,9 +498,8 @@ pub fn verify_presigned<H: HeaderPair>(
         payload_hash,
     )?;
     let scope = p.credential.scope();
-    let sts = string_to_sign(&p.amz_date, &scope, &sha256_hex(creq.as_bytes()));
     let (key, mac) = client_key(&p.credential, &secret);
-    let expected = mac.sign(&sts);
+    let expected = mac.sign_canonical(&p.amz_date, &scope, &creq);
     if !signatures_match(&expected, &p.signature) {
         return Err(SigError::SignatureDoesNotMatch);
     }
@@ -507,7 +510,7 @@ pub fn verify_presigned<H: HeaderPair>(
         amz_date: p.amz_date,
         date_time: p.date_time,
         scope,
-        seed_signature: hex32(&expected),
+        signature: expected,
         signing_key: key,
         payload,
         signed_headers: p.signed_headers,

@@ -15,8 +15,8 @@ use chrono::{DateTime, Utc};
 use dashmap::DashMap;
 
 use super::canonical::{
-    canonical_request, canonical_request_presigned, hex32, scope, sha256_hex, signing_key,
-    string_to_sign, uri_encode, HeaderPair, PreparedMac,
+    canonical_request, canonical_request_presigned, hex32, scope, signing_key, uri_encode,
+    HeaderPair, PreparedMac,
 };
 use super::{format_amz_date, ChunkVerifier, RequestParts, Result, ALGORITHM, UNSIGNED_PAYLOAD};
 
@@ -164,8 +164,7 @@ fn authorization_with<S: AsRef<str>, H: HeaderPair>(
         &names,
         payload_hash,
     )?;
-    let sts = string_to_sign(params.amz_date, scope, &sha256_hex(creq.as_bytes()));
-    let sig = mac.sign(&sts);
+    let sig = mac.sign_canonical(params.amz_date, scope, &creq);
     let mut value = String::with_capacity(160 + params.access_key.len() + scope.len());
     for part in [
         ALGORITHM,
@@ -216,9 +215,12 @@ pub fn presign_query<S: AsRef<str>, H: HeaderPair>(
         &names,
         UNSIGNED_PAYLOAD,
     )?;
-    let sts = string_to_sign(params.amz_date, &scope, &sha256_hex(creq.as_bytes()));
     query.push_str("&X-Amz-Signature=");
-    query.push_str(&hex::encode(params.key().1.sign(&sts)));
+    query.push_str(&hex32(&params.key().1.sign_canonical(
+        params.amz_date,
+        &scope,
+        &creq,
+    )));
     Ok(query)
 }
 
@@ -231,32 +233,47 @@ pub struct Credentials<'a> {
 
 /// A request to sign with header auth.
 #[derive(Clone, Copy)]
-pub struct Outgoing<'a> {
+pub struct Outgoing<'a, H = (String, String)> {
     pub method: &'a str,
     /// The request target as it will be sent (already percent-encoded).
     pub path_and_query: &'a str,
     /// The headers to sign: must include `host`; `x-amz-date`, `x-amz-content-sha256` and
     /// `authorization` are produced here (any given are replaced).
-    pub headers: &'a [(String, String)],
+    pub headers: &'a [H],
     /// The `x-amz-content-sha256` value: a hex digest, `UNSIGNED-PAYLOAD` or a `STREAMING-*`
     /// literal.
     pub payload_hash: &'a str,
 }
 
-/// Result of [`resign`]: headers to set on the outgoing request, and its signing context.
+/// Result of [`resign`]: headers to set on the outgoing request, and what its signing context
+/// ([`Resigned::context`]) is made of.
 #[derive(Debug, Clone)]
 pub struct Resigned {
     /// `x-amz-date`, `x-amz-content-sha256` and `authorization`, lower-case names.
     pub headers: [(&'static str, String); 3],
-    /// The seed of a re-chained aws-chunked body.
-    pub context: ChunkVerifier,
+    signing_key: [u8; 32],
+    scope: String,
+    signature: [u8; 32],
+}
+
+impl Resigned {
+    /// The seed of a re-chained aws-chunked body. Built on demand: most requests have no
+    /// such body, and the hex seed and date copies are two allocations each would pay.
+    pub fn context(&self) -> ChunkVerifier {
+        ChunkVerifier {
+            signing_key: self.signing_key,
+            amz_date: self.headers[0].1.clone(),
+            scope: self.scope.clone(),
+            seed_signature: hex32(&self.signature),
+        }
+    }
 }
 
 const PRODUCED: [&str; 3] = ["x-amz-date", "x-amz-content-sha256", "authorization"];
 
 /// Signs an outgoing request (Osprey → backend) for service `s3` with header auth at `now`.
-pub fn resign(
-    req: &Outgoing<'_>,
+pub fn resign<H: HeaderPair>(
+    req: &Outgoing<'_, H>,
     creds: Credentials<'_>,
     region: &str,
     now: std::time::SystemTime,
@@ -265,8 +282,8 @@ pub fn resign(
 }
 
 /// [`resign`] for another service (`iam` for the IAM query API, `s3` for RGW's Admin Ops).
-pub fn resign_for(
-    req: &Outgoing<'_>,
+pub fn resign_for<H: HeaderPair>(
+    req: &Outgoing<'_, H>,
     creds: Credentials<'_>,
     region: &str,
     service: &'static str,
@@ -283,8 +300,8 @@ pub fn resign_for(
     all.extend(
         req.headers
             .iter()
-            .filter(|(n, _)| !PRODUCED.iter().any(|d| n.eq_ignore_ascii_case(d)))
-            .map(|(n, v)| (n.as_str(), v.as_str())),
+            .filter(|h| !PRODUCED.iter().any(|d| h.name().eq_ignore_ascii_case(d)))
+            .map(|h| (h.name(), h.value())),
     );
     all.push(("x-amz-date", &amz_date));
     all.push(("x-amz-content-sha256", req.payload_hash));
@@ -307,12 +324,9 @@ pub fn resign_for(
     let (authorization, sig) =
         authorization_with(&params, &mac, &scope, &parts, &names, req.payload_hash)?;
     Ok(Resigned {
-        context: ChunkVerifier {
-            signing_key: key,
-            scope,
-            seed_signature: hex32(&sig),
-            amz_date: amz_date.clone(),
-        },
+        signing_key: key,
+        scope,
+        signature: sig,
         headers: [
             ("x-amz-date", amz_date),
             ("x-amz-content-sha256", req.payload_hash.to_owned()),

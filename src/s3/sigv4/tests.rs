@@ -89,7 +89,7 @@ fn s3_get_object_example() {
     assert_eq!(v.region, "us-east-1");
     assert_eq!(v.service, "s3");
     assert_eq!(v.scope, "20130524/us-east-1/s3/aws4_request");
-    assert_eq!(v.seed_signature, GET_OBJECT_SIG);
+    assert_eq!(v.seed_signature(), GET_OBJECT_SIG);
     assert_eq!(v.payload, PayloadMode::Sha256(Sha256::digest(b"").into()));
     assert!(!v.presigned);
     assert!(!format!("{v:?}").contains(&hex::encode(v.signing_key)));
@@ -171,7 +171,7 @@ fn s3_presigned_example() {
     assert!(v.presigned);
     assert_eq!(v.payload, PayloadMode::Unsigned);
     assert_eq!(
-        v.seed_signature,
+        v.seed_signature(),
         "aeeed9bbccd4d02ee5c0109b86d86835f995330da4c265957d157751f604d404"
     );
     // Valid until X-Amz-Date + 86400 s, inclusive.
@@ -438,7 +438,10 @@ fn parse_authorization_variants() {
         want.credential.scope(),
         "20130524/us-east-1/s3/aws4_request"
     );
-    assert_eq!(want.signed_headers, ["host", "range", "x-amz-date"]);
+    assert_eq!(
+        want.signed_headers.iter().collect::<Vec<_>>(),
+        ["host", "range", "x-amz-date"]
+    );
     let spaced = format!(
         "AWS4-HMAC-SHA256  Credential={AK}/20130524/us-east-1/s3/aws4_request , SignedHeaders=host;range;x-amz-date,  Signature={GET_OBJECT_SIG}"
     );
@@ -891,8 +894,8 @@ fn resign_output_verifies_under_the_backend_key() {
         now.into(),
     )
     .unwrap();
-    assert_eq!(out.context.amz_date, "20240229T120000Z");
-    assert_eq!(out.context.scope, "20240229/eu-west-1/s3/aws4_request");
+    assert_eq!(out.context().amz_date, "20240229T120000Z");
+    assert_eq!(out.context().scope, "20240229/eu-west-1/s3/aws4_request");
     let mut sent: Vec<(String, String)> = headers[..2].to_vec();
     sent.extend(out.headers.iter().map(|(n, v)| (n.to_string(), v.clone())));
     let parts = RequestParts {
@@ -909,7 +912,7 @@ fn resign_output_verifies_under_the_backend_key() {
     )
     .unwrap();
     assert_eq!(v.payload, PayloadMode::StreamingSigned);
-    assert_eq!(v.chunk_verifier(), out.context);
+    assert_eq!(v.chunk_verifier(), out.context());
 }
 
 #[test]
@@ -999,4 +1002,37 @@ fn amz_dates_match_chrono() {
     ] {
         assert!(parse_amz_date(bad).is_err(), "{bad}");
     }
+}
+
+/// `SignedHeaders` keeps the names as one string (issue 13): lookups still find exactly the
+/// signed names — not prefixes, not neighbours — whatever order and case the client sent.
+#[test]
+fn signed_headers_lookup_is_exact() {
+    for spelled in ["host;range;x-amz-date", "x-amz-date;Host;RANGE"] {
+        let a = parse_authorization(&auth(spelled, GET_OBJECT_SIG)).unwrap();
+        let s = &a.signed_headers;
+        assert_eq!(s.as_str(), "host;range;x-amz-date");
+        for n in ["host", "range", "x-amz-date"] {
+            assert!(s.contains(n), "{n} in {spelled}");
+        }
+        for n in [
+            "",
+            "h",
+            "hos",
+            "hosts",
+            "rang",
+            "x-amz-dat",
+            "x-amz-date;",
+            "zzz",
+            "a",
+        ] {
+            assert!(!s.contains(n), "{n:?} not in {spelled}");
+        }
+    }
+    let v2 = SignedHeaders::from_names(["date", "X-Amz-Meta-A", "content-md5", "date"]);
+    assert_eq!(
+        v2.iter().collect::<Vec<_>>(),
+        ["content-md5", "date", "x-amz-meta-a"]
+    );
+    assert!(v2.contains("x-amz-meta-a") && !v2.contains("x-amz-meta"));
 }
