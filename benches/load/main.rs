@@ -494,6 +494,42 @@ fn machine() -> Vec<(String, String)> {
 
 /// The gateway's per-request signature work (as `benches/data_path.rs` `gateway_head`), timed here
 /// so that one command reports every goal. Returns µs per request.
+/// The goal's row: judged on criterion's median for `gateway_head` (the goal names criterion)
+/// when `cargo bench --bench data_path` has left one in this target directory, with the file's
+/// date so a stale figure shows; otherwise on this binary's in-process loop, marked as such.
+fn verify_resign_row(in_process_us: f64) -> String {
+    match criterion_gateway_us() {
+        Some((us, when)) => format!(
+            "| header-signed verify + re-sign ≤ 5 µs (criterion) | criterion median **{us:.2} µs** (`cargo bench --bench data_path -- gateway_head`, estimate of {when}); this binary's in-process loop {in_process_us:.2} µs | {} |",
+            verdict(Some(us <= 5.0))
+        ),
+        None => format!(
+            "| header-signed verify + re-sign ≤ 5 µs (criterion) | {in_process_us:.2} µs in this binary's in-process loop; no criterion estimate here (run `cargo bench --bench data_path -- gateway_head`) | {} |",
+            verdict(Some(in_process_us <= 5.0))
+        ),
+    }
+}
+
+/// Criterion's median for "verify + re-sign (header-signed GET)", in µs, and the UTC date of
+/// its estimate file.
+fn criterion_gateway_us() -> Option<(f64, String)> {
+    // <target>/release/deps/load-… → <target>/criterion/…
+    let target = std::env::current_exe()
+        .ok()?
+        .parent()?
+        .parent()?
+        .parent()?
+        .to_path_buf();
+    let path = target
+        .join("criterion/gateway_head/verify + re-sign (header-signed GET)/new/estimates.json");
+    let text = std::fs::read_to_string(&path).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let ns = v.get("median")?.get("point_estimate")?.as_f64()?;
+    let when: chrono::DateTime<chrono::Utc> =
+        std::fs::metadata(&path).ok()?.modified().ok()?.into();
+    Some((ns / 1000.0, when.format("%Y-%m-%d %H:%M UTC").to_string()))
+}
+
 fn verify_resign_us() -> f64 {
     use osprey::backend::SigningKey;
     use osprey::proxy::upstream;
@@ -1148,8 +1184,14 @@ async fn run_big(env: &Env) {
 async fn profile(env: &mut Env, osprey: &procs::Osprey, out: &std::path::Path) {
     let pid = osprey.child.id().to_string();
     let t = env.sink_targets[1].clone();
+    // `OSPREY_LOAD_PROFILE_CONNS`: connections of the 4 KiB GET profile (default 16; 1 shows
+    // the cold path of a request that finds its thread asleep)
+    let get_conns = std::env::var("OSPREY_LOAD_PROFILE_CONNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(16usize);
     for (name, op, conc, secs) in [
-        ("get4k", Op::Get { size: 4 * KIB }, 16usize, 15u64),
+        ("get4k", Op::Get { size: 4 * KIB }, get_conns, 15u64),
         (
             "put64m-chunked",
             Op::Put {
@@ -1288,7 +1330,7 @@ fn issue13_goals(o: &mut String, env: &Env, ups: &[&Big], rss_ok: Option<bool>, 
             .unwrap_or_else(|| "–".into()),
         verdict(added.map(|a| a <= 0.1))
     );
-    let _ = writeln!(o, "| header-signed verify + re-sign ≤ 5 µs | {micro_us:.2} µs in-process (criterion: `cargo bench --bench data_path -- gateway_head`) | {} |", verdict(Some(micro_us <= 5.0)));
+    let _ = writeln!(o, "{}", verify_resign_row(micro_us));
     let mb = |w: &str, v: &str| row("sink", w, 1, v).map(|r| r.m.mbps());
     let chunked = ratio(
         mb("PUT 64 MiB (aws-chunked 64 KiB)", "osprey"),
@@ -1488,7 +1530,7 @@ fn report(
             .join("; "),
         verdict(g4_ok)
     );
-    let _ = writeln!(o, "| header-signed verify + re-sign ≤ 5 µs | {micro_us:.2} µs (in-process loop; see `cargo bench --bench data_path -- gateway_head`) | {} |\n", verdict(Some(micro_us <= 5.0)));
+    let _ = writeln!(o, "{}\n", verify_resign_row(micro_us));
 
     issue13_goals(&mut o, env, &ups, g4_ok, micro_us);
 
