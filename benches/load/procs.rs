@@ -248,24 +248,36 @@ pub struct Sink {
 
 impl Sink {
     pub fn start(threads: usize) -> Sink {
-        let exe = std::env::current_exe().expect("current exe");
-        let mut child = Command::new(exe)
-            .arg("__sink")
-            .arg(threads.to_string())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start sink");
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("sink port");
-        let port: u16 = line.trim().parse().expect("sink printed its port");
-        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-        wait_port(addr, &mut child, "sink", None);
+        let (child, addr) = spawn_self(&["__sink".into(), threads.to_string()], "sink", true);
         Sink { child, addr }
     }
+}
+
+/// This bench binary re-executed with `args`; it prints the port it listens on as its first line.
+fn spawn_self(args: &[String], what: &str, stderr: bool) -> (Child, SocketAddr) {
+    let exe = std::env::current_exe().expect("current exe");
+    let mut child = Command::new(exe)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(if stderr {
+            Stdio::inherit()
+        } else {
+            Stdio::null()
+        })
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {what}: {e}"));
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .unwrap_or_else(|e| panic!("{what}'s port: {e}"));
+    let port: u16 = line
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("{what} printed no port: {line:?}"));
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    wait_port(addr, &mut child, what, None);
+    (child, addr)
 }
 
 /// A bare pingora proxy in front of the sink: this bench binary re-executed as `__pingora`
@@ -277,23 +289,12 @@ pub struct Floor {
 
 impl Floor {
     pub fn start(backend: SocketAddr, threads: usize) -> Floor {
-        let exe = std::env::current_exe().expect("current exe");
-        let mut child = Command::new(exe)
-            .arg("__pingora")
-            .arg(backend.port().to_string())
-            .arg(threads.to_string())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the bare pingora proxy");
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("proxy port");
-        let port: u16 = line.trim().parse().expect("the proxy printed its port");
-        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-        wait_port(addr, &mut child, "bare pingora proxy", None);
+        let args = [
+            "__pingora".to_string(),
+            backend.port().to_string(),
+            threads.to_string(),
+        ];
+        let (child, addr) = spawn_self(&args, "bare pingora proxy", false);
         Floor { child, addr }
     }
 }
