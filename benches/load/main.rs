@@ -194,6 +194,29 @@ fn mean(rows: &[&Row], f: impl Fn(&Row) -> f64) -> f64 {
 }
 
 impl Env {
+    /// The sink behind two proxies measured side by side (their PIDs: the first as `osprey`,
+    /// the second as `osprey-b` / `pingora`) and nginx: `--ab`'s and `--floor`'s setup.
+    fn two_proxies(
+        plan: Plan,
+        sink: u32,
+        [first, second]: [u32; 2],
+        nginx: Option<Group>,
+        targets: Vec<Target>,
+    ) -> Env {
+        Env {
+            plan,
+            bodies: Arc::new(Bodies::new(&[4 * KIB], &[CHUNK])),
+            sink_group: Group { pids: vec![sink] },
+            hwm_reset_ok: false,
+            osprey_group: Group { pids: vec![first] },
+            nginx_group: nginx,
+            pg_group: Some(Group { pids: vec![second] }),
+            sink_targets: targets,
+            rgw_targets: Vec::new(),
+            rows: Vec::new(),
+        }
+    }
+
     /// The measured runs of one target, workload and connection count (one per round).
     fn rows_of(&self, via: &str, workload: &str, conc: usize) -> Vec<&Row> {
         self.rows
@@ -2042,24 +2065,13 @@ async fn ab_main(out: PathBuf, cores: usize) {
             secret_key: "SINKSECRETKEY".into(),
         });
     }
-    let mut env = Env {
+    let mut env = Env::two_proxies(
         plan,
-        bodies: Arc::new(Bodies::new(&[4 * KIB], &[CHUNK])),
-        sink_group: Group {
-            pids: vec![sink.child.id()],
-        },
-        hwm_reset_ok: false,
-        osprey_group: Group {
-            pids: vec![a.child.id()],
-        },
-        nginx_group: nginx.as_ref().map(|n| n.group()),
-        pg_group: Some(Group {
-            pids: vec![b.child.id()],
-        }),
-        sink_targets: targets,
-        rgw_targets: Vec::new(),
-        rows: Vec::new(),
-    };
+        sink.child.id(),
+        [a.child.id(), b.child.id()],
+        nginx.as_ref().map(|n| n.group()),
+        targets,
+    );
     let (w, lw) = (env.plan.window, env.plan.large_window);
     let big = 16 * MIB;
     for round in 0..AB_ROUNDS {
@@ -2230,24 +2242,13 @@ async fn floor_main(out: PathBuf, cores: usize) {
     if let Some(n) = &nginx {
         targets.push(plain("nginx", n.sink));
     }
-    let mut env = Env {
+    let mut env = Env::two_proxies(
         plan,
-        bodies: Arc::new(Bodies::new(&[4 * KIB], &[CHUNK])),
-        sink_group: Group {
-            pids: vec![sink.child.id()],
-        },
-        hwm_reset_ok: false,
-        osprey_group: Group {
-            pids: vec![osprey.child.id()],
-        },
-        nginx_group: nginx.as_ref().map(|n| n.group()),
-        pg_group: Some(Group {
-            pids: vec![bare.child.id()],
-        }),
-        sink_targets: targets,
-        rgw_targets: Vec::new(),
-        rows: Vec::new(),
-    };
+        sink.child.id(),
+        [osprey.child.id(), bare.child.id()],
+        nginx.as_ref().map(|n| n.group()),
+        targets,
+    );
     let (w, lw) = (env.plan.window, env.plan.large_window);
     for round in 0..FLOOR_ROUNDS {
         if round % 2 == 1 {
