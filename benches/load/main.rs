@@ -2249,6 +2249,18 @@ async fn floor_main(out: PathBuf, cores: usize) {
         nginx.as_ref().map(|n| n.group()),
         targets,
     );
+    if std::env::var_os("OSPREY_LOAD_FLOOR_PROFILE").is_some() {
+        let pids = [("osprey", osprey.child.id()), ("pingora", bare.child.id())];
+        floor_profile(&env, pids, &out).await;
+        procs::stop(&mut osprey.child);
+        procs::stop(&mut bare.child);
+        if let Some(n) = nginx.as_mut() {
+            n.stop();
+        }
+        let _ = sink.child.kill();
+        let _ = sink.child.wait();
+        return;
+    }
     let (w, lw) = (env.plan.window, env.plan.large_window);
     for round in 0..FLOOR_ROUNDS {
         if round % 2 == 1 {
@@ -2350,4 +2362,172 @@ async fn floor_main(out: PathBuf, cores: usize) {
     std::fs::write(out.join("results-floor.md"), &o).expect("write report");
     println!("{o}");
     eprintln!("written to {}", out.join("results-floor.md").display());
+}
+
+/// `OSPREY_LOAD_FLOOR_PROFILE=1` with `--floor`: instead of the rounds, perf-samples Osprey and
+/// the bare pingora proxy one after the other under the same GET 4 KiB at 16 connections and
+/// writes `floor-profile.md`, every symbol's CPU in µs per request for both and the difference,
+/// largest first. Samples are scaled to the process's own CPU time from /proc over the same
+/// window, so the two columns add up to the CPU/request of the table (issue 13: where Osprey's
+/// own ~40 µs over pingora go).
+async fn floor_profile(env: &Env, procs_: [(&str, u32); 2], out: &std::path::Path) {
+    let secs = 10u64;
+    let mut per: Vec<(String, f64, std::collections::HashMap<String, f64>)> = Vec::new();
+    for (i, (name, pid)) in procs_.iter().enumerate() {
+        let t = env.sink_targets[i].clone();
+        let data = out.join(format!("perf-floor-{name}.data"));
+        // `OSPREY_LOAD_FLOOR_PROFILE=trace`: `perf trace -s` instead, the syscalls of each
+        // (counts per request in the summary's header line)
+        let trace = std::env::var("OSPREY_LOAD_FLOOR_PROFILE").is_ok_and(|v| v == "trace");
+        let mut perf = std::process::Command::new("perf");
+        if trace {
+            perf.args(["trace", "-s", "-p"]).arg(pid.to_string());
+            perf.arg("-o")
+                .arg(out.join(format!("trace-floor-{name}.txt")));
+        } else if let Some(ev) = std::env::var_os("OSPREY_LOAD_FLOOR_EVENT") {
+            // `OSPREY_LOAD_FLOOR_EVENT=syscalls:sys_enter_write` (say): who makes that event,
+            // with call graphs (`perf report -i` the data file)
+            perf.args(["record", "--call-graph", "dwarf,16384", "-e"])
+                .arg(ev);
+            perf.arg("-p").arg(pid.to_string()).arg("-o").arg(&data);
+        } else {
+            perf.args(["record", "-e", "cpu-clock", "-F", "1999", "-p"]);
+            perf.arg(pid.to_string()).arg("-o").arg(&data);
+        }
+        let mut perf = perf
+            .args(["--", "sleep", &(secs + 1).to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("perf (apt-get install -y linux-perf)");
+        std::thread::sleep(Duration::from_millis(500));
+        let cpu0 = procs::cpu_secs(*pid);
+        let threads0 = procs::thread_cpu_secs(*pid);
+        let m = client::run(
+            Arc::new(t),
+            Op::Get { size: 4 * KIB },
+            16,
+            Pace::Closed,
+            Duration::ZERO,
+            Duration::from_secs(secs),
+            env.bodies.clone(),
+            |_| {},
+        )
+        .await;
+        let cpu = procs::cpu_secs(*pid) - cpu0;
+        // per thread: how evenly SO_REUSEPORT spread the 16 connections over the shards
+        let busy: Vec<String> = procs::thread_cpu_secs(*pid)
+            .into_iter()
+            .filter_map(|(t, c)| {
+                let c0 = threads0
+                    .iter()
+                    .find(|(t0, _)| *t0 == t)
+                    .map_or(0.0, |x| x.1);
+                (c - c0 > 0.05 * secs as f64 / 10.0).then(|| format!("{t} {:.2} s", c - c0))
+            })
+            .collect();
+        eprintln!("  {name} threads over {secs} s: {}", busy.join(", "));
+        let _ = perf.wait();
+        if trace {
+            eprintln!(
+                "  traced {name}: {} requests ({:.0} req/s)",
+                m.requests,
+                m.rps()
+            );
+            continue;
+        }
+        let rep = std::process::Command::new("perf")
+            .args([
+                "report",
+                "--stdio",
+                "-n",
+                "--no-children",
+                "--sort",
+                "dso,symbol",
+            ])
+            .args(["-g", "none", "--percent-limit", "0", "-i"])
+            .arg(&data)
+            .output()
+            .expect("perf report");
+        let text = String::from_utf8_lossy(&rep.stdout);
+        let mut samples = std::collections::HashMap::<String, f64>::new();
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            // `    12.34%  1234  osprey  [.] symbol name` (-n: the sample count)
+            let mut it = line.split_whitespace();
+            let (Some(pct), Some(n), Some(dso)) = (it.next(), it.next(), it.next()) else {
+                continue;
+            };
+            let (true, Ok(n)) = (pct.ends_with('%'), n.parse::<f64>()) else {
+                continue;
+            };
+            let sym = it.skip(1).collect::<Vec<_>>().join(" ");
+            // The same code under two binary names (osprey vs load) must meet in one row.
+            let dso = if dso == "osprey" || dso == "load" || dso.starts_with("load-") {
+                "<exe>"
+            } else {
+                dso
+            };
+            *samples.entry(format!("{dso} {sym}")).or_default() += n;
+        }
+        let total: f64 = samples.values().sum::<f64>().max(1.0);
+        let us_per_req = cpu * 1e6 / m.requests.max(1) as f64;
+        let rows = samples
+            .into_iter()
+            .map(|(k, n)| (k, n / total * us_per_req))
+            .collect();
+        eprintln!(
+            "  profiled {name}: {:.0} req/s, {us_per_req:.1} µs CPU/req, {total:.0} samples",
+            m.rps()
+        );
+        per.push((name.to_string(), us_per_req, rows));
+    }
+    let [a, b] = &per[..] else {
+        return;
+    };
+    let mut keys: Vec<&String> = a.2.keys().chain(b.2.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    let mut rows: Vec<(&String, f64, f64)> = keys
+        .into_iter()
+        .map(|k| {
+            let x = a.2.get(k).copied().unwrap_or(0.0);
+            let y = b.2.get(k).copied().unwrap_or(0.0);
+            (k, x, y)
+        })
+        .collect();
+    rows.sort_by(|l, r| (r.1 - r.2).abs().total_cmp(&(l.1 - l.2).abs()));
+    let mut o = String::new();
+    let _ = writeln!(o, "# Where Osprey's own CPU goes: symbols of Osprey vs bare pingora, GET 4 KiB at 16 connections\n");
+    let _ = writeln!(o, "Generated by `OSPREY_LOAD_FLOOR_PROFILE=1 cargo bench --bench load -- --floor`: `perf record -e cpu-clock -F 1999` of each proxy for {secs} s of the same load, one after the other; samples scaled to each process's CPU time from /proc. {} {:.1} µs/req, {} {:.1} µs/req, difference {:.1} µs/req. Rows: the 60 largest differences (`<exe>` = the proxy's own binary).\n", a.0, a.1, b.0, b.1, a.1 - b.1);
+    let _ = writeln!(
+        o,
+        "| symbol | {} µs/req | {} µs/req | difference |",
+        a.0, b.0
+    );
+    let _ = writeln!(o, "|---|---:|---:|---:|");
+    for (k, x, y) in rows.iter().take(60) {
+        let k = k.replace('|', "\\|");
+        let k: String = k.chars().take(140).collect();
+        let _ = writeln!(o, "| `{k}` | {x:.2} | {y:.2} | {:+.2} |", x - y);
+    }
+    // Groups by shared object: what is the kernel's, libc's, the binary's.
+    let mut by_dso = std::collections::BTreeMap::<String, (f64, f64)>::new();
+    for (k, x, y) in &rows {
+        let d = k.split(' ').next().unwrap_or("?").to_string();
+        let e = by_dso.entry(d).or_default();
+        e.0 += x;
+        e.1 += y;
+    }
+    let _ = writeln!(
+        o,
+        "\n| shared object | {} µs/req | {} µs/req | difference |",
+        a.0, b.0
+    );
+    let _ = writeln!(o, "|---|---:|---:|---:|");
+    for (d, (x, y)) in &by_dso {
+        let _ = writeln!(o, "| `{d}` | {x:.2} | {y:.2} | {:+.2} |", x - y);
+    }
+    std::fs::write(out.join("floor-profile.md"), &o).expect("write");
+    println!("{o}");
+    eprintln!("written to {}", out.join("floor-profile.md").display());
 }

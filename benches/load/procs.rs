@@ -67,6 +67,29 @@ pub fn cpu_secs(pid: u32) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// (thread name, user + system CPU seconds) of every thread of `pid`: how the S3 shards share
+/// the load (`OSPREY_LOAD_FLOOR_PROFILE`).
+pub fn thread_cpu_secs(pid: u32) -> Vec<(String, f64)> {
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    let mut out: Vec<(String, f64)> = dir
+        .flatten()
+        .filter_map(|e| {
+            let tid = e.file_name();
+            let s = std::fs::read_to_string(e.path().join("stat")).ok()?;
+            let (open, close) = (s.find('(')?, s.rfind(')')?);
+            let f: Vec<&str> = s[close + 1..].split_whitespace().collect();
+            let u: f64 = f.get(11)?.parse().ok()?;
+            let st: f64 = f.get(12)?.parse().ok()?;
+            let name = format!("{} ({})", &s[open + 1..close], tid.to_string_lossy());
+            Some((name, (u + st) / clk_tck()))
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
 /// Busy CPU seconds of the whole machine (all cores) from /proc/stat: user + nice + system +
 /// irq + softirq + steal.
 pub fn machine_busy_secs() -> f64 {
