@@ -2450,6 +2450,9 @@ async fn floor_profile(env: &Env, procs_: [(&str, u32); 2], out: &std::path::Pat
             .output()
             .expect("perf report");
         let text = String::from_utf8_lossy(&rep.stdout);
+        let exe = std::fs::read_link(format!("/proc/{pid}/exe"))
+            .ok()
+            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()));
         let mut samples = std::collections::HashMap::<String, f64>::new();
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             // `    12.34%  1234  osprey  [.] symbol name` (-n: the sample count)
@@ -2461,8 +2464,9 @@ async fn floor_profile(env: &Env, procs_: [(&str, u32); 2], out: &std::path::Pat
                 continue;
             };
             let sym = it.skip(1).collect::<Vec<_>>().join(" ");
-            // The same code under two binary names (osprey vs load) must meet in one row.
-            let dso = if dso == "osprey" || dso == "load" || dso.starts_with("load-") {
+            // The same code under two binary names (osprey, a copy such as osprey-before, or
+            // the bench's own load-<hash>) must meet in one row.
+            let dso = if Some(dso) == exe.as_deref() {
                 "<exe>"
             } else {
                 dso

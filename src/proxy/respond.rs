@@ -22,9 +22,22 @@ use crate::s3::S3Error;
 
 /// Headers Osprey puts on every answer: its release signature and the request id.
 pub fn stamp(h: &mut ResponseHeader, request_id: &str) -> pingora::Result<()> {
-    h.insert_header("server", crate::version::signature())?;
-    h.insert_header("x-amz-request-id", request_id)?;
-    h.insert_header("x-request-id", request_id)?;
+    // the signature is one value for the process, and the id one value for two headers:
+    // validated and copied once, then shared (issue 13: this runs on every answer)
+    static SERVER: std::sync::LazyLock<http::HeaderValue> = std::sync::LazyLock::new(|| {
+        // build.rs stamps printable ASCII; a value that is not one still names the product
+        http::HeaderValue::from_str(crate::version::signature())
+            .unwrap_or_else(|_| http::HeaderValue::from_static("osprey"))
+    });
+    let id = http::HeaderValue::from_str(request_id).map_err(|_| {
+        pingora::Error::explain(
+            pingora::ErrorType::InternalError,
+            "request id is not a header value",
+        )
+    })?;
+    h.insert_header("server", SERVER.clone())?;
+    h.insert_header("x-amz-request-id", id.clone())?;
+    h.insert_header("x-request-id", id)?;
     Ok(())
 }
 
@@ -346,11 +359,9 @@ pub fn proxy_failure(e: &Error, backend: &str, request_id: &str) -> S3Error {
 
 /// The access-log line of a request.
 pub fn log_line(ctx: &RequestCtx, status: u16, e: Option<&Error>) {
-    let op = ctx
-        .op
-        .as_ref()
-        .map(|o| o.kind.name().into_owned())
-        .unwrap_or_else(|| "-".into());
+    // borrowed, not copied into a `String` per line (issue 13)
+    let name = ctx.op.as_ref().map(|o| o.kind.name());
+    let op: &str = name.as_deref().unwrap_or("-");
     let bucket = ctx
         .op
         .as_ref()

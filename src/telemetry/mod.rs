@@ -60,6 +60,28 @@ pub fn dropped_lines() -> u64 {
         .map_or(0, batch::Batcher::dropped)
 }
 
+/// Now in RFC 3339, UTC, with milliseconds (`2026-12-04T04:15:43.123Z`), written to `w`. The
+/// part up to the second is formatted once a second per thread and reused (issue 13: every log
+/// line formatted a new `String` with chrono before).
+fn write_now(w: &mut impl fmt::Write) -> fmt::Result {
+    use std::cell::RefCell;
+    use std::fmt::Write as _;
+    thread_local! {
+        static SECOND: RefCell<(i64, String)> = const { RefCell::new((i64::MIN, String::new())) };
+    }
+    let now = chrono::Utc::now();
+    // a leap second's nanoseconds run past 10^9: shown as the second's last millisecond
+    let (secs, millis) = (now.timestamp(), now.timestamp_subsec_millis().min(999));
+    SECOND.with_borrow_mut(|(second, text)| {
+        if *second != secs {
+            text.clear();
+            write!(text, "{}", now.format("%Y-%m-%dT%H:%M:%S"))?;
+            *second = secs;
+        }
+        write!(w, "{text}.{millis:03}Z")
+    })
+}
+
 /// Wraps the standard formatter and prefixes the release signature.
 struct SignedFormat {
     inner: Format<tracing_subscriber::fmt::format::Full, ()>,
@@ -76,12 +98,10 @@ where
         mut writer: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
-        // RFC 3339 in UTC with milliseconds (`…T04:15:43.123Z`), without a strftime pattern
-        // parsed per line
-        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        write_now(&mut writer)?;
         write!(
             writer,
-            "{now} {:>5} osprey/{} ",
+            " {:>5} osprey/{} ",
             event.metadata().level(),
             crate::version::short()
         )?;
@@ -105,14 +125,9 @@ where
     ) -> fmt::Result {
         use serde_json::Value;
         let mut obj = serde_json::Map::new();
-        obj.insert(
-            "time".into(),
-            Value::String(
-                chrono::Utc::now()
-                    .format("%Y-%m-%dT%H:%M:%S%.3fZ")
-                    .to_string(),
-            ),
-        );
+        let mut time = String::with_capacity(24);
+        write_now(&mut time)?;
+        obj.insert("time".into(), Value::String(time));
         obj.insert(
             "level".into(),
             Value::String(event.metadata().level().to_string()),
@@ -368,6 +383,32 @@ mod tests {
             redact("X-Amz-Credential=AK/1&credential=x;SIGNATURE=aü b, BEARER tok"),
             "X-Amz-Credential=<redacted>&credential=<redacted>;SIGNATURE=<redacted> b, BEARER <redacted>"
         );
+    }
+
+    /// The cached second gives the text chrono gives, also after the second changes.
+    #[test]
+    fn timestamps_are_rfc3339_utc_millis() {
+        let parse = |t: &str| chrono::DateTime::parse_from_rfc3339(t).unwrap();
+        let mut last = None;
+        let start = std::time::Instant::now();
+        while start.elapsed() < std::time::Duration::from_millis(1100) {
+            let before = chrono::Utc::now();
+            let mut t = String::new();
+            super::write_now(&mut t).unwrap();
+            let after = chrono::Utc::now();
+            assert_eq!(t.len(), 24, "{t}");
+            assert!(t.ends_with('Z') && t.as_bytes()[19] == b'.', "{t}");
+            let at = parse(&t);
+            let ms = |d: chrono::DateTime<chrono::Utc>| d.timestamp_millis();
+            assert!(
+                ms(before) <= at.timestamp_millis() && at.timestamp_millis() <= ms(after),
+                "{t}"
+            );
+            if let Some(prev) = last.replace(at.timestamp_millis()) {
+                assert!(prev <= at.timestamp_millis(), "{t}");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(7));
+        }
     }
 
     #[test]

@@ -184,8 +184,7 @@ pub fn parse_amz_date(s: &str) -> std::result::Result<DateTime<Utc>, String> {
         ));
     }
     // the shape is checked above: the fields are read directly (no strftime pattern per call)
-    let num =
-        |r: std::ops::Range<usize>| b[r].iter().fold(0u32, |n, d| n * 10 + u32::from(d - b'0'));
+    let num = |r: std::ops::Range<usize>| decimal(&b[r]);
     NaiveDate::from_ymd_opt(num(0..4) as i32, num(4..6), num(6..8))
         .and_then(|d| d.and_hms_opt(num(9..11), num(11..13), num(13..15)))
         .map(|t| t.and_utc())
@@ -238,14 +237,22 @@ fn parse_credential(s: &str) -> std::result::Result<Credential, Malformed> {
             shorten(s)
         )
     };
-    let parts: Vec<&str> = s.split('/').collect();
-    let [access_key, date, region, service, terminator] = parts.as_slice() else {
+    // five parts, split without collecting them (issue 13: this runs on every request)
+    let mut parts = s.split('/');
+    let (Some(access_key), Some(date), Some(region), Some(service), Some(terminator), None) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
         return Err(bad().into());
     };
     if access_key.is_empty() || access_key.len() > MAX_ACCESS_KEY_LEN {
         return Err(bad().into());
     }
-    if *terminator != "aws4_request" {
+    if terminator != "aws4_request" {
         return Err(Malformed(format!(
             "the Credential is mal-formed; incorrect terminal '{}', expecting \"aws4_request\"",
             shorten(terminator)
@@ -260,21 +267,36 @@ fn parse_credential(s: &str) -> std::result::Result<Credential, Malformed> {
     if !scope_part_ok(region) || !scope_part_ok(service) {
         return Err(bad().into());
     }
-    if date.len() != 8
-        || !date.bytes().all(|b| b.is_ascii_digit())
-        || NaiveDate::parse_from_str(date, "%Y%m%d").is_err()
-    {
+    if !is_calendar_date(date) {
         return Err(Malformed(format!(
             "the Credential is mal-formed; invalid date '{}'",
             shorten(date)
         )));
     }
     Ok(Credential {
-        access_key: (*access_key).to_owned(),
-        date: (*date).to_owned(),
-        region: (*region).to_owned(),
-        service: (*service).to_owned(),
+        access_key: access_key.to_owned(),
+        date: date.to_owned(),
+        region: region.to_owned(),
+        service: service.to_owned(),
     })
+}
+
+/// `yyyymmdd`, eight ASCII digits naming a day of the proleptic Gregorian calendar (checked by
+/// chrono's `from_ymd_opt`, without parsing a strftime pattern per request).
+fn is_calendar_date(date: &str) -> bool {
+    let b = date.as_bytes();
+    if b.len() != 8 || !b.iter().all(u8::is_ascii_digit) {
+        return false;
+    }
+    let num = |r: std::ops::Range<usize>| decimal(&b[r]);
+    NaiveDate::from_ymd_opt(num(0..4) as i32, num(4..6), num(6..8)).is_some()
+}
+
+/// The value of ASCII digits already checked to be digits (at most 9 of them: no overflow).
+fn decimal(digits: &[u8]) -> u32 {
+    digits
+        .iter()
+        .fold(0u32, |n, d| n * 10 + u32::from(d - b'0'))
 }
 
 /// The `SignedHeaders` of a request: lower-case header names, sorted and unique, kept as the one

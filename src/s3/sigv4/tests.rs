@@ -482,6 +482,34 @@ fn parse_authorization_variants() {
         "AWS4-HMAC-SHA256 Credential={AK}/2013052/us-east-1/s3/aws4_request, SignedHeaders=host, {sig}"
     ))
     .contains("invalid date"));
+    // eight digits that name no day (February 30th, month 13, day 0) or are not all digits
+    for date in ["20230230", "20241301", "20240100", "2024o101"] {
+        assert!(
+            malformed(&format!(
+                "AWS4-HMAC-SHA256 Credential={AK}/{date}/us-east-1/s3/aws4_request, SignedHeaders=host, {sig}"
+            ))
+            .contains("invalid date"),
+            "{date}"
+        );
+    }
+    // a leap day is a day
+    assert!(parse_authorization(&format!(
+        "AWS4-HMAC-SHA256 Credential={AK}/20240229/us-east-1/s3/aws4_request, SignedHeaders=host, {sig}"
+    ))
+    .is_ok());
+    // six parts, or four: not a credential
+    for cred in [
+        format!("Credential={AK}/20130524/us-east-1/s3/aws4_request/x"),
+        format!("Credential={AK}/20130524/us-east-1/aws4_request"),
+    ] {
+        assert!(
+            malformed(&format!(
+                "AWS4-HMAC-SHA256 {cred}, SignedHeaders=host, {sig}"
+            ))
+            .contains("mal-formed"),
+            "{cred}"
+        );
+    }
     assert!(malformed(&format!(
         "AWS4-HMAC-SHA256 {cred}, Foo=bar, SignedHeaders=host, {sig}"
     ))
