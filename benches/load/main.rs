@@ -2010,6 +2010,23 @@ async fn store_main(out: PathBuf, cores: usize, control: bool) {
 /// Rounds of `--ab`: A-B-nginx, then nginx-B-A, … (each build measured first as often as last).
 const AB_ROUNDS: usize = 2;
 
+/// Stops the two proxies, nginx and the sink of `--ab` and `--floor` (by PID, the ones this run
+/// started).
+fn stop_all(
+    proxies: [&mut std::process::Child; 2],
+    nginx: Option<&mut procs::Nginx>,
+    sink: &mut procs::Sink,
+) {
+    for p in proxies {
+        procs::stop(p);
+    }
+    if let Some(n) = nginx {
+        n.stop();
+    }
+    let _ = sink.child.kill();
+    let _ = sink.child.wait();
+}
+
 /// `--ab`: build A (`OSPREY_LOAD_A`, default this build) and build B (`OSPREY_LOAD_B`, default
 /// this build) of Osprey, each with its own TOML appended (`OSPREY_LOAD_A_CONFIG`,
 /// `OSPREY_LOAD_B_CONFIG`), and nginx, all in front of the same sink, interleaved: issue 13's
@@ -2117,13 +2134,7 @@ async fn ab_main(out: PathBuf, cores: usize) {
             env.sink_targets.reverse();
         }
     }
-    procs::stop(&mut a.child);
-    procs::stop(&mut b.child);
-    if let Some(n) = nginx.as_mut() {
-        n.stop();
-    }
-    let _ = sink.child.kill();
-    let _ = sink.child.wait();
+    stop_all([&mut a.child, &mut b.child], nginx.as_mut(), &mut sink);
 
     let of = |via: &str, workload: &str, conc: usize| env.rows_of(via, workload, conc);
     let mut o = String::new();
@@ -2252,13 +2263,11 @@ async fn floor_main(out: PathBuf, cores: usize) {
     if std::env::var_os("OSPREY_LOAD_FLOOR_PROFILE").is_some() {
         let pids = [("osprey", osprey.child.id()), ("pingora", bare.child.id())];
         floor_profile(&env, pids, &out).await;
-        procs::stop(&mut osprey.child);
-        procs::stop(&mut bare.child);
-        if let Some(n) = nginx.as_mut() {
-            n.stop();
-        }
-        let _ = sink.child.kill();
-        let _ = sink.child.wait();
+        stop_all(
+            [&mut osprey.child, &mut bare.child],
+            nginx.as_mut(),
+            &mut sink,
+        );
         return;
     }
     let (w, lw) = (env.plan.window, env.plan.large_window);
@@ -2290,13 +2299,11 @@ async fn floor_main(out: PathBuf, cores: usize) {
             env.sink_targets.reverse();
         }
     }
-    procs::stop(&mut osprey.child);
-    procs::stop(&mut bare.child);
-    if let Some(n) = nginx.as_mut() {
-        n.stop();
-    }
-    let _ = sink.child.kill();
-    let _ = sink.child.wait();
+    stop_all(
+        [&mut osprey.child, &mut bare.child],
+        nginx.as_mut(),
+        &mut sink,
+    );
 
     let of = |via: &str, workload: &str, conc: usize| env.rows_of(via, workload, conc);
     let mut o = String::new();
