@@ -1239,38 +1239,13 @@ async fn profile(env: &mut Env, osprey: &procs::Osprey, out: &std::path::Path) {
         ),
     ] {
         let data = out.join(format!("perf-{name}.data"));
-        let mut perf = std::process::Command::new("perf")
-            .args([
-                "record",
-                "-e",
-                "cpu-clock",
-                "-F",
-                "499",
-                "--call-graph",
-                "dwarf,16384",
-                "-p",
-                &pid,
-                "-o",
-            ])
-            .arg(&data)
-            .args(["--", "sleep", &secs.to_string()])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("perf (apt-get install -y linux-perf)");
-        std::thread::sleep(Duration::from_millis(300));
-        let m = client::run(
-            Arc::new(t.clone()),
-            op,
-            conc,
-            Pace::Closed,
-            Duration::ZERO,
-            Duration::from_secs(secs),
-            env.bodies.clone(),
-            |_| {},
-        )
-        .await;
-        let _ = perf.wait();
+        let mut perf = std::process::Command::new("perf");
+        perf.args(["record", "-e", "cpu-clock", "-F", "499"])
+            .args(["--call-graph", "dwarf,16384", "-p", &pid, "-o"])
+            .arg(&data);
+        let perf = spawn_perf(perf, secs, Duration::from_millis(300));
+        let m = closed_load(env, &t, op, conc, secs).await;
+        perf.finish();
         eprintln!(
             "  profiled {name}: {:.0} req/s, {:.1} MB/s",
             m.rps(),
@@ -2371,6 +2346,43 @@ async fn floor_main(out: PathBuf, cores: usize) {
     eprintln!("written to {}", out.join("results-floor.md").display());
 }
 
+/// A perf command (`record` or `trace`, its target and output set) running for `secs` around a
+/// load window that starts `settle` after it (perf attaches first).
+struct PerfRun(std::process::Child);
+
+fn spawn_perf(mut perf: std::process::Command, secs: u64, settle: Duration) -> PerfRun {
+    let child = perf
+        .args(["--", "sleep", &secs.to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("perf (apt-get install -y linux-perf)");
+    std::thread::sleep(settle);
+    PerfRun(child)
+}
+
+impl PerfRun {
+    /// Waits until perf has written its output.
+    fn finish(mut self) {
+        let _ = self.0.wait();
+    }
+}
+
+/// `conc` closed-loop clients of `op` against `t` for `secs`, no warm-up: a profiled window.
+async fn closed_load(env: &Env, t: &Target, op: Op, conc: usize, secs: u64) -> Measured {
+    client::run(
+        Arc::new(t.clone()),
+        op,
+        conc,
+        Pace::Closed,
+        Duration::ZERO,
+        Duration::from_secs(secs),
+        env.bodies.clone(),
+        |_| {},
+    )
+    .await
+}
+
 /// `OSPREY_LOAD_FLOOR_PROFILE=1` with `--floor`: instead of the rounds, perf-samples Osprey and
 /// the bare pingora proxy one after the other under the same GET 4 KiB at 16 connections and
 /// writes `floor-profile.md`, every symbol's CPU in µs per request for both and the difference,
@@ -2381,7 +2393,7 @@ async fn floor_profile(env: &Env, procs_: [(&str, u32); 2], out: &std::path::Pat
     let secs = 10u64;
     let mut per: Vec<(String, f64, std::collections::HashMap<String, f64>)> = Vec::new();
     for (i, (name, pid)) in procs_.iter().enumerate() {
-        let t = env.sink_targets[i].clone();
+        let t = &env.sink_targets[i];
         let data = out.join(format!("perf-floor-{name}.data"));
         // `OSPREY_LOAD_FLOOR_PROFILE=trace`: `perf trace -s` instead, the syscalls of each
         // (counts per request in the summary's header line)
@@ -2401,26 +2413,10 @@ async fn floor_profile(env: &Env, procs_: [(&str, u32); 2], out: &std::path::Pat
             perf.args(["record", "-e", "cpu-clock", "-F", "1999", "-p"]);
             perf.arg(pid.to_string()).arg("-o").arg(&data);
         }
-        let mut perf = perf
-            .args(["--", "sleep", &(secs + 1).to_string()])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("perf (apt-get install -y linux-perf)");
-        std::thread::sleep(Duration::from_millis(500));
+        let perf = spawn_perf(perf, secs + 1, Duration::from_millis(500));
         let cpu0 = procs::cpu_secs(*pid);
         let threads0 = procs::thread_cpu_secs(*pid);
-        let m = client::run(
-            Arc::new(t),
-            Op::Get { size: 4 * KIB },
-            16,
-            Pace::Closed,
-            Duration::ZERO,
-            Duration::from_secs(secs),
-            env.bodies.clone(),
-            |_| {},
-        )
-        .await;
+        let m = closed_load(env, t, Op::Get { size: 4 * KIB }, 16, secs).await;
         let cpu = procs::cpu_secs(*pid) - cpu0;
         // per thread: how evenly SO_REUSEPORT spread the 16 connections over the shards
         let busy: Vec<String> = procs::thread_cpu_secs(*pid)
@@ -2430,11 +2426,12 @@ async fn floor_profile(env: &Env, procs_: [(&str, u32); 2], out: &std::path::Pat
                     .iter()
                     .find(|(t0, _)| *t0 == t)
                     .map_or(0.0, |x| x.1);
-                (c - c0 > 0.05 * secs as f64 / 10.0).then(|| format!("{t} {:.2} s", c - c0))
+                // threads busy more than 0.5 % of the window
+                ((c - c0) / secs as f64 > 0.005).then(|| format!("{t} {:.2} s", c - c0))
             })
             .collect();
         eprintln!("  {name} threads over {secs} s: {}", busy.join(", "));
-        let _ = perf.wait();
+        perf.finish();
         if trace {
             eprintln!(
                 "  traced {name}: {} requests ({:.0} req/s)",
