@@ -46,7 +46,13 @@ pub fn client_headers(req: &RequestHeader) -> Result<Vec<(&str, &str)>, S3Error>
         })?;
         out.push((n.as_str(), v));
     }
-    if req.headers.get_all("x-amz-copy-source").iter().count() > 1 {
+    if req
+        .headers
+        .get_all(&super::upstream::names::X_AMZ_COPY_SOURCE)
+        .iter()
+        .count()
+        > 1
+    {
         return Err(S3Error::invalid_argument(
             "more than one x-amz-copy-source header",
         ));
@@ -56,7 +62,7 @@ pub fn client_headers(req: &RequestHeader) -> Result<Vec<(&str, &str)>, S3Error>
 
 /// Access key a SigV4 request names, before verification (to look its secret up).
 fn v4_access_key(req: &RequestHeader) -> Option<String> {
-    if let Some(a) = header(req, "authorization") {
+    if let Some(a) = header(req, &http::header::AUTHORIZATION) {
         let cred = a.split("Credential=").nth(1)?;
         return cred.split('/').next().map(str::to_string);
     }
@@ -89,7 +95,7 @@ pub async fn authenticate(
     snap: &Snapshot,
 ) -> Result<Option<(Caller, Verified)>, S3Error> {
     let raw_query = req.uri.query().unwrap_or("");
-    let authorization = header(req, "authorization");
+    let authorization = header(req, &http::header::AUTHORIZATION);
     let v2 = match scheme::scheme(authorization, raw_query) {
         Scheme::Anonymous => return Ok(None),
         Scheme::V2 => true,

@@ -55,8 +55,8 @@ pub fn plan(v: &Verified, backend: &dyn Backend, req: &RequestHeader) -> BodyPla
             // Only a request without a body skips the check. A non-empty body is checked
             // against whatever hash was signed — the empty-payload hash included (issue 9:
             // a body under `e3b0…` reached backends that trust their gateway).
-            let empty = header(req, "content-length").is_none_or(|l| l.trim() == "0")
-                && !req.headers.contains_key("transfer-encoding");
+            let empty = header(req, &http::header::CONTENT_LENGTH).is_none_or(|l| l.trim() == "0")
+                && !req.headers.contains_key(&http::header::TRANSFER_ENCODING);
             if empty {
                 BodyPlan::Untouched
             } else {
@@ -139,7 +139,7 @@ pub fn check_declared_digests(req: &RequestHeader, body: &[u8]) -> Result<(), S3
             format!("The {what} you specified did not match the calculated checksum."),
         )
     };
-    if let Some(v) = header(req, "content-md5") {
+    if let Some(v) = header(req, &super::upstream::names::CONTENT_MD5) {
         use md5::Digest as _;
         let ours = base64::Engine::encode(
             &base64::engine::general_purpose::STANDARD,

@@ -154,7 +154,7 @@ impl Gateway {
         let expects = session
             .req_header()
             .headers
-            .get("expect")
+            .get(&http::header::EXPECT)
             .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
         if expects && ours {
             session

@@ -22,6 +22,16 @@ use crate::s3::S3Error;
 
 /// Headers Osprey puts on every answer: its release signature and the request id.
 pub fn stamp(h: &mut ResponseHeader, request_id: &str) -> pingora::Result<()> {
+    stamp_with(h, request_id, None)
+}
+
+/// [`stamp`], with `amz_id` as `x-amz-request-id` when the backend gave one (its error bodies
+/// name it as `<RequestId>`); `x-request-id` is always Osprey's.
+fn stamp_with(
+    h: &mut ResponseHeader,
+    request_id: &str,
+    amz_id: Option<http::HeaderValue>,
+) -> pingora::Result<()> {
     // the signature is one value for the process, and the id one value for two headers:
     // validated and copied once, then shared (issue 13: this runs on every answer)
     static SERVER: std::sync::LazyLock<http::HeaderValue> = std::sync::LazyLock::new(|| {
@@ -36,7 +46,7 @@ pub fn stamp(h: &mut ResponseHeader, request_id: &str) -> pingora::Result<()> {
         )
     })?;
     h.insert_header("server", SERVER.clone())?;
-    h.insert_header("x-amz-request-id", id.clone())?;
+    h.insert_header("x-amz-request-id", amz_id.unwrap_or_else(|| id.clone()))?;
     h.insert_header("x-request-id", id)?;
     Ok(())
 }
@@ -76,7 +86,9 @@ pub async fn write_error(
     }
     // the client's unread body (if any) makes the connection unusable
     let req = session.req_header();
-    if req.headers.contains_key("content-length") || req.headers.contains_key("transfer-encoding") {
+    if req.headers.contains_key(&http::header::CONTENT_LENGTH)
+        || req.headers.contains_key(&http::header::TRANSFER_ENCODING)
+    {
         session.set_keepalive(None);
     }
     let body = err.to_xml(&ctx.request_id);
@@ -131,7 +143,7 @@ pub async fn settle_placement(
 
 /// `http(s)://<Host>` of the request as the client addressed Osprey.
 fn client_origin(req: &RequestHeader, snap: Option<&Snapshot>) -> Option<String> {
-    let host = header(req, "host").filter(|h| !h.is_empty())?;
+    let host = header(req, &http::header::HOST).filter(|h| !h.is_empty())?;
     let tls = snap.is_some_and(|s| s.config.server.tls.is_some());
     Some(format!("{}://{host}", if tls { "https" } else { "http" }))
 }
@@ -169,21 +181,28 @@ pub fn response_head(
     s3op: Option<&S3Op>,
     f: &mut Forward,
 ) -> pingora::Result<()> {
-    let upstream_id = resp.headers.get("x-amz-request-id").cloned();
-    stamp(resp, request_id)?;
-    if let Some(up) = upstream_id {
+    let upstream_id = resp
+        .headers
+        .get(&super::upstream::names::X_AMZ_REQUEST_ID)
+        .cloned();
+    if let Some(up) = &upstream_id {
         resp.insert_header("x-osprey-upstream-request-id", up.clone())?;
-        resp.insert_header("x-amz-request-id", up)?;
     }
+    stamp_with(resp, request_id, upstream_id)?;
     let ok = resp.status.is_success();
     let bucket = s3op.and_then(|o| o.bucket.as_deref());
     // `Location` (CompleteMultipartUpload, redirects): the client's bucket name at Osprey's
-    // address, never the backend's bucket name or host (issue 9, item 5)
-    let needs_origin = resp.headers.contains_key("location") || f.names.is_some();
-    if needs_origin && f.response.origin.is_none() {
+    // address, never the backend's bucket name or host (issue 9, item 5). The origin is
+    // formatted only for an answer that is translated (this runs on every answer).
+    let has_location = resp.headers.contains_key(&http::header::LOCATION);
+    if has_location && f.response.origin.is_none() {
         f.response.origin = client_origin(req, snap);
     }
-    if let Some(loc) = resp.headers.get("location").and_then(|v| v.to_str().ok()) {
+    if let Some(loc) = resp
+        .headers
+        .get(&http::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+    {
         let (bb, b) = match (&f.names, bucket) {
             (Some((bb, b)), _) => (bb.as_str(), b.as_str()),
             (None, Some(b)) => (b, b),
@@ -213,12 +232,12 @@ pub fn response_head(
     }
     let xml = resp
         .headers
-        .get("content-type")
+        .get(&http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|c| c.contains("xml"));
     let small = resp
         .headers
-        .get("content-length")
+        .get(&http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok())
         .is_none_or(|n| n <= MAX_TRANSLATED_BODY);
@@ -228,7 +247,10 @@ pub fn response_head(
     let get_policy = ids && s3op.is_some_and(is_policy) && req.method == http::Method::GET;
     if (xml || get_policy) && has_body && small && req.method != http::Method::HEAD {
         f.response.translating = true;
-        resp.remove_header("content-length");
+        if f.names.is_some() && f.response.origin.is_none() {
+            f.response.origin = client_origin(req, snap);
+        }
+        resp.remove_header(&http::header::CONTENT_LENGTH);
         resp.insert_header("transfer-encoding", "chunked")?;
     }
     Ok(())
@@ -370,9 +392,27 @@ pub fn log_line(ctx: &RequestCtx, status: u16, e: Option<&Error>) {
     let backend = ctx.backend_name().unwrap_or_default();
     let tenant = ctx.tenant.as_deref().unwrap_or_default();
     let generation = ctx.snapshot.as_ref().map(|s| s.generation).unwrap_or(0);
+    let ms = (ctx.started.elapsed().as_secs_f64() * 1_000_000.0).round() / 1000.0;
+    if let (None, None) = (e, &ctx.error) {
+        // the answered request's line: written directly in the text format (issue 13)
+        let line = crate::telemetry::AccessLine {
+            request_id: &ctx.request_id,
+            op,
+            bucket,
+            tenant,
+            backend,
+            status,
+            ms,
+            bytes_in: ctx.bytes_in,
+            generation,
+        };
+        if !crate::telemetry::access_line(&line) {
+            crate::telemetry::access_line_event(&line);
+        }
+        return;
+    }
     let span = tracing::info_span!("s3", request_id = %ctx.request_id);
     let _g = span.enter();
-    let ms = (ctx.started.elapsed().as_secs_f64() * 1_000_000.0).round() / 1000.0;
     match (e, &ctx.error) {
         (_, Some(err)) => tracing::info!(
             target: crate::telemetry::ACCESS_LOG_TARGET,
@@ -399,17 +439,6 @@ pub fn log_line(ctx: &RequestCtx, status: u16, e: Option<&Error>) {
             generation,
             "s3 request failed: {e}"
         ),
-        (None, None) => tracing::info!(
-            target: crate::telemetry::ACCESS_LOG_TARGET,
-            op,
-            bucket,
-            tenant,
-            backend,
-            status,
-            ms,
-            bytes_in = ctx.bytes_in,
-            generation,
-            "s3 request"
-        ),
+        (None, None) => {}
     }
 }

@@ -36,13 +36,14 @@ pub async fn rewrite(
     let backend = f.route.backend.clone();
     let dp = backend.data_path();
     // the client's framing facts, read before the decode path rewrites these headers
-    let client_trailer = header(req, "x-amz-trailer").map(str::to_string);
-    let client_decoded_len: Option<u64> = match header(req, "x-amz-decoded-content-length") {
-        None => None,
-        Some(v) => Some(v.trim().parse().map_err(|_| {
-            S3Error::invalid_argument("x-amz-decoded-content-length is not a number")
-        })?),
-    };
+    let client_trailer = header(req, &super::upstream::names::X_AMZ_TRAILER).map(str::to_string);
+    let client_decoded_len: Option<u64> =
+        match header(req, &super::upstream::names::X_AMZ_DECODED_CONTENT_LENGTH) {
+            None => None,
+            Some(v) => Some(v.trim().parse().map_err(|_| {
+                S3Error::invalid_argument("x-amz-decoded-content-length is not a number")
+            })?),
+        };
     let target = upstream::upstream_path_and_query(
         f.route.backend_bucket.as_deref(),
         s3op.key.as_deref(),
@@ -61,20 +62,20 @@ pub async fn rewrite(
     let prefix = matches!(f.body, RequestBody::Prefix(_));
     if f.signed.is_some() || prefix {
         // released by Osprey already (request_filter)
-        req.remove_header("expect");
+        req.remove_header(&http::header::EXPECT);
     }
     // RGW answers 411 MissingContentLength to a PUT/POST without a length (e.g. UploadPartCopy
     // from aws-sdk-rust, which sends none for an empty body)
     if (req.method == http::Method::PUT || req.method == http::Method::POST)
-        && !req.headers.contains_key("content-length")
-        && !req.headers.contains_key("transfer-encoding")
+        && !req.headers.contains_key(&http::header::CONTENT_LENGTH)
+        && !req.headers.contains_key(&http::header::TRANSFER_ENCODING)
     {
         set(req, "content-length", "0".into())?;
     }
     req.insert_header(http::header::HOST, dp.host.as_str())
         .map_err(|_| S3Error::internal("bad backend host"))?;
 
-    if let Some(cs) = header(req, "x-amz-copy-source").map(str::to_string) {
+    if let Some(cs) = header(req, &super::upstream::names::X_AMZ_COPY_SOURCE).map(str::to_string) {
         let caller = f
             .signed
             .as_ref()
@@ -105,7 +106,7 @@ pub async fn rewrite(
 
     if f.strip_acl_headers {
         // Osprey keeps ACLs on backends that see one identity (issue 11, proxy/access.rs)
-        req.remove_header("x-amz-acl");
+        req.remove_header(&super::upstream::names::X_AMZ_ACL);
         for h in identity::GRANT_HEADERS {
             req.remove_header(*h);
         }
@@ -113,7 +114,7 @@ pub async fn rewrite(
     if let Some(map) = f.principals.clone() {
         // `x-amz-grant-*: id="<canonical id>"` names the backend's principal upstream
         for h in identity::GRANT_HEADERS {
-            let Some(v) = header(req, h).map(str::to_string) else {
+            let Some(v) = header(req, *h).map(str::to_string) else {
                 continue;
             };
             let nv = principals::translate_grant_header(dir, f.backend_name(), &map, &v).await?;
@@ -123,11 +124,14 @@ pub async fn rewrite(
     }
     if let RequestBody::Prefix(p) = &mut f.body {
         p.sent = false;
-        req.remove_header("transfer-encoding");
+        req.remove_header(&http::header::TRANSFER_ENCODING);
         set(req, "content-length", p.upstream_len.to_string())?;
         if p.whole_acl {
             // the translated ACL body: its own digests
-            if req.headers.contains_key("content-md5") {
+            if req
+                .headers
+                .contains_key(&super::upstream::names::CONTENT_MD5)
+            {
                 use md5::Digest as _;
                 let md5 = base64::Engine::encode(
                     &base64::engine::general_purpose::STANDARD,
@@ -235,9 +239,9 @@ fn payload_hash(
                     "aws-chunked uploads need x-amz-decoded-content-length",
                 )
             })?;
-            req.remove_header("x-amz-decoded-content-length");
-            req.remove_header("x-amz-trailer");
-            req.remove_header("transfer-encoding");
+            req.remove_header(&super::upstream::names::X_AMZ_DECODED_CONTENT_LENGTH);
+            req.remove_header(&super::upstream::names::X_AMZ_TRAILER);
+            req.remove_header(&http::header::TRANSFER_ENCODING);
             strip_aws_chunked(req);
             set(req, "content-length", len.to_string())?;
             sigv4::UNSIGNED_PAYLOAD.to_string()
@@ -296,7 +300,7 @@ fn body_codec(
 
 /// Remove the `aws-chunked` token from `Content-Encoding` (keeping any real encoding).
 fn strip_aws_chunked(req: &mut RequestHeader) {
-    let Some(v) = header(req, "content-encoding").map(str::to_string) else {
+    let Some(v) = header(req, &http::header::CONTENT_ENCODING).map(str::to_string) else {
         return;
     };
     let rest: Vec<&str> = v
@@ -305,7 +309,7 @@ fn strip_aws_chunked(req: &mut RequestHeader) {
         .filter(|t| !t.eq_ignore_ascii_case("aws-chunked") && !t.is_empty())
         .collect();
     if rest.is_empty() {
-        req.remove_header("content-encoding");
+        req.remove_header(&http::header::CONTENT_ENCODING);
     } else {
         let _ = req.insert_header("content-encoding", rest.join(","));
     }

@@ -53,14 +53,15 @@ pub async fn decide(
     ctx: &mut RequestCtx,
 ) -> Result<Decision, S3Error> {
     let query = op::parse_query(req.uri.query())?;
-    let host = header(req, "host").unwrap_or("");
+    let host = header(req, &http::header::HOST).unwrap_or("");
     let vhost = op::virtual_host_bucket(host, snap.config.s3.domain.as_deref());
     let s3op = S3Op::parse(
         &req.method,
         req.uri.path(),
         &query,
         vhost,
-        req.headers.contains_key("x-amz-copy-source"),
+        req.headers
+            .contains_key(&super::upstream::names::X_AMZ_COPY_SOURCE),
     )?;
     ctx.op = Some(s3op.clone());
     let facts = Facts::new(req, &query, ctx.client_ip, ctx.secure);
@@ -525,7 +526,9 @@ fn is_acl_upload(op: &S3Op, req: &RequestHeader) -> bool {
             | OpKind::ObjectSubresource("acl")
             | OpKind::BucketSubresource("policy")
     );
-    let body = header(req, "content-length").is_some_and(|l| l.trim() != "0")
-        || req.headers.contains_key("transfer-encoding");
-    acl && req.method == http::Method::PUT && body
+    // the header lookups only for an ACL/policy PUT (this runs on every request)
+    acl && req.method == http::Method::PUT && {
+        header(req, &http::header::CONTENT_LENGTH).is_some_and(|l| l.trim() != "0")
+            || req.headers.contains_key(&http::header::TRANSFER_ENCODING)
+    }
 }

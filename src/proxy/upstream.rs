@@ -9,10 +9,27 @@ use crate::s3::S3Error;
 
 /// A header's value as text. Values are UTF-8 once `authn::client_headers` accepted the request
 /// (it refuses any other), so this never silently skips a header the client sent.
-pub fn header<'a>(req: &'a RequestHeader, name: &str) -> Option<&'a str> {
+///
+/// `name` is best one of [`names`] or `http::header`'s: a `&str` is lower-case-checked and
+/// matched against the standard names on every lookup (issue 13).
+pub fn header(req: &RequestHeader, name: impl http::header::AsHeaderName) -> Option<&str> {
     req.headers
         .get(name)
         .and_then(|v| std::str::from_utf8(v.as_bytes()).ok())
+}
+
+/// Names of `x-amz-*` and other non-standard headers the data path reads on every request,
+/// parsed once (`http::header` has the standard ones).
+pub mod names {
+    use http::HeaderName;
+
+    pub static X_AMZ_COPY_SOURCE: HeaderName = HeaderName::from_static("x-amz-copy-source");
+    pub static X_AMZ_TRAILER: HeaderName = HeaderName::from_static("x-amz-trailer");
+    pub static X_AMZ_DECODED_CONTENT_LENGTH: HeaderName =
+        HeaderName::from_static("x-amz-decoded-content-length");
+    pub static X_AMZ_ACL: HeaderName = HeaderName::from_static("x-amz-acl");
+    pub static X_AMZ_REQUEST_ID: HeaderName = HeaderName::from_static("x-amz-request-id");
+    pub static CONTENT_MD5: HeaderName = HeaderName::from_static("content-md5");
 }
 
 /// Client headers that must not travel to the backend: the client's own authentication (replaced by

@@ -434,7 +434,10 @@ impl Access {
                 payload: None,
             })));
         }
-        if let Some(src) = facts.headers.get("x-amz-copy-source") {
+        if let Some(src) = facts
+            .headers
+            .get(&crate::proxy::upstream::names::X_AMZ_COPY_SOURCE)
+        {
             // UTF-8 (not only ASCII: keys may hold any character); bytes that are not name no
             // bucket at all
             let src = std::str::from_utf8(src.as_bytes())
