@@ -63,7 +63,11 @@ pub fn client_headers(req: &RequestHeader) -> Result<Vec<(&str, &str)>, S3Error>
 /// Access key a SigV4 request names, before verification (to look its secret up).
 fn v4_access_key(req: &RequestHeader) -> Option<String> {
     if let Some(a) = header(req, &http::header::AUTHORIZATION) {
-        let cred = a.split("Credential=").nth(1)?;
+        // every SDK writes the credential first: found without a substring search
+        let cred = match a.strip_prefix("AWS4-HMAC-SHA256 Credential=") {
+            Some(c) => c,
+            None => a.split("Credential=").nth(1)?,
+        };
         return cred.split('/').next().map(str::to_string);
     }
     let q = req.uri.query()?;

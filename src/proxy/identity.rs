@@ -295,9 +295,25 @@ pub const GRANT_HEADERS: &[&str] = &[
     "x-amz-grant-full-control",
 ];
 
+/// [`GRANT_HEADERS`] parsed once, for the lookups and removals every request makes (a `&str`
+/// name is parsed on each, issue 13).
+pub static GRANT_HEADER_NAMES: [http::HeaderName; 5] = [
+    http::HeaderName::from_static("x-amz-grant-read"),
+    http::HeaderName::from_static("x-amz-grant-write"),
+    http::HeaderName::from_static("x-amz-grant-read-acp"),
+    http::HeaderName::from_static("x-amz-grant-write-acp"),
+    http::HeaderName::from_static("x-amz-grant-full-control"),
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn grant_header_names_are_the_grant_headers() {
+        let parsed: Vec<&str> = GRANT_HEADER_NAMES.iter().map(|h| h.as_str()).collect();
+        assert_eq!(parsed, GRANT_HEADERS);
+    }
 
     fn rgw(id: &str) -> Option<Mapped<'static>> {
         match id {

@@ -107,8 +107,8 @@ pub async fn rewrite(
     if f.strip_acl_headers {
         // Osprey keeps ACLs on backends that see one identity (issue 11, proxy/access.rs)
         req.remove_header(&super::upstream::names::X_AMZ_ACL);
-        for h in identity::GRANT_HEADERS {
-            req.remove_header(*h);
+        for h in &identity::GRANT_HEADER_NAMES {
+            req.remove_header(h);
         }
     }
     if let Some(map) = f.principals.clone() {

@@ -154,9 +154,9 @@ pub async fn decide(
     let acl_upload = is_acl_upload(&s3op, req);
     let names_principals = || {
         principal_op(s3op.kind)
-            || identity::GRANT_HEADERS
+            || identity::GRANT_HEADER_NAMES
                 .iter()
-                .any(|h| req.headers.contains_key(*h))
+                .any(|h| req.headers.contains_key(h))
     };
     if backend.own_principals() && (acl_upload || names_principals()) {
         f.principals = Some(

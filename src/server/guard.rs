@@ -93,10 +93,9 @@ impl std::fmt::Debug for GuardedStream {
 /// Position just past the first `\r\n\r\n` in `buf`, searching from `from`.
 fn head_end(buf: &[u8], from: usize) -> Option<usize> {
     let start = from.saturating_sub(3);
-    buf.get(start..)?
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map(|i| start + i + 4)
+    // memchr's vectorised search: a byte-by-byte window compare was 0.3 % of Osprey's CPU
+    // under 4 KiB GETs (issue 13)
+    memchr::memmem::find(buf.get(start..)?, b"\r\n\r\n").map(|i| start + i + 4)
 }
 
 impl GuardedStream {

@@ -110,21 +110,42 @@ pub struct AccessLine<'a> {
 pub fn format_access_line(out: &mut String, l: &AccessLine<'_>) -> fmt::Result {
     use std::fmt::Write as _;
     write_now(out)?;
-    writeln!(
+    write!(
         out,
-        " {:>5} osprey/{} s3{{request_id={}}}: s3 request op={:?} bucket={:?} tenant={:?} backend={:?} status={} ms={:?} bytes_in={} generation={}",
+        " {:>5} osprey/{} s3{{request_id={}}}: s3 request op=",
         tracing::Level::INFO,
         crate::version::short(),
         l.request_id,
-        l.op,
-        l.bucket,
-        l.tenant,
-        l.backend,
-        l.status,
-        l.ms,
-        l.bytes_in,
-        l.generation
+    )?;
+    push_debug_str(out, l.op)?;
+    out.push_str(" bucket=");
+    push_debug_str(out, l.bucket)?;
+    out.push_str(" tenant=");
+    push_debug_str(out, l.tenant)?;
+    out.push_str(" backend=");
+    push_debug_str(out, l.backend)?;
+    writeln!(
+        out,
+        " status={} ms={:?} bytes_in={} generation={}",
+        l.status, l.ms, l.bytes_in, l.generation
     )
+}
+
+/// `s` as `{:?}` writes it: quoted, and escaped where it has a quote, a backslash or a byte
+/// outside printable ASCII. The common name of printable ASCII is copied as it is (the `Debug`
+/// writer checks every character for escaping, issue 13).
+fn push_debug_str(out: &mut String, s: &str) -> fmt::Result {
+    use std::fmt::Write as _;
+    if s.bytes()
+        .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+    {
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+        Ok(())
+    } else {
+        write!(out, "{s:?}")
+    }
 }
 
 /// Writes `line` as the text format's access line and returns `true`, or returns `false` when
@@ -567,6 +588,17 @@ mod tests {
                 ms: 1.0,
                 bytes_in: u64::MAX,
                 generation: 0,
+            },
+            super::AccessLine {
+                request_id: "0123456789abcdef",
+                op: "ObjectSubresource(\"acl\")",
+                bucket: "a b\\c~!#$%&'()*+,-./:;<=>?@[]^_`{|}",
+                tenant: "\u{1b}[31m",
+                backend: "\u{200b}zero-width",
+                status: 200,
+                ms: 123456.789,
+                bytes_in: 1,
+                generation: 2,
             },
             super::AccessLine {
                 request_id: "ff",

@@ -493,7 +493,9 @@ impl Access {
         facts: &Facts<'_>,
         b: &BucketAuth,
     ) -> Result<Option<AfterWrite>, S3Error> {
-        let Some(key) = s3op.key.clone() else {
+        // what a write records is built in its arm: a read (most requests) allocates nothing
+        // here (issue 13: the ACL headers were gathered for every object request)
+        let Some(key) = s3op.key.as_deref() else {
             return Ok(match s3op.kind {
                 OpKind::DeleteBucket => Some(AfterWrite::BucketGone {
                     tenant_id: b.tenant_id.clone(),
@@ -502,18 +504,21 @@ impl Access {
                 _ => None,
             });
         };
-        let id = || (b.tenant_id.clone(), b.bucket.clone(), key.clone());
-        let writer = caller_owner(who);
-        let acl_headers = facts.acl_headers();
-        let asked = || self.acl_from_headers(&acl_headers, &writer, &b.owner);
+        let id = || (b.tenant_id.clone(), b.bucket.clone(), key.to_string());
         Ok(match s3op.kind {
             OpKind::PutObject | OpKind::CopyObject => {
-                let acl = asked().await?;
+                let writer = caller_owner(who);
+                let acl = self
+                    .acl_from_headers(&facts.acl_headers(), &writer, &b.owner)
+                    .await?;
                 self.block_public(b, acl.as_ref())?;
-                Some(self.object_write(b, key, writer, acl))
+                Some(self.object_write(b, key.to_string(), writer, acl))
             }
             OpKind::CreateMultipartUpload => {
-                let acl = asked().await?;
+                let writer = caller_owner(who);
+                let acl = self
+                    .acl_from_headers(&facts.acl_headers(), &writer, &b.owner)
+                    .await?;
                 self.block_public(b, acl.as_ref())?;
                 let durable = acl.is_some();
                 let acl = acl.unwrap_or_else(|| Acl::private(&writer));
@@ -527,12 +532,12 @@ impl Access {
                 let (acl, stored) = match self.uploads.get(&id()) {
                     Some(a) => (Some(a.acl.clone()), false),
                     // created through another replica (or before a restart): its stored record
-                    None => match self.upload_record(b, &key).await? {
+                    None => match self.upload_record(b, key).await? {
                         Some(a) => (Some(a.acl), true),
                         None => (None, false),
                     },
                 };
-                let mut w = self.object_write(b, key, writer, acl);
+                let mut w = self.object_write(b, key.to_string(), caller_owner(who), acl);
                 if let AfterWrite::Object {
                     completes_upload, ..
                 } = &mut w
@@ -545,7 +550,7 @@ impl Access {
                 Some(AfterWrite::Deleted {
                     tenant_id: b.tenant_id.clone(),
                     bucket: b.bucket.clone(),
-                    key,
+                    key: key.to_string(),
                 })
             }
             _ => None,

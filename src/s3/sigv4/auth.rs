@@ -68,8 +68,8 @@ pub fn parse_authorization(value: &str) -> Result<AuthHeader> {
         )));
     }
     let value = value.trim();
-    let (algorithm, rest) = match value.split_once([' ', '\t']) {
-        Some((a, r)) => (a, r),
+    let (algorithm, rest) = match value.bytes().position(|b| b == b' ' || b == b'\t') {
+        Some(i) => (&value[..i], &value[i + 1..]),
         None => (value, ""),
     };
     if algorithm != ALGORITHM {
@@ -78,7 +78,7 @@ pub fn parse_authorization(value: &str) -> Result<AuthHeader> {
     let mut credential = None;
     let mut signed_headers = None;
     let mut signature = None;
-    for token in rest.split([',', ' ', '\t']).filter(|t| !t.is_empty()) {
+    for token in auth_tokens(rest) {
         let (key, val) = token.split_once('=').ok_or_else(|| {
             SigError::MalformedAuth(format!("component '{}' is not key=value", shorten(token)))
         })?;
@@ -107,6 +107,28 @@ pub fn parse_authorization(value: &str) -> Result<AuthHeader> {
         signed_headers: SignedHeaders::parse(signed_headers)
             .map_err(|m| SigError::MalformedAuth(m.0))?,
         signature: parse_signature(signature).map_err(|m| SigError::MalformedAuth(m.0))?,
+    })
+}
+
+/// `s` split at commas, spaces and tabs, empty pieces skipped. Bytewise: the delimiters are
+/// ASCII, so every piece starts and ends on a character boundary, and a `[char]` pattern
+/// decoded every character of the header (a third of a microsecond per request, issue 13).
+fn auth_tokens(s: &str) -> impl Iterator<Item = &str> {
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    std::iter::from_fn(move || {
+        while start < bytes.len() {
+            let from = start;
+            let end = bytes[from..]
+                .iter()
+                .position(|b| matches!(b, b',' | b' ' | b'\t'))
+                .map_or(bytes.len(), |p| from + p);
+            start = end + 1;
+            if end > from {
+                return Some(&s[from..end]);
+            }
+        }
+        None
     })
 }
 

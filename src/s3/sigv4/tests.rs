@@ -450,6 +450,11 @@ fn parse_authorization_variants() {
         "AWS4-HMAC-SHA256 Signature={GET_OBJECT_SIG} Credential={AK}/20130524/us-east-1/s3/aws4_request SignedHeaders=x-amz-date;Host;range"
     );
     assert_eq!(parse_authorization(&reordered).unwrap(), want);
+    // tabs and commas in any run between components (the bytewise tokenizer, issue 13)
+    let tabbed = format!(
+        "AWS4-HMAC-SHA256\tCredential={AK}/20130524/us-east-1/s3/aws4_request,\t,SignedHeaders=host;range;x-amz-date\t Signature={GET_OBJECT_SIG},"
+    );
+    assert_eq!(parse_authorization(&tabbed).unwrap(), want);
 
     let malformed = |v: &str| match parse_authorization(v) {
         Err(SigError::MalformedAuth(m)) => m,
@@ -514,6 +519,11 @@ fn parse_authorization_variants() {
         "AWS4-HMAC-SHA256 {cred}, Foo=bar, SignedHeaders=host, {sig}"
     ))
     .contains("unknown component"));
+    // a component of multi-byte characters is cut at its delimiters, never inside a character
+    assert!(malformed(&format!(
+        "AWS4-HMAC-SHA256 {cred},é=ü,SignedHeaders=host, {sig}"
+    ))
+    .contains("unknown component 'é'"));
     assert!(malformed(&"x".repeat(MAX_AUTH_HEADER_BYTES + 1)).contains("longer"));
     assert!(matches!(
         parse_authorization("AWS AKIAIOSFODNN7EXAMPLE:frJIUN8DYpKDtOLCwo//yllqDzg="),
