@@ -121,7 +121,8 @@ pub async fn authenticate(
         raw_query,
         headers,
     };
-    let secret = entry.as_ref().map(|e| e.secret_key.clone());
+    // borrowed: the secret is not copied per request
+    let secret = entry.as_ref().map(|e| e.secret_key.as_str());
     let lookup = |k: &str| (k == ak).then_some(secret).flatten();
     let now = chrono::Utc::now();
     let skew = snap.config.s3.max_clock_skew;

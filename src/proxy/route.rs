@@ -351,10 +351,12 @@ async fn existing_bucket(
     bucket: &str,
 ) -> Result<Forward, S3Error> {
     let (owner_tenant, name) = match bucket.split_once(':') {
-        Some((t, n)) if !t.is_empty() && !n.is_empty() => (t.to_string(), n.to_string()),
-        _ => (caller.key.tenant_id.clone(), bucket.to_string()),
+        Some((t, n)) if !t.is_empty() && !n.is_empty() => (t, n),
+        _ => (caller.key.tenant_id.as_str(), bucket),
     };
-    let mut found = dir.placement(&owner_tenant, &name).await?;
+    let mut found = dir
+        .placement_of((owner_tenant.to_string(), name.to_string()))
+        .await?;
     let mut via_global = false;
     if found.is_none()
         && owner_tenant == caller.key.tenant_id

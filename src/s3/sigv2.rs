@@ -235,10 +235,10 @@ fn signatures_match(expected_b64: &str, given_b64: &str) -> bool {
 
 /// Verifies a SigV2 request. `vhost_bucket`: the bucket named by the `Host` of a virtual-host
 /// style request (it is part of the canonical resource).
-pub fn verify<H: HeaderPair>(
+pub fn verify<H: HeaderPair, S: AsRef<str>>(
     parts: &RequestParts<'_, H>,
     vhost_bucket: Option<&str>,
-    lookup_secret: impl FnOnce(&str) -> Option<String>,
+    lookup_secret: impl FnOnce(&str) -> Option<S>,
     now: DateTime<Utc>,
     max_skew: std::time::Duration,
 ) -> Result<Verified> {
@@ -338,7 +338,7 @@ pub fn verify<H: HeaderPair>(
         parts.raw_path,
         vhost_bucket,
     );
-    if !signatures_match(&sign(&secret, &sts), &signature) {
+    if !signatures_match(&sign(secret.as_ref(), &sts), &signature) {
         return Err(SigError::SignatureDoesNotMatch);
     }
     // What the signature covers: the standard headers and every x-amz-* header (SigV2 signs

@@ -375,14 +375,23 @@ impl CachedDirectory {
         tenant_id: &str,
         bucket: &str,
     ) -> Result<Option<Arc<Placement>>, DirectoryError> {
-        let id = (tenant_id.to_string(), bucket.to_string());
+        self.placement_of((tenant_id.to_string(), bucket.to_string()))
+            .await
+    }
+
+    /// [`Self::placement`] of `(tenant, bucket)` already owned (the data path builds it once,
+    /// issue 13).
+    pub async fn placement_of(
+        &self,
+        id: (String, String),
+    ) -> Result<Option<Arc<Placement>>, DirectoryError> {
         let hit = self.placements.get(&id);
         crate::metrics::global().cache("placements", hit.is_some());
         if let Some(p) = hit {
             return Ok(Some(p));
         }
         let g = self.generation();
-        let Some(p) = self.inner.placement(tenant_id, bucket).await? else {
+        let Some(p) = self.inner.placement(&id.0, &id.1).await? else {
             return Ok(None);
         };
         let p = Arc::new(p);

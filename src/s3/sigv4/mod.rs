@@ -325,9 +325,9 @@ fn client_key(c: &Credential, secret: &str) -> ([u8; 32], PreparedMac) {
 
 /// Verifies a request authenticated by either mechanism: presigned query parameters or an
 /// `Authorization` header (both at once is refused, neither is [`SigError::MissingAuth`]).
-pub fn verify<H: HeaderPair>(
+pub fn verify<H: HeaderPair, S: AsRef<str>>(
     parts: &RequestParts<'_, H>,
-    lookup_secret: impl FnOnce(&str) -> Option<String>,
+    lookup_secret: impl FnOnce(&str) -> Option<S>,
     now: DateTime<Utc>,
     max_skew: Duration,
 ) -> Result<Verified> {
@@ -348,9 +348,9 @@ pub fn verify<H: HeaderPair>(
 /// else `Date`), which must be signed, match the credential date and lie within `max_skew` of
 /// `now`; `host` and every `x-amz-*` header signed; `x-amz-content-sha256` present and valid
 /// (S3 requires it for SigV4); the access key known; the signature (constant-time compare).
-pub fn verify_header_auth<H: HeaderPair>(
+pub fn verify_header_auth<H: HeaderPair, S: AsRef<str>>(
     parts: &RequestParts<'_, H>,
-    lookup_secret: impl FnOnce(&str) -> Option<String>,
+    lookup_secret: impl FnOnce(&str) -> Option<S>,
     now: DateTime<Utc>,
     max_skew: Duration,
 ) -> Result<Verified> {
@@ -421,7 +421,7 @@ pub fn verify_header_auth<H: HeaderPair>(
         content_sha,
     )?;
     let scope = auth.credential.scope();
-    let (key, mac) = client_key(&auth.credential, &secret);
+    let (key, mac) = client_key(&auth.credential, secret.as_ref());
     let expected = mac.sign_canonical(&amz_date, &scope, &creq);
     if !signatures_match(&expected, &auth.signature) {
         return Err(SigError::SignatureDoesNotMatch);
@@ -447,9 +447,9 @@ pub fn verify_header_auth<H: HeaderPair>(
 /// The validity window is `[X-Amz-Date − max_skew, X-Amz-Date + X-Amz-Expires]`: the skew only
 /// tolerates a client clock slightly ahead of ours, it never extends the expiry. The payload
 /// hash signed is `UNSIGNED-PAYLOAD` unless the client signed an `x-amz-content-sha256` header.
-pub fn verify_presigned<H: HeaderPair>(
+pub fn verify_presigned<H: HeaderPair, S: AsRef<str>>(
     parts: &RequestParts<'_, H>,
-    lookup_secret: impl FnOnce(&str) -> Option<String>,
+    lookup_secret: impl FnOnce(&str) -> Option<S>,
     now: DateTime<Utc>,
     max_skew: Duration,
 ) -> Result<Verified> {
@@ -498,7 +498,7 @@ pub fn verify_presigned<H: HeaderPair>(
         payload_hash,
     )?;
     let scope = p.credential.scope();
-    let (key, mac) = client_key(&p.credential, &secret);
+    let (key, mac) = client_key(&p.credential, secret.as_ref());
     let expected = mac.sign_canonical(&p.amz_date, &scope, &creq);
     if !signatures_match(&expected, &p.signature) {
         return Err(SigError::SignatureDoesNotMatch);
