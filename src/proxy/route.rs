@@ -362,7 +362,7 @@ async fn existing_bucket(
         && owner_tenant == caller.key.tenant_id
         && table_of(snap, tenant).namespace == Namespace::Global
     {
-        found = global_placement(dir, snap, &name).await?.map(Arc::new);
+        found = global_placement(dir, snap, name).await?.map(Arc::new);
         via_global = found.is_some();
     }
     let p = found.ok_or_else(|| S3Error::no_such_bucket(bucket))?;

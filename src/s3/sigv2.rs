@@ -627,7 +627,7 @@ mod tests {
             verify(
                 &parts("PUT", "/b/k", "", &headers),
                 None,
-                |_| Some("other".into()),
+                |_| Some("other"),
                 now,
                 skew
             )
@@ -638,7 +638,7 @@ mod tests {
             verify(
                 &parts("PUT", "/b/k", "", &headers),
                 None,
-                |_| None,
+                |_| None::<String>,
                 now,
                 skew
             )
