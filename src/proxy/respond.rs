@@ -439,6 +439,7 @@ pub fn log_line(ctx: &RequestCtx, status: u16, e: Option<&Error>) {
             generation,
             "s3 request failed: {e}"
         ),
+        // written above, without tracing
         (None, None) => {}
     }
 }
