@@ -161,6 +161,11 @@ async fn unreachable_backend_is_unavailable_and_retryable() {
     };
     let e = rgw.ensure_identity(&tenant, &user).await.unwrap_err();
     assert!(e.retryable(), "{e}");
+    // the message names the cause under reqwest's "error sending request for url (…)", so an
+    // operator can tell a refused connection from a reset or a TLS failure (troubleshooting.md)
+    let m = e.to_string();
+    assert!(m.contains("admin API unreachable"), "{m}");
+    assert!(m.to_lowercase().contains("connection refused"), "{m}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

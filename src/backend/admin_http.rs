@@ -58,6 +58,13 @@ pub struct AdminClient {
     pub service: &'static str,
 }
 
+/// `": cause: its cause …"` for every error under `e`.
+fn causes(e: &dyn std::error::Error) -> String {
+    std::iter::successors(e.source(), |s| s.source())
+        .map(|s| format!(": {s}"))
+        .collect()
+}
+
 /// The raw answer of an admin call.
 pub struct AdminResponse {
     pub status: u16,
@@ -155,7 +162,9 @@ impl AdminClient {
             if e.is_timeout() {
                 self.unavailable(format!("admin API did not answer in time ({e})"))
             } else {
-                self.unavailable(format!("admin API unreachable ({e})"))
+                // reqwest's own text ("error sending request for url (…)") names no cause;
+                // the chain says which: refused, reset, closed mid-answer, TLS …
+                self.unavailable(format!("admin API unreachable ({e}{})", causes(&e)))
             }
         })?;
         let status = resp.status().as_u16();
