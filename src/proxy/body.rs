@@ -7,6 +7,7 @@ use http::StatusCode;
 use pingora::http::RequestHeader;
 use pingora::proxy::Session;
 
+use super::chunk_hashing::HashingPipeline;
 use super::upstream::header;
 use crate::backend::Backend;
 use crate::s3::chunked::ChunkedStream;
@@ -40,6 +41,8 @@ pub enum ChunkedMode {
 
 pub enum BodyCodec {
     Chunked(Box<ChunkedStream>),
+    /// A signed aws-chunked body, its chunks hashed off the request's thread (issue 13).
+    ChunkedHashed(Box<HashingPipeline>),
     Sha256 {
         check: Option<sigv4::PayloadSha256Check>,
         held: Option<Bytes>,
@@ -82,8 +85,24 @@ pub fn plan(v: &Verified, backend: &dyn Backend, req: &RequestHeader) -> BodyPla
 }
 
 impl BodyCodec {
-    pub fn transform(&mut self, body: &mut Option<Bytes>, end: bool) -> Result<(), SigError> {
+    /// A signed aws-chunked stream goes through the hashing pipeline, any other unchanged.
+    pub fn chunked(mut stream: ChunkedStream) -> Self {
+        if stream.defer_hashing() {
+            BodyCodec::ChunkedHashed(Box::new(HashingPipeline::new(stream)))
+        } else {
+            BodyCodec::Chunked(Box::new(stream))
+        }
+    }
+
+    pub async fn transform(&mut self, body: &mut Option<Bytes>, end: bool) -> Result<(), SigError> {
         match self {
+            BodyCodec::ChunkedHashed(pipe) => {
+                let mut out = BytesMut::new();
+                pipe.push(body.as_deref(), end, &mut out).await?;
+                // never `None` (see below)
+                *body = Some(out.freeze());
+                Ok(())
+            }
             BodyCodec::Chunked(stream) => {
                 let mut out = BytesMut::new();
                 if let Some(b) = body.as_ref() {

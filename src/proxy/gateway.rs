@@ -270,7 +270,7 @@ impl ProxyHttp for Gateway {
         if let Some(b) = body.as_ref() {
             ctx.bytes_in += b.len() as u64;
         }
-        if let Err(e) = forwarding(ctx)?.body.feed(body, end_of_stream) {
+        if let Err(e) = forwarding(ctx)?.body.feed(body, end_of_stream).await {
             // the upstream request is aborted before it is complete: nothing is stored
             let err = S3Error::from(e);
             tracing::warn!(request_id = %ctx.request_id, code = err.code, "upload body rejected: {}", err.message);

@@ -10,6 +10,7 @@
 pub mod access;
 mod authn;
 mod body;
+mod chunk_hashing;
 pub mod connect;
 pub mod directory;
 mod form;

@@ -85,7 +85,7 @@ impl RequestBody {
     /// One piece of the client's body on its way up (`request_body_filter`): a prefix read
     /// earlier goes first (instead of the first piece when it replaces it), a stream goes through
     /// its codec.
-    pub fn feed(&mut self, body: &mut Option<Bytes>, end: bool) -> Result<(), SigError> {
+    pub async fn feed(&mut self, body: &mut Option<Bytes>, end: bool) -> Result<(), SigError> {
         match self {
             RequestBody::Prefix(p) if !p.sent => {
                 p.sent = true;
@@ -100,7 +100,7 @@ impl RequestBody {
                 });
                 Ok(())
             }
-            RequestBody::Stream(Some(codec)) => codec.transform(body, end),
+            RequestBody::Stream(Some(codec)) => codec.transform(body, end).await,
             _ => Ok(()),
         }
     }

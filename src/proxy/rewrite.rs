@@ -287,13 +287,13 @@ fn body_codec(
                 trailer,
                 decoded_len,
             )?;
-            Some(BodyCodec::Chunked(Box::new(match mode {
+            Some(BodyCodec::chunked(match mode {
                 ChunkedMode::Decode => ChunkedStream::decode(decoder),
                 ChunkedMode::Passthrough => ChunkedStream::passthrough(decoder),
                 ChunkedMode::Rechain => {
                     ChunkedStream::rechain(decoder, ChunkedSigner::from_verifier(context))?
                 }
-            })))
+            }))
         }
     })
 }

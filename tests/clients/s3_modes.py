@@ -5,7 +5,7 @@ An implementation independent of Osprey's Rust code (same algorithms as AWS's do
 shared/recipes/ceph-rgw/test_rgw.py), so a bug in Osprey's SigV4 cannot hide itself in the test.
 
 usage: s3_modes.py MODE --endpoint URL --access-key AK --secret-key SK --bucket B --key K
-                    [--size N] [--chunk N] [--tamper data|sig|checksum|truncate] [--region R]
+                    [--size N] [--chunk N] [--tamper data|sig|checksum|truncate] [--tamper-chunk N] [--region R]
                     [--skew-secs N] [--seed N]
 MODE: signed-chunks | signed-chunks-trailer | unsigned-trailer | unsigned-payload | sha256-payload
       | wrong-sha256 | presign-get | presign-put | presign-expired
@@ -117,6 +117,8 @@ def main():
     p.add_argument("--size", type=int, default=200_000)
     p.add_argument("--chunk", type=int, default=64 * 1024)
     p.add_argument("--tamper", default="")
+    # which chunk --tamper data|sig changes (bodies past one hashing batch, issue 13)
+    p.add_argument("--tamper-chunk", type=int, default=1)
     p.add_argument("--region", default="us-east-1")
     p.add_argument("--skew-secs", type=int, default=0)
     p.add_argument("--seed", type=int, default=1)
@@ -140,9 +142,9 @@ def main():
             for i, piece in enumerate(pieces):
                 sig = s.chunk_sig(prev, piece)
                 sent = piece
-                if a.tamper == "data" and i == 1 and piece:
+                if a.tamper == "data" and i == a.tamper_chunk and piece:
                     sent = bytes([piece[0] ^ 1]) + piece[1:]
-                if a.tamper == "sig" and i == 1:
+                if a.tamper == "sig" and i == a.tamper_chunk:
                     sig = ("0" if sig[0] != "0" else "1") + sig[1:]
                 if trailer and not piece:
                     out += f"0;chunk-signature={sig}\r\n".encode()

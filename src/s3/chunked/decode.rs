@@ -29,6 +29,18 @@ enum State {
     Done,
 }
 
+/// The signature check of one chunk emitted unverified by a decoder in deferred mode
+/// ([`ChunkedDecoder::defer_hashing`]): the link from the previous signature to the one the
+/// client claimed for this chunk, completed by [`ChunkedDecoder::check_deferred`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeferredCheck {
+    /// The previous signature of the chain (the seed, or the previous chunk's claimed one),
+    /// lower-case hex.
+    prev_sig: String,
+    /// The `chunk-signature` the client sent for this chunk.
+    claimed: [u8; 32],
+}
+
 /// Incremental aws-chunked decoder. Feed the raw body in pieces of any size; decoded data is
 /// appended to `out` as [`Bytes`] (a verified signed chunk is handed over without copying).
 #[derive(Debug)]
@@ -51,6 +63,17 @@ pub struct ChunkedDecoder {
     /// per piece in signed modes): the re-chaining signer takes them instead of hashing the same
     /// bytes again (issue 13: aws-chunked uploads hashed every byte twice).
     pub(super) chunk_hashes: std::collections::VecDeque<[u8; 32]>,
+    /// Deferred hashing ([`Self::defer_hashing`]): signed chunks are emitted before they are
+    /// hashed or verified, each with the check to make once its hash is known.
+    defer: bool,
+    /// The checks of the chunks emitted by this call in deferred mode, in the order of the
+    /// pieces (one per piece); the caller must complete every one ([`Self::check_deferred`])
+    /// before it releases the piece's bytes or calls [`Self::finish`].
+    pub(super) deferred: std::collections::VecDeque<DeferredCheck>,
+    /// In deferred mode, a trailing checksum that did not match, reported by [`Self::finish`]:
+    /// the checksum covers chunks whose signatures are not checked yet, and a changed byte must
+    /// answer as the chunk signature it breaks (as inline), not as the checksum it also breaks.
+    checksum_failure: Option<SigError>,
     trailer_canonical: Vec<u8>,
     trailers: Vec<(String, String)>,
     trailer_sig_ok: bool,
@@ -121,11 +144,59 @@ impl ChunkedDecoder {
             chunk_sig: [0; 32],
             chunk_hash: Sha256::new(),
             chunk_hashes: std::collections::VecDeque::new(),
+            defer: false,
+            deferred: std::collections::VecDeque::new(),
+            checksum_failure: None,
             trailer_canonical: Vec::new(),
             trailers: Vec::new(),
             trailer_sig_ok: false,
             failed: None,
         })
+    }
+
+    /// Switches a signed decoder to deferred hashing (issue 13: the SHA-256 of a chunk computed
+    /// on another core while the request's thread moves the previous chunk on): `feed` then
+    /// emits each signed chunk's bytes **unverified**, with a [`DeferredCheck`] in
+    /// `deferred`, and chains the next chunk from the signature the client claimed. The chain
+    /// is exactly as strong as the inline one only if the caller completes every check, in any
+    /// order, with [`Self::check_deferred`] before the piece's bytes go anywhere: a wrong link
+    /// fails the check of the chunk that carries it. No effect on an unsigned decoder.
+    pub fn defer_hashing(&mut self) {
+        self.defer = self.signed;
+    }
+
+    /// Whether [`Self::defer_hashing`] is on.
+    pub fn defers_hashing(&self) -> bool {
+        self.defer
+    }
+
+    /// Completes the check of a chunk emitted in deferred mode, given the SHA-256 of its bytes.
+    /// A mismatch poisons the decoder like an inline one.
+    pub fn check_deferred(&mut self, check: &DeferredCheck, data_hash: &[u8; 32]) -> Result<()> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        let r = match &self.verifier {
+            Some(v) => {
+                let expected = chunk_signature(
+                    &v.signing_key,
+                    &v.amz_date,
+                    &v.scope,
+                    &check.prev_sig,
+                    data_hash,
+                );
+                if signatures_match(&expected, &check.claimed) {
+                    Ok(())
+                } else {
+                    Err(SigError::ChunkSignatureMismatch)
+                }
+            }
+            None => Err(SigError::ChunkSignatureMismatch),
+        };
+        if let Err(e) = &r {
+            self.failed = Some(e.clone());
+        }
+        r
     }
 
     /// Decoded bytes so far (including a signed chunk still awaiting verification).
@@ -144,8 +215,9 @@ impl ChunkedDecoder {
         if let Some(e) = &self.failed {
             return Err(e.clone());
         }
-        // hashes are for the pieces of this call only (bounded by one input's chunks)
+        // hashes and checks are for the pieces of this call only (bounded by one input's chunks)
         self.chunk_hashes.clear();
+        self.deferred.clear();
         let r = self.feed_inner(input, out);
         if let Err(e) = &r {
             self.failed = Some(e.clone());
@@ -174,6 +246,9 @@ impl ChunkedDecoder {
             _ => return Err(SigError::IncompleteBody),
         }
         self.state = State::Done;
+        if let Some(e) = self.checksum_failure.take() {
+            return Err(e);
+        }
         self.check_declared_len()?;
         Ok(DecodeSummary {
             decoded_len: self.decoded,
@@ -336,7 +411,9 @@ impl ChunkedDecoder {
         }
         self.decoded += piece.len() as u64;
         if self.signed {
-            self.chunk_hash.update(piece);
+            if !self.defer {
+                self.chunk_hash.update(piece);
+            }
             self.chunk_buf.extend_from_slice(piece);
         } else if !piece.is_empty() {
             out.push(Bytes::copy_from_slice(piece));
@@ -344,7 +421,13 @@ impl ChunkedDecoder {
     }
 
     fn end_chunk(&mut self, out: &mut Vec<Bytes>) -> Result<()> {
-        if self.signed {
+        if self.defer {
+            // chained from the claimed signature; `check_deferred` verifies this link
+            let claimed = self.chunk_sig;
+            let prev_sig = std::mem::replace(&mut self.prev_sig, hex32(&claimed));
+            out.push(Bytes::from(std::mem::take(&mut self.chunk_buf)));
+            self.deferred.push_back(DeferredCheck { prev_sig, claimed });
+        } else if self.signed {
             let hash: [u8; 32] = std::mem::take(&mut self.chunk_hash).finalize().into();
             self.verify_chunk(&hash)?;
             out.push(Bytes::from(std::mem::take(&mut self.chunk_buf)));
@@ -444,9 +527,13 @@ impl ChunkedDecoder {
             .map(Hasher::finish)
             .ok_or_else(|| bad("checksum trailer sent twice".into()))?;
         if computed != sent {
-            return Err(SigError::ChecksumMismatch {
+            let e = SigError::ChecksumMismatch {
                 algorithm: algorithm.header_name(),
-            });
+            };
+            if !self.defer {
+                return Err(e);
+            }
+            self.checksum_failure = Some(e);
         }
         self.checksum_value = Some(value.to_owned());
         self.trailers.push((name, value.to_owned()));

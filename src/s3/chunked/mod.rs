@@ -102,9 +102,9 @@ mod decode;
 mod encode;
 mod stream;
 
-pub use decode::{ChunkedDecoder, DecodeSummary};
+pub use decode::{ChunkedDecoder, DecodeSummary, DeferredCheck};
 pub use encode::{signed_chunk_len, unsigned_chunk, unsigned_final_chunk, ChunkedSigner};
-pub use stream::ChunkedStream;
+pub use stream::{ChunkedStream, Unverified};
 
 #[cfg(test)]
 mod tests;

@@ -25,6 +25,17 @@ pub struct ChunkedStream {
     forward: Forward,
     pieces: Vec<Bytes>,
     held: Option<u8>,
+    /// Chunks handed out by [`Self::push_deferred`] and not yet [`Self::release`]d.
+    unreleased: usize,
+}
+
+/// A signed chunk's bytes that have not verified yet ([`ChunkedStream::push_deferred`]): they
+/// may be hashed anywhere but go nowhere until [`ChunkedStream::release`] checked that hash.
+#[derive(Debug)]
+pub struct Unverified {
+    /// The chunk's decoded bytes.
+    pub data: Bytes,
+    check: DeferredCheck,
 }
 
 impl ChunkedStream {
@@ -57,7 +68,57 @@ impl ChunkedStream {
             forward,
             pieces: Vec::new(),
             held: None,
+            unreleased: 0,
         }
+    }
+
+    /// Deferred hashing (see [`ChunkedDecoder::defer_hashing`]): signed chunks then come out of
+    /// [`Self::push_deferred`] unverified, for the caller to hash (on another core) and hand
+    /// back to [`Self::release`] in order. Returns whether the mode is on (signed bodies only).
+    pub fn defer_hashing(&mut self) -> bool {
+        self.decoder.defer_hashing();
+        self.decoder.defers_hashing()
+    }
+
+    /// Whether [`Self::defer_hashing`] is on.
+    pub fn defers_hashing(&self) -> bool {
+        self.decoder.defers_hashing()
+    }
+
+    /// Deferred mode's [`Self::push`]: consumes the next piece of the client's body and appends
+    /// the chunks it completed, unverified, to `chunks`.
+    pub fn push_deferred(&mut self, input: &[u8], chunks: &mut Vec<Unverified>) -> Result<()> {
+        if !self.decoder.defers_hashing() {
+            return Err(SigError::MalformedChunk(
+                "push_deferred needs a signed body in deferred mode".into(),
+            ));
+        }
+        self.decoder.feed(input, &mut self.pieces)?;
+        for (data, check) in self.pieces.drain(..).zip(self.decoder.deferred.drain(..)) {
+            self.unreleased += 1;
+            chunks.push(Unverified { data, check });
+        }
+        Ok(())
+    }
+
+    /// Verifies a chunk from [`Self::push_deferred`] against `hash` (the SHA-256 of its bytes)
+    /// and appends what may be sent on to `out`. Chunks must come back in the order they were
+    /// handed out (the backend's chain and body follow that order).
+    pub fn release(
+        &mut self,
+        chunk: Unverified,
+        hash: &[u8; 32],
+        out: &mut BytesMut,
+    ) -> Result<()> {
+        self.decoder.check_deferred(&chunk.check, hash)?;
+        self.unreleased = self.unreleased.saturating_sub(1);
+        match &mut self.forward {
+            Forward::Plain => Self::put_holding_last(&mut self.held, &chunk.data, out),
+            Forward::Rechain(signer) => signer.sign_hashed_chunk_into(&chunk.data, hash, out),
+            // only unsigned bodies pass through, and they are never deferred
+            Forward::Passthrough => {}
+        }
+        Ok(())
     }
 
     /// Appends `p` to `out`, keeping its last byte back until the next piece or `finish`.
@@ -101,6 +162,11 @@ impl ChunkedStream {
     /// Call at the end of the client's body: verifies completeness, the declared length and the
     /// trailer, then appends the held-back end of the backend body to `out`.
     pub fn finish(&mut self, out: &mut BytesMut) -> Result<DecodeSummary> {
+        if self.unreleased > 0 {
+            // a deferred chunk never verified: the body is not complete (a caller bug, but the
+            // backend must not see a complete body either way)
+            return Err(SigError::IncompleteBody);
+        }
         let summary = self.decoder.finish()?;
         match &mut self.forward {
             Forward::Plain | Forward::Passthrough => {

@@ -684,3 +684,165 @@ fn garbage_input_never_panics() {
         }
     }
 }
+
+/// Deferred hashing (issue 13, the hashing pipeline of `proxy::chunk_hashing`): a stream whose
+/// chunks are hashed elsewhere and released in order produces the same bytes as the inline one,
+/// for the AWS example fed at any step, in both the re-chained and the decoded mode.
+#[test]
+fn deferred_hashing_matches_inline_output() {
+    let body = aws_example_body();
+    for step in [1usize, 7, 4096, 65600, body.len()] {
+        for rechain in [true, false] {
+            let new = || {
+                if rechain {
+                    ChunkedStream::rechain(
+                        signed_decoder(Some(66560)),
+                        ChunkedSigner::new(key(), AMZ_DATE, SCOPE, SEED),
+                    )
+                    .unwrap()
+                } else {
+                    ChunkedStream::decode(signed_decoder(Some(66560)))
+                }
+            };
+            let (mut inline, mut deferred) = (new(), new());
+            assert!(deferred.defer_hashing());
+            let (mut a, mut b) = (BytesMut::new(), BytesMut::new());
+            let mut chunks = Vec::new();
+            for piece in body.chunks(step) {
+                inline.push(piece, &mut a).unwrap();
+                deferred.push_deferred(piece, &mut chunks).unwrap();
+                for c in chunks.drain(..) {
+                    let h: [u8; 32] = Sha256::digest(&c.data).into();
+                    deferred.release(c, &h, &mut b).unwrap();
+                }
+            }
+            inline.finish(&mut a).unwrap();
+            deferred.finish(&mut b).unwrap();
+            assert_eq!(a, b, "step {step}, rechain {rechain}");
+        }
+    }
+}
+
+/// A deferred chunk is handed out unverified: its check fails on a changed byte or a forged
+/// signature (wherever in the chain), the stream is poisoned, and `finish` refuses while a chunk
+/// was never released.
+#[test]
+fn deferred_hashing_rejects_what_inline_rejects() {
+    let body = aws_example_body();
+    let stream = || {
+        let mut s = ChunkedStream::rechain(
+            signed_decoder(Some(66560)),
+            ChunkedSigner::new(key(), AMZ_DATE, SCOPE, SEED),
+        )
+        .unwrap();
+        assert!(s.defer_hashing());
+        s
+    };
+    // a byte of the second chunk's data changed: the first chunk releases, the second fails
+    let mut tampered = body.clone();
+    let pos = tampered.len() - 200;
+    tampered[pos] = b'b';
+    // the first chunk's signature forged: the first release fails, although the second chunk
+    // chains from the forged value and the final chunk (verified inline) agrees with it
+    let mut forged = body.clone();
+    let sig_at = "10000;chunk-signature=".len();
+    forged[sig_at] = if forged[sig_at] == b'0' { b'1' } else { b'0' };
+    for (what, input, released_ok) in [("data", &tampered, 1usize), ("signature", &forged, 0)] {
+        let mut s = stream();
+        let mut chunks = Vec::new();
+        let mut out = BytesMut::new();
+        // the decoder itself accepts the framing; every chunk comes out unverified
+        let fed = s.push_deferred(input, &mut chunks);
+        let mut results = Vec::new();
+        for c in chunks.drain(..) {
+            let h: [u8; 32] = Sha256::digest(&c.data).into();
+            results.push(s.release(c, &h, &mut out));
+        }
+        let ok = results.iter().take_while(|r| r.is_ok()).count();
+        assert_eq!(ok, released_ok, "{what}: {results:?} (feed {fed:?})");
+        assert!(
+            results
+                .iter()
+                .skip(ok)
+                .all(|r| r == &Err(SigError::ChunkSignatureMismatch)),
+            "{what}: poisoned after the failure: {results:?}"
+        );
+        assert!(s.finish(&mut out).is_err(), "{what}");
+    }
+
+    // a chunk never released: the body is not complete
+    let mut s = stream();
+    let mut chunks = Vec::new();
+    s.push_deferred(&body, &mut chunks).unwrap();
+    assert_eq!(chunks.len(), 2);
+    let first = chunks.remove(0);
+    let h: [u8; 32] = Sha256::digest(&first.data).into();
+    let mut out = BytesMut::new();
+    s.release(first, &h, &mut out).unwrap();
+    assert_eq!(s.finish(&mut out), Err(SigError::IncompleteBody));
+
+    // a hash that is not the chunk's fails its check
+    let mut s = stream();
+    s.push_deferred(&body, &mut chunks).unwrap();
+    let first = chunks.remove(0);
+    assert_eq!(
+        s.release(first, &[0u8; 32], &mut BytesMut::new()),
+        Err(SigError::ChunkSignatureMismatch)
+    );
+
+    // an unsigned body has no deferred mode
+    let mut u = ChunkedStream::decode(unsigned_decoder(ChecksumAlgorithm::Crc32, None));
+    assert!(!u.defer_hashing());
+    assert!(u.push_deferred(b"0\r\n", &mut Vec::new()).is_err());
+}
+
+/// A changed data byte in a signed-trailer body breaks both the chunk's signature and the
+/// trailing checksum. Inline, the chunk signature fails first (the checksum comes later in the
+/// body); deferred, the checksum is read before the chunk's hash is known, so the decoder keeps
+/// the checksum failure for `finish` and the release answers as inline does. A checksum that is
+/// merely wrong (every chunk genuine) still fails, at `finish`.
+#[test]
+fn deferred_hashing_reports_chunk_signature_before_trailer_checksum() {
+    let mut rng = Rng(21);
+    let data = random_payload(&mut rng, 20_000);
+    let alg = ChecksumAlgorithm::Crc32;
+    let good = encode_signed_trailer(&data, &mut rng, alg, None);
+    // the first data byte (after the first chunk's header line)
+    let mut tampered = good.clone();
+    let at = tampered.windows(2).position(|w| w == b"\r\n").unwrap() + 2;
+    tampered[at] ^= 1;
+    let wrong_sum = encode_signed_trailer(&data, &mut rng, alg, Some("AAAAAA=="));
+    let new = || {
+        let mut s = ChunkedStream::decode(
+            ChunkedDecoder::new(
+                PayloadMode::StreamingSignedTrailer,
+                Some(verifier(SEED)),
+                Some(alg),
+                Some(20_000),
+            )
+            .unwrap(),
+        );
+        assert!(s.defer_hashing());
+        s
+    };
+    let run = |body: &[u8]| -> Result<(), SigError> {
+        let mut s = new();
+        let mut chunks = Vec::new();
+        let mut out = BytesMut::new();
+        // the whole body first, every chunk unverified: the worst order for precedence
+        s.push_deferred(body, &mut chunks)?;
+        for c in chunks.drain(..) {
+            let h: [u8; 32] = Sha256::digest(&c.data).into();
+            s.release(c, &h, &mut out)?;
+        }
+        s.finish(&mut out).map(|_| ())
+    };
+    assert_eq!(run(&tampered), Err(SigError::ChunkSignatureMismatch));
+    assert_eq!(
+        run(&wrong_sum),
+        Err(SigError::ChecksumMismatch {
+            algorithm: "x-amz-checksum-crc32"
+        })
+    );
+    assert_eq!(run(&good), Ok(()));
+}
