@@ -25,11 +25,13 @@ use tokio::sync::oneshot;
 use crate::s3::chunked::{ChunkedStream, Unverified};
 use crate::s3::sigv4::SigError;
 
-/// Bytes of an upload's chunks hashed in one hand-off to another core: 1 MiB (default), 16
+/// Bytes of an upload's chunks hashed in one hand-off to another core: 512 KiB (default), 8
 /// chunks of the SDKs' 64 KiB. Smaller batches cost more wake-ups per byte (at 64 KiB a
 /// hand-off cost more than the hash it moved); larger ones hold more of each upload back from
-/// the backend and more memory per slot.
-pub const HASH_BATCH_BYTES: usize = 1024 * 1024;
+/// the backend and more memory per slot: at 1 MiB the proxy's peak RSS rose 19 MiB on a 64 MiB
+/// upload, at 512 KiB 5 MiB, for a throughput difference within noise (docs/performance.md,
+/// issue 13 tenth session).
+pub const HASH_BATCH_BYTES: usize = 512 * 1024;
 
 /// Uploads gathering or hashing a batch off their thread at once: 1 per core (default). Stops
 /// a flood of aws-chunked uploads from holding batches in memory or growing tokio's blocking
@@ -241,7 +243,7 @@ mod tests {
         ChunkedStream::decode(d)
     }
 
-    /// 40 chunks (2.5 MiB: two batches hashed off the thread, the rest at the end) in pieces
+    /// 40 chunks (2.5 MiB: several batches hashed off the thread, the rest at the end) in pieces
     /// of 20 000 bytes, so chunks complete mid-piece: the decoded output is the client's data,
     /// and a changed byte in the second batch fails the upload with no byte of the changed
     /// chunk (or any later one) released.
