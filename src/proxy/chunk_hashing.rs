@@ -22,7 +22,7 @@ use bytes::{Bytes, BytesMut};
 use sha2::{Digest, Sha256};
 use tokio::sync::oneshot;
 
-use crate::s3::chunked::{ChunkedStream, Unverified};
+use crate::s3::chunked::{signed_chunk_len, ChunkedStream, Unverified};
 use crate::s3::sigv4::SigError;
 
 /// Bytes of an upload's chunks hashed in one hand-off to another core: 512 KiB (default), 8
@@ -192,6 +192,14 @@ impl HashingPipeline {
         out: &mut BytesMut,
     ) -> Result<(), SigError> {
         let hashes = hashes.filter(|h| h.len() == chunks.len());
+        // one allocation for the whole batch instead of `out` doubling through it (a re-chained
+        // frame is the largest form a chunk leaves in)
+        out.reserve(
+            chunks
+                .iter()
+                .map(|c| signed_chunk_len(c.data.len() as u64) as usize)
+                .sum(),
+        );
         for (i, chunk) in chunks.into_iter().enumerate() {
             let h = hashes
                 .as_ref()
