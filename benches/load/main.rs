@@ -11,6 +11,7 @@
 //! cargo bench --bench load -- --store --control   # the same with SQLite twice: the noise floor
 //! OSPREY_LOAD_A=/tmp/osprey-before cargo bench --bench load -- --ab   # before/after (~4 min)
 //! cargo bench --bench load -- --floor      # Osprey vs a bare pingora proxy vs nginx (~4 min)
+//! cargo bench --bench load -- --memory     # Osprey's RSS phase by phase (~1 min)
 //! ```
 //! (`OSPREY_LOAD=quick|full|profile` does the same as the flags; `OSPREY_LOAD_OUT=DIR` overrides
 //! the output directory.)
@@ -78,6 +79,9 @@ enum Mode {
     /// Osprey, a bare pingora proxy shaped like Osprey's listener, and nginx (issue 13: what is
     /// Osprey's code and what is the framework's).
     Floor,
+    /// Osprey alone in front of the sink, its RSS read after each phase (issue 13: what holds
+    /// memory after the 64-connection rows and during the big streams).
+    Memory,
 }
 
 struct Plan {
@@ -104,7 +108,7 @@ impl Plan {
                 rgw_window: Duration::from_secs(5),
                 big: 5 * GIB,
             },
-            Mode::Store | Mode::Ab | Mode::Floor => Plan {
+            Mode::Store | Mode::Ab | Mode::Floor | Mode::Memory => Plan {
                 warmup: Duration::from_secs(1),
                 window: Duration::from_secs(5),
                 large_window: Duration::from_secs(2),
@@ -765,6 +769,8 @@ fn main() {
         Mode::Floor
     } else if has("--store") || env_mode == "store" {
         Mode::Store
+    } else if has("--memory") || env_mode == "memory" {
+        Mode::Memory
     } else if has("--profile") || env_mode == "profile" {
         Mode::Profile
     } else if has("--quick") || env_mode == "quick" {
@@ -805,6 +811,10 @@ fn main() {
     }
     if mode == Mode::Floor {
         rt.block_on(floor_main(out, cores));
+        return;
+    }
+    if mode == Mode::Memory {
+        rt.block_on(memory_main(out, cores));
         return;
     }
     rt.block_on(real_main(mode, out, cores));
@@ -2538,4 +2548,114 @@ async fn floor_profile(env: &Env, procs_: [(&str, u32); 2], out: &std::path::Pat
     std::fs::write(out.join("floor-profile.md"), &o).expect("write");
     println!("{o}");
     eprintln!("written to {}", out.join("floor-profile.md").display());
+}
+
+/// `--memory`: one Osprey (`OSPREY_LOAD_A`, default this build; `OSPREY_LOAD_A_ENV` and
+/// `OSPREY_LOAD_A_CONFIG` as for `--ab`) in front of the sink, and its VmRSS / VmHWM after each
+/// phase: idle, 4 KiB GET and PUT at 64 connections, 12 s idle (past mimalloc's purge delay,
+/// `src/alloc.rs`), then the 1 GiB streams with RSS sampled every 100 ms. Writes `memory.md`.
+/// Issue 13: the quick runs' peaks came from what the 64-connection rows left behind, not from
+/// the streams; this shows each phase on its own in a minute.
+async fn memory_main(out: PathBuf, cores: usize) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut sink = procs::Sink::start(cores);
+    let bin = std::env::var_os("OSPREY_LOAD_A")
+        .map(PathBuf::from)
+        .unwrap_or(PathBuf::from(env!("CARGO_BIN_EXE_osprey")));
+    let extra = std::env::var("OSPREY_LOAD_A_CONFIG").unwrap_or_default();
+    let envs: Vec<(String, String)> = std::env::var("OSPREY_LOAD_A_ENV")
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.split_once('=').map(|(k, v)| (k.into(), v.into())))
+        .collect();
+    let mut osprey = procs::Osprey::start_env(&bin, dir.path(), sink.addr, None, &extra, &envs);
+    let (ak, sk) = onboard(osprey.osis).await;
+    let t = osprey_target("osprey", &osprey, &ak, &sk, "bench");
+    create_bucket(&t).await;
+    let g = Group {
+        pids: vec![osprey.child.id()],
+    };
+    let mut env = Env::two_proxies(
+        Plan::of(Mode::Memory),
+        sink.child.id(),
+        [osprey.child.id(), osprey.child.id()],
+        None,
+        vec![t.clone()],
+    );
+    env.hwm_reset_ok = g.reset_hwm();
+    let mib = |k: u64| k as f64 / 1024.0;
+    let mut report = format!(
+        "# Osprey's memory phase by phase (`cargo bench --bench load -- --memory`)\n\n\
+         - osprey: {}\n- environment: `{}`\n- extra config: `{}`\n\n\
+         | phase | result | VmHWM during MiB | VmRSS after MiB | anon / file after MiB |\n\
+         |---|---|---:|---:|---:|\n",
+        bin.display(),
+        std::env::var("OSPREY_LOAD_A_ENV").unwrap_or_default(),
+        extra.replace('\n', " "),
+    );
+    let row = |report: &mut String, phase: &str, result: String, g: &Group| {
+        let (hwm, rss) = (mib(g.hwm_kib()), mib(g.rss_kib()));
+        let (anon, file) = procs::rss_split_kib(g.pids[0]);
+        let (anon, file) = (mib(anon), mib(file));
+        eprintln!("  {phase:<36} {result:<28} VmHWM {hwm:>6.1} MiB  VmRSS {rss:>6.1} MiB (anon {anon:.1}, file {file:.1})");
+        let _ = writeln!(
+            report,
+            "| {phase} | {result} | {hwm:.1} | {rss:.1} | {anon:.1} / {file:.1} |"
+        );
+        g.reset_hwm();
+    };
+    row(
+        &mut report,
+        "started, one bucket created",
+        String::new(),
+        &g,
+    );
+    let put4k = Op::Put {
+        size: 4 * KIB,
+        payload: Payload::Sha256,
+    };
+    for (name, op, conc) in [
+        ("GET 4 KiB c=16, 5 s", Op::Get { size: 4 * KIB }, 16),
+        ("GET 4 KiB c=64, 5 s", Op::Get { size: 4 * KIB }, 64),
+        ("PUT 4 KiB c=64, 5 s", put4k, 64),
+    ] {
+        let m = closed_load(&env, &t, op, conc, 5).await;
+        row(&mut report, name, format!("{:.0} req/s", m.rps()), &g);
+    }
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    row(&mut report, "idle 12 s", String::new(), &g);
+    let bodies = Bodies::new(&[], &[CHUNK]);
+    for (label, op) in [
+        (
+            "PUT 1 GiB (unsigned)",
+            Op::Put {
+                size: GIB,
+                payload: Payload::Unsigned,
+            },
+        ),
+        (
+            "PUT 1 GiB (aws-chunked 64 KiB)",
+            Op::Put {
+                size: GIB,
+                payload: Payload::Chunked(CHUNK),
+            },
+        ),
+        ("GET 1 GiB", Op::Get { size: GIB }),
+    ] {
+        let b = big_transfer(&t, op, label, g.clone(), &bodies).await;
+        let result = format!(
+            "{:.0} MB/s, {:.1} → peak {:.1} MiB{}",
+            b.bytes as f64 / b.secs / 1e6,
+            b.rss_before_mib,
+            b.peak_mib,
+            b.ok.err().map(|e| format!(" ({e})")).unwrap_or_default()
+        );
+        row(&mut report, label, result, &g);
+    }
+    env.rows.clear();
+    procs::stop(&mut osprey.child);
+    let _ = sink.child.kill();
+    let _ = sink.child.wait();
+    std::fs::write(out.join("memory.md"), &report).expect("write report");
+    println!("{report}");
 }

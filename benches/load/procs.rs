@@ -173,6 +173,12 @@ pub fn hwm_kib(pid: u32) -> u64 {
     status_kib(pid, "VmHWM:")
 }
 
+/// The anonymous part of the RSS (heap, stacks: what the process allocated) and the file-backed
+/// part (the binary's pages read so far, shared with the page cache), in KiB.
+pub fn rss_split_kib(pid: u32) -> (u64, u64) {
+    (status_kib(pid, "RssAnon:"), status_kib(pid, "RssFile:"))
+}
+
 /// Resets VmHWM to the current RSS (`echo 5 > /proc/<pid>/clear_refs`, Linux ≥ 4.0).
 pub fn reset_hwm(pid: u32) -> bool {
     std::fs::write(format!("/proc/{pid}/clear_refs"), "5").is_ok()
