@@ -2012,6 +2012,16 @@ fn stop_all(
     let _ = sink.child.wait();
 }
 
+/// The `NAME=value` pairs (space-separated) of environment variable `var`: the environment one
+/// Osprey of `--ab` or `--memory` gets.
+fn env_pairs(var: &str) -> Vec<(String, String)> {
+    std::env::var(var)
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.split_once('=').map(|(k, v)| (k.into(), v.into())))
+        .collect()
+}
+
 /// `--ab`: build A (`OSPREY_LOAD_A`, default this build) and build B (`OSPREY_LOAD_B`, default
 /// this build) of Osprey, each with its own TOML appended (`OSPREY_LOAD_A_CONFIG`,
 /// `OSPREY_LOAD_B_CONFIG`), and nginx, all in front of the same sink, interleaved: issue 13's
@@ -2033,15 +2043,7 @@ async fn ab_main(out: PathBuf, cores: usize) {
     std::fs::create_dir_all(&dir_a).expect("dir");
     std::fs::create_dir_all(&dir_b).expect("dir");
     // `OSPREY_LOAD_A_ENV` / `OSPREY_LOAD_B_ENV`: `NAME=value` pairs, space-separated, for one of them
-    let env_of = |v: &str| -> Vec<(String, String)> {
-        extra(v)
-            .split_whitespace()
-            .filter_map(|p| {
-                p.split_once('=')
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-            })
-            .collect()
-    };
+    let env_of = env_pairs;
     let (conf_a, conf_b) = (extra("OSPREY_LOAD_A_CONFIG"), extra("OSPREY_LOAD_B_CONFIG"));
     let (env_a, env_b) = (env_of("OSPREY_LOAD_A_ENV"), env_of("OSPREY_LOAD_B_ENV"));
     let mut a = procs::Osprey::start_env(&bin_a, &dir_a, sink.addr, None, &conf_a, &env_a);
@@ -2563,11 +2565,7 @@ async fn memory_main(out: PathBuf, cores: usize) {
         .map(PathBuf::from)
         .unwrap_or(PathBuf::from(env!("CARGO_BIN_EXE_osprey")));
     let extra = std::env::var("OSPREY_LOAD_A_CONFIG").unwrap_or_default();
-    let envs: Vec<(String, String)> = std::env::var("OSPREY_LOAD_A_ENV")
-        .unwrap_or_default()
-        .split_whitespace()
-        .filter_map(|p| p.split_once('=').map(|(k, v)| (k.into(), v.into())))
-        .collect();
+    let envs = env_pairs("OSPREY_LOAD_A_ENV");
     let mut osprey = procs::Osprey::start_env(&bin, dir.path(), sink.addr, None, &extra, &envs);
     let (ak, sk) = onboard(osprey.osis).await;
     let t = osprey_target("osprey", &osprey, &ak, &sk, "bench");
@@ -2575,14 +2573,15 @@ async fn memory_main(out: PathBuf, cores: usize) {
     let g = Group {
         pids: vec![osprey.child.id()],
     };
-    let mut env = Env::two_proxies(
+    // `closed_load` takes its bodies from an `Env`; nothing else of it is used here
+    let env = Env::two_proxies(
         Plan::of(Mode::Memory),
         sink.child.id(),
         [osprey.child.id(), osprey.child.id()],
         None,
         vec![t.clone()],
     );
-    env.hwm_reset_ok = g.reset_hwm();
+    g.reset_hwm();
     let mib = |k: u64| k as f64 / 1024.0;
     let mut report = format!(
         "# Osprey's memory phase by phase (`cargo bench --bench load -- --memory`)\n\n\
@@ -2652,7 +2651,6 @@ async fn memory_main(out: PathBuf, cores: usize) {
         );
         row(&mut report, label, result, &g);
     }
-    env.rows.clear();
     procs::stop(&mut osprey.child);
     let _ = sink.child.kill();
     let _ = sink.child.wait();
