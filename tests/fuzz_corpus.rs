@@ -110,3 +110,23 @@ fn replay_crashes() {
         failures.join("\n")
     );
 }
+
+/// `fuzz/` is its own workspace with its own `Cargo.lock`, and it depends on osprey by path, so a
+/// dependency added to osprey changes that lock file too. CI builds the fuzzers with `--locked`
+/// (fuzz/run.sh); a stale lock failed CI after `libc` was added (stop 29), only after twenty
+/// minutes. This catches it in `cargo test`: `--locked` makes cargo fail instead of rewriting it.
+#[test]
+fn fuzz_lock_file_is_current() {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let out = std::process::Command::new(cargo)
+        .args(["update", "--workspace", "--locked", "--manifest-path"])
+        .arg(fuzz_dir().join("Cargo.toml"))
+        .output()
+        .expect("run cargo");
+    assert!(
+        out.status.success(),
+        "fuzz/Cargo.lock is stale: run `cargo update --workspace --manifest-path fuzz/Cargo.toml` \
+         and commit it\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
