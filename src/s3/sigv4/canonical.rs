@@ -71,17 +71,46 @@ pub fn canonical_uri(raw_path: &str) -> String {
     out
 }
 
+/// `s` split at the ASCII byte `sep` (found with memchr): like `str::split`, without the
+/// generic char-pattern searcher, which was the largest single cost of parsing a credential
+/// and its signed-header list (issue 13). `sep` is ASCII, so every piece is a `str` slice on
+/// character boundaries.
+pub(super) fn split_ascii(s: &str, sep: u8) -> impl Iterator<Item = &str> {
+    debug_assert!(sep.is_ascii());
+    let mut rest = Some(s);
+    std::iter::from_fn(move || {
+        let r = rest?;
+        match memchr::memchr(sep, r.as_bytes()) {
+            Some(i) => {
+                rest = r.get(i + 1..);
+                r.get(..i)
+            }
+            None => {
+                rest = None;
+                Some(r)
+            }
+        }
+    })
+}
+
+/// `s` split at the first ASCII byte `sep`, like `str::split_once`.
+pub(super) fn split_at_byte(s: &str, sep: u8) -> Option<(&str, &str)> {
+    debug_assert!(sep.is_ascii());
+    let i = memchr::memchr(sep, s.as_bytes())?;
+    Some((s.get(..i)?, s.get(i + 1..)?))
+}
+
 /// [`canonical_uri`] appended to `out`.
 fn canonical_uri_into(raw_path: &str, out: &mut String) {
     if raw_path.is_empty() {
         out.push('/');
         return;
     }
-    for (i, segment) in raw_path.split('/').enumerate() {
+    for (i, segment) in split_ascii(raw_path, b'/').enumerate() {
         if i > 0 {
             out.push('/');
         }
-        if segment.contains('%') {
+        if memchr::memchr(b'%', segment.as_bytes()).is_some() {
             uri_encode_into(percent_decode_str(segment), true, out);
         } else {
             encode_runs_into(segment, out);

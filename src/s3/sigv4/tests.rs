@@ -455,6 +455,18 @@ fn parse_authorization_variants() {
         "AWS4-HMAC-SHA256\tCredential={AK}/20130524/us-east-1/s3/aws4_request,\t,SignedHeaders=host;range;x-amz-date\t Signature={GET_OBJECT_SIG},"
     );
     assert_eq!(parse_authorization(&tabbed).unwrap(), want);
+    // sorted as sent but not lower case: an upper-case letter anywhere in a name, not only in
+    // its last byte, makes the list non-canonical (the table-driven scan, issue 13)
+    for signed in [
+        "Host;range;x-amz-date",
+        "hOst;range;x-amz-date",
+        "host;range;X-amz-date",
+    ] {
+        let v = format!(
+            "AWS4-HMAC-SHA256 Credential={AK}/20130524/us-east-1/s3/aws4_request,SignedHeaders={signed},Signature={GET_OBJECT_SIG}"
+        );
+        assert_eq!(parse_authorization(&v).unwrap(), want, "{signed}");
+    }
 
     let malformed = |v: &str| match parse_authorization(v) {
         Err(SigError::MalformedAuth(m)) => m,
@@ -529,6 +541,23 @@ fn parse_authorization_variants() {
         parse_authorization("AWS AKIAIOSFODNN7EXAMPLE:frJIUN8DYpKDtOLCwo//yllqDzg="),
         Err(SigError::UnsupportedAlgorithm(_))
     ));
+    // every byte of every name is checked, first, middle and last
+    for bad in [
+        "host;(range",
+        "host;ra\"nge",
+        "host;range)",
+        "hést;range",
+        "host;;range",
+        "host;",
+    ] {
+        assert!(
+            malformed(&format!(
+                "AWS4-HMAC-SHA256 {cred}, SignedHeaders={bad}, {sig}"
+            ))
+            .contains("invalid header name"),
+            "{bad}"
+        );
+    }
     let many: Vec<String> = (0..=MAX_SIGNED_HEADERS).map(|i| format!("h{i}")).collect();
     assert!(malformed(&format!(
         "AWS4-HMAC-SHA256 {cred}, SignedHeaders={}, {sig}",
@@ -1073,4 +1102,18 @@ fn signed_headers_lookup_is_exact() {
         ["content-md5", "date", "x-amz-meta-a"]
     );
     assert!(v2.contains("x-amz-meta-a") && !v2.contains("x-amz-meta"));
+}
+
+/// The memchr splitters behave exactly like `str::split` / `split_once` (issue 13), empty
+/// pieces and multi-byte characters included.
+#[test]
+fn ascii_splitters_match_str_split() {
+    use super::canonical::{split_ascii, split_at_byte};
+    for s in ["", "/", "//", "a", "/a/b/", "a//b", "é/ü/", "x-amz-date;host;", ";;;"] {
+        for sep in [b'/', b';'] {
+            let want: Vec<&str> = s.split(char::from(sep)).collect();
+            assert_eq!(split_ascii(s, sep).collect::<Vec<_>>(), want, "{s:?} {sep}");
+            assert_eq!(split_at_byte(s, sep), s.split_once(char::from(sep)), "{s:?}");
+        }
+    }
 }
