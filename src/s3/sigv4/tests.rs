@@ -1109,11 +1109,25 @@ fn signed_headers_lookup_is_exact() {
 #[test]
 fn ascii_splitters_match_str_split() {
     use super::canonical::{split_ascii, split_at_byte};
-    for s in ["", "/", "//", "a", "/a/b/", "a//b", "é/ü/", "x-amz-date;host;", ";;;"] {
+    for s in [
+        "",
+        "/",
+        "//",
+        "a",
+        "/a/b/",
+        "a//b",
+        "é/ü/",
+        "x-amz-date;host;",
+        ";;;",
+    ] {
         for sep in [b'/', b';'] {
             let want: Vec<&str> = s.split(char::from(sep)).collect();
             assert_eq!(split_ascii(s, sep).collect::<Vec<_>>(), want, "{s:?} {sep}");
-            assert_eq!(split_at_byte(s, sep), s.split_once(char::from(sep)), "{s:?}");
+            assert_eq!(
+                split_at_byte(s, sep),
+                s.split_once(char::from(sep)),
+                "{s:?}"
+            );
         }
     }
 }
