@@ -2043,9 +2043,11 @@ async fn ab_main(out: PathBuf, cores: usize) {
     std::fs::create_dir_all(&dir_a).expect("dir");
     std::fs::create_dir_all(&dir_b).expect("dir");
     // `OSPREY_LOAD_A_ENV` / `OSPREY_LOAD_B_ENV`: `NAME=value` pairs, space-separated, for one of them
-    let env_of = env_pairs;
     let (conf_a, conf_b) = (extra("OSPREY_LOAD_A_CONFIG"), extra("OSPREY_LOAD_B_CONFIG"));
-    let (env_a, env_b) = (env_of("OSPREY_LOAD_A_ENV"), env_of("OSPREY_LOAD_B_ENV"));
+    let (env_a, env_b) = (
+        env_pairs("OSPREY_LOAD_A_ENV"),
+        env_pairs("OSPREY_LOAD_B_ENV"),
+    );
     let mut a = procs::Osprey::start_env(&bin_a, &dir_a, sink.addr, None, &conf_a, &env_a);
     let mut b = procs::Osprey::start_env(&bin_b, &dir_b, sink.addr, None, &conf_b, &env_b);
     let mut nginx = procs::Nginx::start(dir.path(), sink.addr, None);
